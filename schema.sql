@@ -1,0 +1,127 @@
+-- labgate schema, version 1.
+-- Applied by the binary on first start (and by `labgate migrate`); later changes are ordered
+-- migration steps keyed on PRAGMA user_version. Every tenant-owned table carries tenant_id.
+-- Timestamps are RFC 3339 UTC strings; ids are UUIDv4 strings; secrets are stored as SHA-256 hex.
+
+CREATE TABLE tenants (
+    id          TEXT PRIMARY KEY,
+    slug        TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+-- Per-tenant settings as one JSON document (require_mfa, features, password_min_length).
+CREATE TABLE tenant_settings (
+    tenant_id   TEXT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,
+    settings    TEXT NOT NULL
+);
+
+CREATE TABLE users (
+    id              TEXT PRIMARY KEY,
+    email           TEXT NOT NULL,
+    email_norm      TEXT NOT NULL UNIQUE,       -- lower-cased, for case-insensitive uniqueness
+    name            TEXT NOT NULL DEFAULT '',
+    password_hash   TEXT,                        -- argon2id PHC string
+    status          TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+    email_verified  INTEGER NOT NULL DEFAULT 0,
+    totp_secret     TEXT,                        -- encrypted, confirmed enrollment
+    totp_pending    TEXT,                        -- encrypted, enrollment awaiting confirmation
+    totp_last_step  INTEGER,                     -- last accepted TOTP time step (replay guard)
+    created_at      TEXT NOT NULL
+);
+
+CREATE TABLE roles (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    permissions TEXT NOT NULL,                   -- JSON array of capability names
+    builtin     INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+
+CREATE TABLE memberships (
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (user_id, tenant_id)
+);
+CREATE INDEX memberships_tenant ON memberships(tenant_id);
+
+CREATE TABLE membership_roles (
+    user_id     TEXT NOT NULL,
+    tenant_id   TEXT NOT NULL,
+    role_id     TEXT NOT NULL REFERENCES roles(id),
+    PRIMARY KEY (user_id, tenant_id, role_id),
+    FOREIGN KEY (user_id, tenant_id) REFERENCES memberships(user_id, tenant_id) ON DELETE CASCADE
+);
+CREATE INDEX membership_roles_role ON membership_roles(role_id);
+
+-- A login session: one sign-in of one user into one tenant. Its JWTs, refresh tokens and
+-- browser cookie all die with it.
+CREATE TABLE login_sessions (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tenant_id     TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    cookie_hash   TEXT NOT NULL UNIQUE,
+    csrf_hash     TEXT NOT NULL,
+    amr           TEXT NOT NULL,                 -- JSON array, e.g. ["pwd","otp"]
+    ip            TEXT,
+    user_agent    TEXT,
+    created_at    TEXT NOT NULL,
+    last_used_at  TEXT NOT NULL,
+    expires_at    TEXT NOT NULL,                 -- absolute end (JWT_REFRESH_EXPIRES_IN)
+    ended_at      TEXT,
+    ended_reason  TEXT
+);
+CREATE INDEX login_sessions_user ON login_sessions(user_id);
+CREATE INDEX login_sessions_tenant ON login_sessions(tenant_id);
+
+CREATE TABLE refresh_tokens (
+    token_hash  TEXT PRIMARY KEY,
+    session_id  TEXT NOT NULL REFERENCES login_sessions(id) ON DELETE CASCADE,
+    created_at  TEXT NOT NULL,
+    spent_at    TEXT
+);
+CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+
+-- One-time lgx_ tokens: setup, password reset, invitation, email verification, MFA login step.
+CREATE TABLE one_time_tokens (
+    token_hash  TEXT PRIMARY KEY,
+    purpose     TEXT NOT NULL,
+    user_id     TEXT REFERENCES users(id) ON DELETE CASCADE,
+    tenant_id   TEXT REFERENCES tenants(id) ON DELETE CASCADE,
+    data        TEXT NOT NULL DEFAULT '{}',
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    used_at     TEXT,
+    revoked_at  TEXT
+);
+
+-- Ed25519 token-signing keys; the newest is used to sign, all are published in the JWKS.
+CREATE TABLE signing_keys (
+    kid          TEXT PRIMARY KEY,
+    private_der  BLOB NOT NULL,                  -- PKCS#8
+    public_raw   BLOB NOT NULL,                  -- 32 bytes
+    created_at   TEXT NOT NULL
+);
+
+-- Hash-chained audit trail (tenant_id NULL for events of no tenant).
+CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    ts          TEXT NOT NULL,
+    tenant_id   TEXT,
+    actor_type  TEXT NOT NULL,
+    actor_id    TEXT,
+    action      TEXT NOT NULL,
+    target      TEXT,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'denied')),
+    ip          TEXT,
+    user_agent  TEXT,
+    request_id  TEXT,
+    details     TEXT NOT NULL DEFAULT '{}',
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX audit_log_tenant ON audit_log(tenant_id, seq);

@@ -1,0 +1,129 @@
+//! Command line: `labgate [serve]`, `migrate`, `user create|reset-mfa`, `tenant create`,
+//! `audit verify`. Every command takes `--db` / `LABGATE_DB` and creates the database with its
+//! schema when it does not exist yet.
+
+pub mod admin;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ServeArgs;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "labgate",
+    version,
+    about = "Access layer and control API of the security-lab appliance.\n\nWith no subcommand, `labgate` runs `labgate serve`."
+)]
+pub struct Cli {
+    /// SQLite database file (created with its schema on first use)
+    #[arg(
+        long,
+        env = "LABGATE_DB",
+        default_value = "./labgate.db",
+        global = true
+    )]
+    pub db: PathBuf,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default)
+    Serve,
+    /// Apply schema changes to the database, then exit
+    Migrate,
+    /// Manage users without the API (provisioning, recovery)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tenants
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Audit trail tools
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user (or add a membership to an existing one) and print its id
+    Create {
+        #[arg(long)]
+        email: String,
+        /// role in the tenant (admin, operator, analyst, viewer or a custom role)
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// tenant slug or id
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user's MFA enrollment (when a phone is lost); every session of theirs ends
+    ResetMfa {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Create a tenant with its built-in roles and print its id
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exits non-zero naming the first altered, removed or reordered record
+    Verify,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None | Some(Command::Serve) => serve::run(cli.db, &cli.serve),
+        Some(Command::Migrate) => admin::migrate(&cli.db),
+        Some(Command::User(UserCommand::Create {
+            email,
+            role,
+            tenant,
+            name,
+            password_stdin,
+        })) => admin::user_create(
+            &cli.db,
+            &email,
+            &role,
+            &tenant,
+            name.as_deref(),
+            password_stdin,
+        ),
+        Some(Command::User(UserCommand::ResetMfa { email })) => {
+            admin::user_reset_mfa(&cli.db, &email)
+        }
+        Some(Command::Tenant(TenantCommand::Create { slug, name })) => {
+            admin::tenant_create(&cli.db, &slug, &name)
+        }
+        Some(Command::Audit(AuditCommand::Verify)) => admin::audit_verify(&cli.db),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(msg) => {
+            eprintln!("labgate: {msg}");
+            1
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! Every setting of the server: its environment variable, its default and its validation.
+//!
+//! clap reads the raw strings (flag or environment variable); `Config::from_args` turns them into
+//! typed values and refuses the start with one line naming the variable when one is wrong, so the
+//! server never starts half-configured.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ipnet::IpNet;
+
+use crate::domain::capability::{CapSet, Capability};
+use crate::domain::duration::parse_duration;
+
+/// Raw server settings as given on the command line or in the environment.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// address:port to bind
+    #[arg(
+        long,
+        env = "LABGATE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+    /// `development` or `production`
+    #[arg(
+        long = "env",
+        env = "LABGATE_ENV",
+        default_value = "development",
+        global = true
+    )]
+    pub environment: String,
+    /// access-token lifetime (90s, 15m, 12h, 7d)
+    #[arg(long, env = "JWT_EXPIRES_IN", default_value = "15m", global = true)]
+    pub jwt_expires_in: String,
+    /// refresh-token and login-session absolute lifetime
+    #[arg(
+        long,
+        env = "JWT_REFRESH_EXPIRES_IN",
+        default_value = "7d",
+        global = true
+    )]
+    pub jwt_refresh_expires_in: String,
+    /// a login session unused this long ends
+    #[arg(
+        long,
+        env = "LABGATE_SESSION_IDLE",
+        default_value = "8h",
+        global = true
+    )]
+    pub session_idle: String,
+    /// general per-IP requests per minute; 0 turns the general limit off
+    #[arg(
+        long,
+        env = "LABGATE_RATE_LIMIT_PER_MINUTE",
+        default_value = "100",
+        global = true
+    )]
+    pub rate_limit_per_minute: String,
+    /// comma-separated CIDRs whose X-Forwarded-For is believed
+    #[arg(
+        long,
+        env = "LABGATE_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: String,
+    /// base URL used in mailed links (default http://<listen>)
+    #[arg(long, env = "LABGATE_PUBLIC_URL", default_value = "", global = true)]
+    pub public_url: String,
+    /// directory where outgoing mail is spooled as .eml files when no SMTP is set
+    #[arg(
+        long,
+        env = "LABGATE_MAIL_DIR",
+        default_value = "./mail-outbox",
+        global = true
+    )]
+    pub mail_dir: PathBuf,
+    /// SMTP relay, e.g. smtp://relay.lab:25
+    #[arg(long, env = "LABGATE_SMTP_URL", default_value = "", global = true)]
+    pub smtp_url: String,
+    /// shared bearer token for POST /api/noise/run only (32+ characters; empty disables)
+    #[arg(
+        long,
+        env = "LABGATE_NOISE_DISPATCH_TOKEN",
+        default_value = "",
+        hide_env_values = true,
+        global = true
+    )]
+    pub noise_dispatch_token: String,
+    /// tenant slug that dispatch-token runs belong to
+    #[arg(
+        long,
+        env = "LABGATE_NOISE_DISPATCH_TENANT",
+        default_value = "default",
+        global = true
+    )]
+    pub noise_dispatch_tenant: String,
+    /// root directory for file noise sinks
+    #[arg(
+        long,
+        env = "LABGATE_NOISE_DIR",
+        default_value = "./noise",
+        global = true
+    )]
+    pub noise_dir: PathBuf,
+    /// legacy global API key (empty disables)
+    #[arg(
+        long,
+        env = "LABGATE_GLOBAL_API_KEY",
+        default_value = "",
+        hide_env_values = true,
+        global = true
+    )]
+    pub global_api_key: String,
+    /// role the global key acts with (always viewer in production)
+    #[arg(
+        long,
+        env = "LABGATE_GLOBAL_API_KEY_ROLE",
+        default_value = "viewer",
+        global = true
+    )]
+    pub global_api_key_role: String,
+    /// master key switch (break-glass)
+    #[arg(
+        long,
+        env = "BREAK_GLASS_ENABLED",
+        default_value = "false",
+        global = true
+    )]
+    pub break_glass_enabled: String,
+    /// the master key (32+ characters when break-glass is enabled)
+    #[arg(
+        long,
+        env = "MASTER_KEY",
+        default_value = "",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_key: String,
+    /// how long after start the master key is accepted
+    #[arg(long, env = "BREAK_GLASS_TTL", default_value = "60m", global = true)]
+    pub break_glass_ttl: String,
+    /// capabilities of the master key (never `*`)
+    #[arg(
+        long,
+        env = "BREAK_GLASS_CAPABILITIES",
+        default_value = "admin.users,admin.settings,audit.read",
+        global = true
+    )]
+    pub break_glass_capabilities: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Validated settings. Secrets are kept out of `Debug`.
+#[derive(Clone)]
+pub struct Config {
+    pub db: PathBuf,
+    pub listen: SocketAddr,
+    pub environment: Environment,
+    pub jwt_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub session_idle: Duration,
+    pub rate_limit_per_minute: u32,
+    pub trusted_proxies: Vec<IpNet>,
+    pub public_url: String,
+    pub mail_dir: PathBuf,
+    pub smtp_url: Option<String>,
+    pub noise_dispatch_token: Option<String>,
+    pub noise_dispatch_tenant: String,
+    pub noise_dir: PathBuf,
+    pub global_api_key: Option<String>,
+    pub global_api_key_role: String,
+    pub break_glass_enabled: bool,
+    pub master_key: Option<String>,
+    pub break_glass_ttl: Duration,
+    pub break_glass_capabilities: CapSet,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("db", &self.db)
+            .field("listen", &self.listen)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+fn bad(var: &str, why: impl std::fmt::Display) -> String {
+    format!("{var}: {why}")
+}
+
+fn duration(var: &str, raw: &str) -> Result<Duration, String> {
+    parse_duration(raw).ok_or_else(|| {
+        bad(
+            var,
+            format!("invalid duration {raw:?} (use a positive number with s, m, h or d, e.g. 15m)"),
+        )
+    })
+}
+
+fn non_empty(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+impl Config {
+    /// Validates raw settings; the error is one line naming the offending variable.
+    pub fn from_args(db: PathBuf, a: &ServeArgs) -> Result<Config, String> {
+        let listen: SocketAddr = a.listen.trim().parse().map_err(|_| {
+            bad(
+                "LABGATE_LISTEN",
+                format!("invalid address:port {:?}", a.listen),
+            )
+        })?;
+        let environment = match a.environment.trim() {
+            "development" => Environment::Development,
+            "production" => Environment::Production,
+            other => {
+                return Err(bad(
+                    "LABGATE_ENV",
+                    format!("must be development or production, not {other:?}"),
+                ));
+            }
+        };
+        let rate_limit_per_minute =
+            a.rate_limit_per_minute.trim().parse::<u32>().map_err(|_| {
+                bad(
+                    "LABGATE_RATE_LIMIT_PER_MINUTE",
+                    format!(
+                        "must be a whole number 0 or more, not {:?}",
+                        a.rate_limit_per_minute
+                    ),
+                )
+            })?;
+        let mut trusted_proxies = Vec::new();
+        for part in a
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            trusted_proxies.push(crate::domain::net::parse_cidr(part).ok_or_else(|| {
+                bad(
+                    "LABGATE_TRUSTED_PROXIES",
+                    format!("malformed CIDR {part:?}"),
+                )
+            })?);
+        }
+        let public_url = match non_empty(&a.public_url) {
+            Some(u) => {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(bad(
+                        "LABGATE_PUBLIC_URL",
+                        "must start with http:// or https://",
+                    ));
+                }
+                u.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{listen}"),
+        };
+        let smtp_url = non_empty(&a.smtp_url);
+        if let Some(u) = &smtp_url
+            && !(u.starts_with("smtp://") || u.starts_with("smtps://"))
+        {
+            return Err(bad(
+                "LABGATE_SMTP_URL",
+                "must start with smtp:// or smtps://",
+            ));
+        }
+        let noise_dispatch_token = non_empty(&a.noise_dispatch_token);
+        if let Some(t) = &noise_dispatch_token
+            && t.chars().count() < 32
+        {
+            return Err(bad(
+                "LABGATE_NOISE_DISPATCH_TOKEN",
+                "shorter than 32 characters; use a long random value",
+            ));
+        }
+        let global_api_key = non_empty(&a.global_api_key);
+        if let Some(k) = &global_api_key
+            && k.chars().count() < 16
+        {
+            return Err(bad("LABGATE_GLOBAL_API_KEY", "shorter than 16 characters"));
+        }
+        let role = a.global_api_key_role.trim().to_string();
+        if role.is_empty() {
+            return Err(bad("LABGATE_GLOBAL_API_KEY_ROLE", "must name a role"));
+        }
+        let break_glass_enabled = match a.break_glass_enabled.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" | "" => false,
+            other => {
+                return Err(bad(
+                    "BREAK_GLASS_ENABLED",
+                    format!("must be true or false, not {other:?}"),
+                ));
+            }
+        };
+        let master_key = non_empty(&a.master_key);
+        if break_glass_enabled {
+            match &master_key {
+                None => return Err(bad("MASTER_KEY", "required when BREAK_GLASS_ENABLED=true")),
+                Some(k) if k.chars().count() < 32 => {
+                    return Err(bad("MASTER_KEY", "shorter than 32 characters"));
+                }
+                _ => {}
+            }
+        }
+        let break_glass_ttl = duration("BREAK_GLASS_TTL", &a.break_glass_ttl)?;
+        let mut break_glass_capabilities = CapSet::empty();
+        for part in a
+            .break_glass_capabilities
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let cap = Capability::parse(part).ok_or_else(|| {
+                bad(
+                    "BREAK_GLASS_CAPABILITIES",
+                    format!("unknown capability {part:?} (wildcards are refused)"),
+                )
+            })?;
+            break_glass_capabilities.insert(cap);
+        }
+        Ok(Config {
+            db,
+            listen,
+            environment,
+            jwt_ttl: duration("JWT_EXPIRES_IN", &a.jwt_expires_in)?,
+            refresh_ttl: duration("JWT_REFRESH_EXPIRES_IN", &a.jwt_refresh_expires_in)?,
+            session_idle: duration("LABGATE_SESSION_IDLE", &a.session_idle)?,
+            rate_limit_per_minute,
+            trusted_proxies,
+            public_url,
+            mail_dir: a.mail_dir.clone(),
+            smtp_url,
+            noise_dispatch_token,
+            noise_dispatch_tenant: a.noise_dispatch_tenant.trim().to_string(),
+            noise_dir: a.noise_dir.clone(),
+            global_api_key,
+            global_api_key_role: role,
+            break_glass_enabled,
+            master_key,
+            break_glass_ttl,
+            break_glass_capabilities,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// Cookies are `Secure` in production or when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.is_production() || self.public_url.starts_with("https://")
+    }
+
+    /// Settings for an isolated server on a random loopback port (tests, benchmarks).
+    pub fn for_dir(dir: &std::path::Path) -> Config {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        // Parse from no arguments so defaults apply, ignoring the process environment is not
+        // possible with clap's env support, so tests set what they need explicitly afterwards.
+        let raw = Only::parse_from(["labgate"]).serve;
+        let mut c =
+            Config::from_args(dir.join("labgate.db"), &raw).expect("default settings are valid");
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        c.public_url = "http://127.0.0.1".into();
+        c.mail_dir = dir.join("mail-outbox");
+        c.noise_dir = dir.join("noise");
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn with(args: &[&str]) -> Result<Config, String> {
+        let mut all = vec!["labgate"];
+        all.extend_from_slice(args);
+        let raw = Only::try_parse_from(all).unwrap().serve;
+        Config::from_args("x.db".into(), &raw)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.jwt_ttl, Duration::from_secs(900));
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--jwt-expires-in", "abc"], "JWT_EXPIRES_IN"),
+            (&["--session-idle", "-5m"], "LABGATE_SESSION_IDLE"),
+            (
+                &["--trusted-proxies", "10.0.0.0/33"],
+                "LABGATE_TRUSTED_PROXIES",
+            ),
+            (
+                &["--noise-dispatch-token", "short"],
+                "LABGATE_NOISE_DISPATCH_TOKEN",
+            ),
+            (
+                &["--rate-limit-per-minute", "-1"],
+                "LABGATE_RATE_LIMIT_PER_MINUTE",
+            ),
+            (
+                &["--break-glass-capabilities", "*"],
+                "BREAK_GLASS_CAPABILITIES",
+            ),
+            (&["--break-glass-enabled", "true"], "MASTER_KEY"),
+            (&["--listen", "nowhere"], "LABGATE_LISTEN"),
+        ];
+        for (args, var) in cases {
+            let err = with(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} accepted"));
+            assert!(err.starts_with(var), "{err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+}

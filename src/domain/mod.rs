@@ -1,0 +1,9 @@
+//! The rules of labgate, free of HTTP and SQL.
+
+pub mod capability;
+pub mod duration;
+pub mod jwt;
+pub mod net;
+pub mod password;
+pub mod time;
+pub mod token;

@@ -1,0 +1,219 @@
+//! The request pipeline around every route: correlation id, refusal of credentials in the URL,
+//! error bodies for everything (actix's own errors included), the audit record of every refused
+//! credential and every 403, security headers, and the access log (path only, never the query
+//! string or a header value).
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError, web};
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{Meta, RequestId};
+use crate::store::{self, audit};
+
+/// Query parameters that carry credentials; a URL with one is refused (URLs end up in logs,
+/// browser history and proxies).
+const URL_CREDENTIAL_PARAMS: [&str; 5] = ["token", "access_token", "api_key", "apikey", "key"];
+
+fn correlation_id(req: &ServiceRequest) -> String {
+    if let Some(v) = req
+        .headers()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        && (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return v.to_string();
+    }
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn credential_in_url(query: &str) -> bool {
+    if query.is_empty() {
+        return false;
+    }
+    query.split('&').any(|pair| {
+        let name = pair.split('=').next().unwrap_or("");
+        let name = percent_decode(name).to_ascii_lowercase();
+        URL_CREDENTIAL_PARAMS.contains(&name.as_str())
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    super::extract::url_pairs(&format!("{s}="))
+        .into_iter()
+        .next()
+        .map(|(k, _)| k)
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// The path without the `/api/v1` alias, for rules that look at route families.
+pub fn canonical_path(path: &str) -> String {
+    match path.strip_prefix("/api/v1") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/api{rest}"),
+        _ => path.to_string(),
+    }
+}
+
+fn no_store(path: &str) -> bool {
+    let p = canonical_path(path);
+    ["/api/auth", "/api/tokens", "/api/api-keys", "/api/setup"]
+        .iter()
+        .any(|pre| p == *pre || p.starts_with(&format!("{pre}/")))
+}
+
+pub async fn pipeline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let rid = correlation_id(&req);
+    req.extensions_mut().insert(RequestId(rid.clone()));
+    let method = req.method().clone();
+    let path = req.path().to_string();
+
+    let res = if credential_in_url(req.query_string()) {
+        let e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CREDENTIAL_IN_URL",
+            "Credentials must not be sent in the URL; send them in a header.",
+        );
+        req.into_response(e.error_response())
+    } else {
+        // Handlers' and extractors' errors arrive as responses; only a failing middleware
+        // could return `Err`, and none below this one does.
+        next.call(req).await?.map_into_boxed_body()
+    };
+    let res = finish(res, &rid).await;
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        log::error!("{method} {path} {status} {ms:.1}ms request_id={rid}");
+    } else {
+        log::info!("{method} {path} {status} {ms:.1}ms request_id={rid}");
+    }
+    Ok(res)
+}
+
+async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let mut res = if status.as_u16() >= 400 {
+        let err = res
+            .response()
+            .extensions()
+            .get::<ApiError>()
+            .cloned()
+            .unwrap_or_else(|| ApiError::from_status(status));
+        if err.code == "INTERNAL" {
+            log::error!("internal error answered, request_id={rid}");
+        }
+        audit_refusal(&res, &err).await;
+        let (req, resp) = res.into_parts();
+        let body = err.body(rid).to_string();
+        let mut resp = resp.set_body(BoxBody::new(body));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        ServiceResponse::new(req, resp)
+    } else {
+        res
+    };
+    let no_store = no_store(res.request().path());
+    let tenant = res
+        .request()
+        .extensions()
+        .get::<Caller>()
+        .map(|c| c.tenant.id.clone());
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        h.insert(HeaderName::from_static("x-correlation-id"), v);
+    }
+    if let Some(t) = tenant.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        h.insert(HeaderName::from_static("x-tenant-id"), t);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if no_store {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// Every presented credential that is refused (401) and every 403 leaves an audit record,
+/// unless the handler wrote a more specific one itself.
+async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
+    let status = err.status.as_u16();
+    if err.audited || !(status == 401 || status == 403) || err.code == "NO_CREDENTIALS" {
+        return;
+    }
+    let req = res.request();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return;
+    };
+    let meta = Meta::of(req);
+    let caller = req.extensions().get::<Caller>().cloned();
+    let ev = audit::AuditEvent {
+        tenant_id: caller.as_ref().map(|c| c.tenant.id.clone()),
+        actor_type: caller
+            .as_ref()
+            .map(|c| c.actor_type)
+            .unwrap_or("anonymous")
+            .to_string(),
+        actor_id: caller.as_ref().map(|c| c.actor_id.clone()),
+        action: if status == 401 {
+            "auth.credential_refused"
+        } else {
+            "access.denied"
+        }
+        .to_string(),
+        target: Some(format!("{} {}", req.method(), req.path())),
+        outcome: audit::Outcome::Denied,
+        ip: meta.ip,
+        user_agent: meta.user_agent,
+        request_id: Some(meta.request_id),
+        details: json!({"code": err.code, "status": status}),
+    };
+    if let Err(e) = store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await {
+        log::error!("could not write audit record for a refused request: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_params_are_found_in_any_spelling() {
+        assert!(credential_in_url("token=abc"));
+        assert!(credential_in_url("a=1&API_KEY=x"));
+        assert!(credential_in_url("%6Bey=x"));
+        assert!(credential_in_url("access_token"));
+        assert!(!credential_in_url("page=2&tokens=3"));
+        assert!(!credential_in_url(""));
+    }
+
+    #[test]
+    fn v1_alias_is_canonicalised() {
+        assert_eq!(canonical_path("/api/v1/auth/login"), "/api/auth/login");
+        assert_eq!(canonical_path("/api/v10/x"), "/api/v10/x");
+        assert!(no_store("/api/v1/auth/me"));
+        assert!(!no_store("/api/health"));
+    }
+}

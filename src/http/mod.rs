@@ -1,0 +1,65 @@
+//! The HTTP server: the App (middleware order, route table under /api and /api/v1, OpenAPI)
+//! and its start and stop.
+
+pub mod auth;
+pub mod cache;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+
+pub use state::AppState;
+
+/// Builds the App around a shared state; used by `serve` and by the tests alike.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(extract::BODY_LIMIT))
+        .wrap(actix_web::middleware::from_fn(middleware::pipeline))
+        .route("/api-docs/openapi.json", web::get().to(openapi::document))
+        // /api/v1 first: the /api scope would otherwise claim /api/v1/... and answer 404.
+        .service(web::scope("/api/v1").configure(routes::configure))
+        .service(web::scope("/api").configure(routes::configure))
+        .default_service(web::to(not_found))
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
+    Err(error::ApiError::not_found())
+}
+
+/// A bound, not yet running server.
+pub struct Bound {
+    pub server: Server,
+    pub addr: SocketAddr,
+}
+
+/// Binds the listener and builds the server; the caller awaits (or spawns) `server`.
+pub fn bind(state: web::Data<AppState>, workers: usize) -> std::io::Result<Bound> {
+    let listener = TcpListener::bind(state.config.listen)?;
+    let addr = listener.local_addr()?;
+    let st = state.clone();
+    let server = HttpServer::new(move || app(st.clone()))
+        .workers(workers.max(1))
+        .shutdown_timeout(8)
+        .max_connection_rate(4096)
+        .listen(listener)?
+        .run();
+    Ok(Bound { server, addr })
+}

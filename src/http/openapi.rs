@@ -1,0 +1,76 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use super::routes::{auth, setup, status};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "labgate", description = "Access layer and control API of the security-lab appliance. Every route is also served under /api/v1."),
+    paths(
+        status::health, status::ping, setup::setup,
+        auth::login, auth::refresh, auth::logout, auth::me, auth::public_key,
+    ),
+    components(schemas(auth::LoginRequest, auth::LoginAnswer, auth::UserView, auth::RefreshRequest, auth::Me,
+                        setup::SetupRequest, super::error::FieldError)),
+    modifiers(&Security),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or lgk_ key")
+                    .build(),
+            ),
+        );
+        c.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("labgate_session"))),
+        );
+        doc.security = Some(vec![
+            utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new()),
+            utoipa::openapi::security::SecurityRequirement::new("api_key", Vec::<String>::new()),
+            utoipa::openapi::security::SecurityRequirement::new("session", Vec::<String>::new()),
+        ]);
+    }
+}
+
+pub async fn document() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails when a registered route is missing from the document.
+    #[test]
+    fn every_registered_route_is_documented() {
+        let doc = ApiDoc::openapi();
+        let json = serde_json::to_value(&doc).unwrap();
+        assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
+        for r in super::super::routes::table() {
+            let path = format!("/api{}", r.path);
+            let item = &json["paths"][&path];
+            assert!(item.is_object(), "{path} is not in the OpenAPI document");
+            assert!(
+                item[r.method].is_object(),
+                "{} {path} is not in the OpenAPI document",
+                r.method
+            );
+        }
+    }
+}

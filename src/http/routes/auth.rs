@@ -1,0 +1,569 @@
+//! Sign-in: login, refresh, logout, the caller's profile and the published verification key.
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::domain::jwt::{AUDIENCE, Claims};
+use crate::domain::time;
+use crate::domain::token::{self, Kind};
+use crate::http::AppState;
+use crate::http::auth::{self, CSRF_COOKIE, Caller, REFRESH_COOKIE};
+use crate::http::error::ApiError;
+use crate::http::extract::{Json, Meta, OptionalJson};
+use crate::store::audit::{self, AuditEvent, Outcome};
+use crate::store::sessions::{self, NewSession, StartSession};
+use crate::store::tenants::{self, Tenant};
+use crate::store::users::{self, Principal};
+use crate::store::{self, StoreError};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    pub totp_code: Option<String>,
+    /// slug or id of the tenant to sign in to (default: the user's first tenant)
+    pub tenant: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub capabilities: Vec<&'static str>,
+    #[serde(rename = "tenantId")]
+    pub tenant_id: String,
+    #[serde(rename = "tenantSlug")]
+    pub tenant_slug: String,
+    pub mfa_enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginAnswer {
+    pub token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub user: UserView,
+}
+
+fn user_view(p: &Principal, t: &Tenant) -> UserView {
+    UserView {
+        id: p.user_id.clone(),
+        email: Some(p.email.clone()),
+        name: p.name.clone(),
+        roles: p.roles.clone(),
+        capabilities: p.caps.names(),
+        tenant_id: t.id.clone(),
+        tenant_slug: t.slug.clone(),
+        mfa_enabled: p.mfa_enabled,
+    }
+}
+
+fn cookie<'c>(
+    state: &AppState,
+    name: &'c str,
+    value: String,
+    path: &'c str,
+    http_only: bool,
+    same_site: SameSite,
+) -> Cookie<'c> {
+    let mut c = Cookie::build(name, value)
+        .path(path)
+        .http_only(http_only)
+        .same_site(same_site)
+        .secure(state.config.secure_cookies())
+        .finish();
+    c.set_max_age(CookieDuration::seconds(
+        state.config.refresh_ttl.as_secs() as i64
+    ));
+    c
+}
+
+fn expired_cookie<'c>(
+    state: &AppState,
+    name: &'c str,
+    path: &'c str,
+    http_only: bool,
+    same_site: SameSite,
+) -> Cookie<'c> {
+    let mut c = cookie(state, name, String::new(), path, http_only, same_site);
+    c.make_removal();
+    c
+}
+
+/// Signs an access token for a login session.
+pub fn access_token(
+    state: &AppState,
+    user_id: &str,
+    tenant_id: &str,
+    session_id: &str,
+    amr: &[String],
+) -> String {
+    let now = time::now().timestamp();
+    state.keys.sign(&Claims {
+        iss: state.keys.issuer().to_string(),
+        aud: AUDIENCE.to_string(),
+        sub: user_id.to_string(),
+        tid: tenant_id.to_string(),
+        sid: session_id.to_string(),
+        amr: amr.to_vec(),
+        iat: now,
+        nbf: now,
+        exp: now + state.config.jwt_ttl.as_secs() as i64,
+    })
+}
+
+/// The login answer with its three cookies (used by login, MFA completion and tenant switch).
+pub fn login_answer(state: &AppState, p: &Principal, t: &Tenant, s: &NewSession) -> HttpResponse {
+    let jwt = access_token(state, &p.user_id, &t.id, &s.id, &s.amr);
+    let body = LoginAnswer {
+        token: jwt,
+        refresh_token: s.refresh.expose().to_string(),
+        token_type: "Bearer",
+        expires_in: state.config.jwt_ttl.as_secs(),
+        user: user_view(p, t),
+    };
+    HttpResponse::Ok()
+        .cookie(cookie(
+            state,
+            auth::session_cookie_name(state),
+            s.cookie.expose().to_string(),
+            "/",
+            true,
+            SameSite::Lax,
+        ))
+        .cookie(cookie(
+            state,
+            REFRESH_COOKIE,
+            s.refresh.expose().to_string(),
+            "/api/auth",
+            true,
+            SameSite::Strict,
+        ))
+        .cookie(cookie(
+            state,
+            CSRF_COOKIE,
+            s.csrf.expose().to_string(),
+            "/",
+            false,
+            SameSite::Strict,
+        ))
+        .json(body)
+}
+
+fn event(
+    meta: &Meta,
+    tenant: Option<&str>,
+    actor: Option<&str>,
+    action: &str,
+    outcome: Outcome,
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        tenant_id: tenant.map(str::to_string),
+        actor_type: if actor.is_some() { "user" } else { "anonymous" }.into(),
+        actor_id: actor.map(str::to_string),
+        action: action.into(),
+        target: None,
+        outcome,
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.clone(),
+        request_id: Some(meta.request_id.clone()),
+        details,
+    }
+}
+
+/// Writes one audit record on its own (for refusals, which change nothing else).
+pub async fn audit_only(state: &AppState, ev: AuditEvent) -> Result<(), ApiError> {
+    store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await?;
+    Ok(())
+}
+
+/// Sign in with email and password; starts a login session.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "signed in", body = LoginAnswer),
+              (status = 401, description = "INVALID_CREDENTIALS"), (status = 423, description = "ACCOUNT_LOCKED")))]
+pub async fn login(
+    state: web::Data<AppState>,
+    meta: Meta,
+    body: Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest {
+        email,
+        password,
+        totp_code: _,
+        tenant,
+    } = body.0;
+    let lookup = email.clone();
+    let wanted = tenant.clone();
+    let found = store::run(&state.pool, move |c| {
+        let Some(u) = users::find_by_email(c, &lookup)? else {
+            return Ok(None);
+        };
+        let ts = tenants::for_user(c, &u.id)?;
+        let t = match &wanted {
+            Some(w) => ts.iter().find(|t| t.id == *w || t.slug == *w).cloned(),
+            None => ts.first().cloned(),
+        };
+        Ok(Some((u, t)))
+    })
+    .await?;
+    let hash = found.as_ref().and_then(|(u, _)| u.password_hash.clone());
+    let ok = state.passwords.verify(password, hash).await;
+    let fail = |found: &Option<(users::User, Option<Tenant>)>, reason: &str| {
+        let (uid, tid) = match found {
+            Some((u, t)) => (Some(u.id.clone()), t.as_ref().map(|t| t.id.clone())),
+            None => (None, None),
+        };
+        event(
+            &meta,
+            tid.as_deref(),
+            uid.as_deref(),
+            "auth.login",
+            Outcome::Failure,
+            json!({"email": email, "reason": reason}),
+        )
+    };
+    let (user, tenant) = match (&found, ok) {
+        (Some((u, t)), true) if u.status == "active" => (u.clone(), t.clone()),
+        (Some((u, _)), true) if u.status != "active" => {
+            audit_only(&state, fail(&found, "account_disabled")).await?;
+            return Err(ApiError::invalid_credentials().already_audited());
+        }
+        _ => {
+            let reason = if found.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_email"
+            };
+            audit_only(&state, fail(&found, reason)).await?;
+            return Err(ApiError::invalid_credentials().already_audited());
+        }
+    };
+    let Some(tenant) = tenant else {
+        audit_only(&state, fail(&found, "not_a_member")).await?;
+        return Err(ApiError::forbidden(
+            "TENANT_FORBIDDEN",
+            "You are not a member of that tenant.",
+        )
+        .already_audited());
+    };
+    start_session(
+        &state,
+        &meta,
+        &user.id,
+        &tenant,
+        vec!["pwd".into()],
+        "auth.login",
+    )
+    .await
+}
+
+/// Starts a login session for a verified user in a tenant, audited as `action`, and answers it.
+pub async fn start_session(
+    state: &web::Data<AppState>,
+    meta: &Meta,
+    user_id: &str,
+    tenant: &Tenant,
+    amr: Vec<String>,
+    action: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let principal = auth::load_principal(state, user_id, &tenant.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::forbidden("TENANT_FORBIDDEN", "You are not a member of that tenant.")
+        })?;
+    let ev = event(
+        meta,
+        Some(&tenant.id),
+        Some(user_id),
+        action,
+        Outcome::Success,
+        json!({"amr": amr}),
+    );
+    let (uid, tid, ip, ua) = (
+        user_id.to_string(),
+        tenant.id.clone(),
+        meta.ip.clone(),
+        meta.user_agent.clone(),
+    );
+    let lifetime = state.config.refresh_ttl;
+    let new = store::write(&state.pool, move |tx| {
+        let s = sessions::start(
+            tx,
+            StartSession {
+                user_id: &uid,
+                tenant_id: &tid,
+                amr,
+                ip,
+                user_agent: ua,
+                lifetime,
+            },
+        )?;
+        let mut ev = ev;
+        ev.target = Some(format!("session:{}", s.id));
+        audit::append(tx, &ev)?;
+        Ok(s)
+    })
+    .await?;
+    Ok(login_answer(state, &principal, tenant, &new))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+enum RefreshOutcome {
+    Rotated {
+        session: sessions::SessionState,
+        refresh: token::Secret,
+    },
+    Reused {
+        session_id: String,
+    },
+    Refused(ApiError),
+}
+
+/// Exchange a refresh token (body or `labgate_refresh` cookie) for a new access token and a new
+/// refresh token; a spent refresh token presented again ends the whole session.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "optional when the refresh cookie is sent"),
+    responses((status = 200, description = "rotated", body = LoginAnswer), (status = 401, description = "INVALID_TOKEN, TOKEN_EXPIRED or TOKEN_REVOKED")))]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    meta: Meta,
+    body: OptionalJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let presented = match body.0 {
+        Some(b) => b.refresh_token,
+        None => req
+            .cookie(REFRESH_COOKIE)
+            .map(|c| c.value().to_string())
+            .ok_or_else(ApiError::no_credentials)?,
+    };
+    if !token::well_formed(Kind::Refresh, &presented) {
+        audit_only(
+            &state,
+            event(
+                &meta,
+                None,
+                None,
+                "auth.refresh",
+                Outcome::Failure,
+                json!({"reason": "invalid_token"}),
+            ),
+        )
+        .await?;
+        return Err(ApiError::invalid_token().already_audited());
+    }
+    let h = token::hash(&presented);
+    let idle = state.config.session_idle;
+    let m = meta.clone();
+    let outcome = store::write(&state.pool, move |tx| {
+        let Some((sid, spent)) = sessions::find_refresh(tx, &h)? else {
+            audit::append(
+                tx,
+                &event(
+                    &m,
+                    None,
+                    None,
+                    "auth.refresh",
+                    Outcome::Failure,
+                    json!({"reason": "unknown_token"}),
+                ),
+            )?;
+            return Ok(RefreshOutcome::Refused(ApiError::invalid_token()));
+        };
+        let session = sessions::get(tx, &sid)?.ok_or(StoreError::NotFound)?;
+        let ev = |action: &str, outcome, reason: &str| {
+            let mut e = event(
+                &m,
+                Some(&session.tenant_id),
+                Some(&session.user_id),
+                action,
+                outcome,
+                json!({"reason": reason}),
+            );
+            e.target = Some(format!("session:{}", session.id));
+            e
+        };
+        if spent || !sessions::spend_refresh(tx, &h)? {
+            sessions::end(tx, &sid, "refresh_token_reuse")?;
+            audit::append(
+                tx,
+                &ev("auth.refresh_reuse", Outcome::Denied, "spent_refresh_token"),
+            )?;
+            return Ok(RefreshOutcome::Reused { session_id: sid });
+        }
+        let now = time::now();
+        if session.ended {
+            audit::append(tx, &ev("auth.refresh", Outcome::Failure, "session_ended"))?;
+            return Ok(RefreshOutcome::Refused(ApiError::token_revoked()));
+        }
+        if !session.alive(now, idle) {
+            audit::append(tx, &ev("auth.refresh", Outcome::Failure, "session_expired"))?;
+            return Ok(RefreshOutcome::Refused(ApiError::token_expired()));
+        }
+        let active = users::get(tx, &session.user_id)?.is_some_and(|u| u.status == "active")
+            && users::is_member(tx, &session.user_id, &session.tenant_id)?;
+        if !active {
+            audit::append(
+                tx,
+                &ev("auth.refresh", Outcome::Failure, "account_disabled"),
+            )?;
+            return Ok(RefreshOutcome::Refused(ApiError::token_revoked()));
+        }
+        let refresh = sessions::add_refresh(tx, &sid)?;
+        sessions::touch(tx, &sid, now)?;
+        audit::append(tx, &ev("auth.refresh", Outcome::Success, "rotated"))?;
+        Ok(RefreshOutcome::Rotated { session, refresh })
+    })
+    .await?;
+    match outcome {
+        RefreshOutcome::Refused(e) => Err(e.already_audited()),
+        RefreshOutcome::Reused { session_id } => {
+            state.auth.sessions_ended(&[session_id]);
+            Err(ApiError::unauthorized(
+                "TOKEN_REVOKED",
+                "This refresh token was already used; the session has been ended.",
+            )
+            .already_audited())
+        }
+        RefreshOutcome::Rotated { session, refresh } => {
+            state.auth.sessions.remove(&session.id);
+            let principal = auth::load_principal(&state, &session.user_id, &session.tenant_id)
+                .await?
+                .ok_or_else(ApiError::token_revoked)?;
+            let tenant = auth::load_tenant(&state, &session.tenant_id).await?;
+            let jwt = access_token(
+                &state,
+                &session.user_id,
+                &session.tenant_id,
+                &session.id,
+                &session.amr,
+            );
+            Ok(HttpResponse::Ok()
+                .cookie(cookie(
+                    &state,
+                    REFRESH_COOKIE,
+                    refresh.expose().to_string(),
+                    "/api/auth",
+                    true,
+                    SameSite::Strict,
+                ))
+                .json(LoginAnswer {
+                    token: jwt,
+                    refresh_token: refresh.expose().to_string(),
+                    token_type: "Bearer",
+                    expires_in: state.config.jwt_ttl.as_secs(),
+                    user: user_view(&principal, &tenant),
+                }))
+        }
+    }
+}
+
+/// End the current login session and clear the cookies.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204, description = "signed out")))]
+pub async fn logout(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: Meta,
+) -> Result<HttpResponse, ApiError> {
+    let (user, sid) = caller.require_interactive()?;
+    let sid = sid.to_string();
+    let mut ev = event(
+        &meta,
+        Some(caller.tenant_id()),
+        Some(&user.user_id),
+        "auth.logout",
+        Outcome::Success,
+        json!({}),
+    );
+    ev.target = Some(format!("session:{sid}"));
+    let id = sid.clone();
+    store::write(&state.pool, move |tx| {
+        sessions::end(tx, &id, "logout")?;
+        audit::append(tx, &ev)?;
+        Ok(())
+    })
+    .await?;
+    state.auth.sessions_ended(&[sid]);
+    Ok(HttpResponse::NoContent()
+        .cookie(expired_cookie(
+            &state,
+            auth::session_cookie_name(&state),
+            "/",
+            true,
+            SameSite::Lax,
+        ))
+        .cookie(expired_cookie(
+            &state,
+            REFRESH_COOKIE,
+            "/api/auth",
+            true,
+            SameSite::Strict,
+        ))
+        .cookie(expired_cookie(
+            &state,
+            CSRF_COOKIE,
+            "/",
+            false,
+            SameSite::Strict,
+        ))
+        .finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub status: String,
+    pub email_verified: bool,
+    pub created_at: Option<String>,
+    pub auth_method: &'static str,
+}
+
+/// The caller, flat: the login answer's user fields plus status and how it authenticated.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", responses((status = 200, description = "the caller", body = Me)))]
+pub async fn me(caller: Caller) -> Result<HttpResponse, ApiError> {
+    let body = match &caller.user {
+        Some(p) => Me {
+            user: user_view(p, &caller.tenant),
+            status: p.status.clone(),
+            email_verified: p.email_verified,
+            created_at: Some(p.created_at.clone()),
+            auth_method: caller.method.as_str(),
+        },
+        None => Me {
+            user: UserView {
+                id: caller.actor_id.clone(),
+                email: None,
+                name: caller.actor_id.clone(),
+                roles: vec![],
+                capabilities: caller.caps.names(),
+                tenant_id: caller.tenant.id.clone(),
+                tenant_slug: caller.tenant.slug.clone(),
+                mfa_enabled: false,
+            },
+            status: "active".into(),
+            email_verified: false,
+            created_at: None,
+            auth_method: caller.method.as_str(),
+        },
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The JWKS other lab services use to verify access tokens offline.
+#[utoipa::path(get, path = "/api/auth/public-key", tag = "auth", responses((status = 200, description = "JWKS")))]
+pub async fn public_key(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.keys.jwks())
+}

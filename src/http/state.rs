@@ -1,0 +1,93 @@
+//! `AppState`: everything a request can reach, built by one function that tests call too.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+
+use super::auth::AuthCache;
+use crate::config::Config;
+use crate::domain::jwt::Keys;
+use crate::domain::password;
+use crate::store::{self, Pool};
+
+/// Runs argon2 off the actix workers, at most one hash per core at a time, so a login storm
+/// queues here instead of starving other requests.
+#[derive(Clone)]
+pub struct PasswordWorkers {
+    permits: Arc<Semaphore>,
+}
+
+impl PasswordWorkers {
+    pub fn new(n: usize) -> Self {
+        PasswordWorkers {
+            permits: Arc::new(Semaphore::new(n.max(1))),
+        }
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
+        tokio::task::spawn_blocking(f)
+            .await
+            .expect("argon2 task does not panic")
+    }
+
+    /// Verifies `password` against `phc`, or against a dummy hash when there is no user, so
+    /// both cost the same.
+    pub async fn verify(&self, password: String, phc: Option<String>) -> bool {
+        self.run(move || match phc {
+            Some(h) => password::verify(&password, &h),
+            None => {
+                let _ = password::verify(&password, password::dummy_hash());
+                false
+            }
+        })
+        .await
+    }
+
+    pub async fn hash(&self, password: String) -> String {
+        self.run(move || password::hash(&password)).await
+    }
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub pool: Pool,
+    pub keys: Keys,
+    pub auth: AuthCache,
+    pub passwords: PasswordWorkers,
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Opens the database (creating and migrating it as needed) and loads the signing key.
+    pub fn build(config: Config) -> Result<AppState, String> {
+        let pool = store::open(&config.db)
+            .map_err(|e| format!("cannot open database {}: {e}", config.db.display()))?;
+        store::migrate(&pool)?;
+        let material = {
+            let conn = pool
+                .get()
+                .map_err(|e| format!("cannot open database: {e}"))?;
+            store::keys::current(&conn).map_err(|e| format!("cannot load signing key: {e}"))?
+        };
+        let keys = Keys::new(&material, &config.public_url);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        // Warm the dummy hash now so the first unknown-email login is not slower than others.
+        let _ = password::dummy_hash();
+        Ok(AppState {
+            config,
+            pool,
+            keys,
+            auth: AuthCache::default(),
+            passwords: PasswordWorkers::new(cores),
+            started: Instant::now(),
+        })
+    }
+}

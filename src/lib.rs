@@ -1,0 +1,7 @@
+//! labgate: the access layer and control API of a self-hosted security-lab appliance.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;

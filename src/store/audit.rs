@@ -1,0 +1,259 @@
+//! The hash-chained audit trail.
+//!
+//! Each record stores the SHA-256 of the previous record (`prev_hash`) and its own hash over
+//! `prev_hash` and its canonical form, so altering, removing or reordering any record breaks the
+//! chain at that point. Appends run inside the caller's IMMEDIATE transaction, which serialises
+//! them and commits each record with the change it describes.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{StoreResult, new_id, optional};
+use crate::domain::time;
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit record as the caller describes it; id, time and hashes are added on append.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEvent {
+    pub tenant_id: Option<String>,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: Outcome,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: Value,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    #[default]
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// A stored record, in the SPEC's field order.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    pub id: String,
+    pub ts: String,
+    pub tenant_id: Option<String>,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// The canonical form hashed into the chain: the record's fields as compact JSON in a fixed
+/// order (serde_json keeps struct field order).
+fn canonical(r: &AuditRecord) -> String {
+    serde_json::to_string(r).expect("audit record serialises")
+}
+
+fn chain_hash(prev: &str, r: &AuditRecord) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(canonical(r).as_bytes());
+    crate::domain::token::hex(&h.finalize())
+}
+
+/// Appends a record. Call inside a write transaction.
+pub fn append(conn: &Connection, ev: &AuditEvent) -> StoreResult<AuditRecord> {
+    let prev: String = optional(conn.query_row(
+        "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| r.get(0),
+    ))?
+    .unwrap_or_else(|| GENESIS.to_string());
+    let rec = AuditRecord {
+        id: new_id(),
+        ts: time::fmt(time::now()),
+        tenant_id: ev.tenant_id.clone(),
+        actor_type: ev.actor_type.clone(),
+        actor_id: ev.actor_id.clone(),
+        action: ev.action.clone(),
+        target: ev.target.clone(),
+        outcome: ev.outcome.as_str().to_string(),
+        ip: ev.ip.clone(),
+        user_agent: ev
+            .user_agent
+            .as_ref()
+            .map(|u| u.chars().take(512).collect()),
+        request_id: ev.request_id.clone(),
+        details: if ev.details.is_null() {
+            Value::Object(Default::default())
+        } else {
+            ev.details.clone()
+        },
+    };
+    let hash = chain_hash(&prev, &rec);
+    let mut st = conn.prepare_cached(
+        "INSERT INTO audit_log (id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip,
+                                user_agent, request_id, details, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    st.execute(params![
+        rec.id,
+        rec.ts,
+        rec.tenant_id,
+        rec.actor_type,
+        rec.actor_id,
+        rec.action,
+        rec.target,
+        rec.outcome,
+        rec.ip,
+        rec.user_agent,
+        rec.request_id,
+        rec.details.to_string(),
+        prev,
+        hash
+    ])?;
+    Ok(rec)
+}
+
+const REC_COLS: &str = "id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, details";
+
+fn rec_row(r: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
+    let details: String = r.get(11)?;
+    Ok(AuditRecord {
+        id: r.get(0)?,
+        ts: r.get(1)?,
+        tenant_id: r.get(2)?,
+        actor_type: r.get(3)?,
+        actor_id: r.get(4)?,
+        action: r.get(5)?,
+        target: r.get(6)?,
+        outcome: r.get(7)?,
+        ip: r.get(8)?,
+        user_agent: r.get(9)?,
+        request_id: r.get(10)?,
+        details: serde_json::from_str(&details).unwrap_or(Value::Null),
+    })
+}
+
+/// Filters for listing; `tenant` None lists records of no tenant too (the default tenant's view).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub tenant_id: String,
+    pub include_null_tenant: bool,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+fn where_clause(f: &Filter) -> (String, Vec<String>) {
+    let mut sql = String::from(if f.include_null_tenant {
+        "(tenant_id = ?1 OR tenant_id IS NULL)"
+    } else {
+        "tenant_id = ?1"
+    });
+    let mut args = vec![f.tenant_id.clone()];
+    let mut add = |cond: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            args.push(v.clone());
+            sql.push_str(&format!(" AND {cond} ?{}", args.len()));
+        }
+    };
+    add("actor_id =", &f.actor);
+    add("action =", &f.action);
+    add("outcome =", &f.outcome);
+    add("ts >=", &f.since);
+    add("ts <=", &f.until);
+    (sql, args)
+}
+
+/// A page of records, newest first, with the total count.
+pub fn list(
+    conn: &Connection,
+    f: &Filter,
+    limit: u32,
+    offset: u64,
+) -> StoreResult<(Vec<AuditRecord>, u64)> {
+    let (cond, args) = where_clause(f);
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM audit_log WHERE {cond}"),
+        rusqlite::params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?;
+    let mut st = conn.prepare(&format!(
+        "SELECT {REC_COLS} FROM audit_log WHERE {cond} ORDER BY seq DESC LIMIT {limit} OFFSET {offset}"
+    ))?;
+    let rows = st
+        .query_map(rusqlite::params_from_iter(args.iter()), rec_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((rows, total as u64))
+}
+
+/// Visits every matching record newest first without holding them all in memory.
+pub fn for_each(
+    conn: &Connection,
+    f: &Filter,
+    mut visit: impl FnMut(AuditRecord) -> bool,
+) -> StoreResult<()> {
+    let (cond, args) = where_clause(f);
+    let mut st = conn.prepare(&format!(
+        "SELECT {REC_COLS} FROM audit_log WHERE {cond} ORDER BY seq DESC"
+    ))?;
+    let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
+    while let Some(r) = rows.next()? {
+        if !visit(rec_row(r)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Walks the chain oldest first. `Ok(n)` is the number of good records; `Err` names the first
+/// bad one.
+pub fn verify(conn: &Connection) -> StoreResult<Result<u64, String>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {REC_COLS}, prev_hash, hash, seq FROM audit_log ORDER BY seq"
+    ))?;
+    let mut rows = st.query([])?;
+    let mut prev = GENESIS.to_string();
+    let mut n = 0u64;
+    while let Some(r) = rows.next()? {
+        let rec = rec_row(r)?;
+        let stored_prev: String = r.get(12)?;
+        let stored_hash: String = r.get(13)?;
+        let seq: i64 = r.get(14)?;
+        if stored_prev != prev {
+            return Ok(Err(format!(
+                "record {} (seq {seq}) does not follow the previous record: a record before it was removed, reordered or altered",
+                rec.id
+            )));
+        }
+        if chain_hash(&prev, &rec) != stored_hash {
+            return Ok(Err(format!("record {} (seq {seq}) was altered", rec.id)));
+        }
+        prev = stored_hash;
+        n += 1;
+    }
+    Ok(Ok(n))
+}

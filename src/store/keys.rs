@@ -1,0 +1,29 @@
+//! The token-signing keys.
+
+use rusqlite::{Connection, params};
+
+use super::StoreResult;
+use crate::domain::jwt::KeyMaterial;
+use crate::domain::time;
+
+/// Creates a signing key when none exists.
+pub fn ensure(conn: &Connection) -> StoreResult<()> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM signing_keys", [], |r| r.get(0))?;
+    if n == 0 {
+        let m = KeyMaterial::generate();
+        conn.execute(
+            "INSERT INTO signing_keys (kid, private_der, public_raw, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![m.kid, m.private_der, m.public_raw, time::fmt(time::now())],
+        )?;
+    }
+    Ok(())
+}
+
+/// The newest signing key.
+pub fn current(conn: &Connection) -> StoreResult<KeyMaterial> {
+    Ok(conn.query_row(
+        "SELECT kid, private_der, public_raw FROM signing_keys ORDER BY created_at DESC, kid LIMIT 1",
+        [],
+        |r| Ok(KeyMaterial { kid: r.get(0)?, private_der: r.get(1)?, public_raw: r.get(2)? }),
+    )?)
+}

@@ -1,0 +1,179 @@
+//! SQLite storage: the pool, the schema and its versions, and the one wrapper that runs
+//! blocking database work off the async workers and maps failures to fail-closed errors.
+
+pub mod audit;
+pub mod keys;
+pub mod one_time;
+pub mod sessions;
+pub mod tenants;
+pub mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// The schema version this binary writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_V1: &str = include_str!("../../schema.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot answer (locked, read-only, full, missing, I/O): fail closed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    /// The caller asked for something the data does not allow (e.g. an unknown role name).
+    #[error("invalid: {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                ErrorCode::ConstraintViolation => StoreError::Conflict(e.to_string()),
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::ReadOnly
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::NotADatabase
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::OutOfMemory
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::PermissionDenied => StoreError::Unavailable(e.to_string()),
+                _ => StoreError::Other(e.to_string()),
+            },
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Settings applied to every pooled connection: WAL, a bounded busy wait, foreign keys, and
+/// `synchronous=FULL` so an answered write survives power loss.
+fn init_connection(c: &mut Connection) -> rusqlite::Result<()> {
+    c.busy_timeout(Duration::from_millis(2000))?;
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+    )?;
+    Ok(())
+}
+
+/// Opens the pool. The file is created when missing; the schema is not touched here.
+pub fn open(path: &Path) -> StoreResult<Pool> {
+    let manager = SqliteConnectionManager::file(path).with_init(init_connection);
+    r2d2::Pool::builder()
+        .max_size(8)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(3))
+        .build(manager)
+        .map_err(StoreError::from)
+}
+
+/// Brings the schema to `SCHEMA_VERSION`; refuses a database newer than this binary.
+/// Returns true when the database was created just now.
+pub fn migrate(pool: &Pool) -> Result<bool, String> {
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot open database: {e}"))?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| format!("cannot read database: {e}"))?;
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "database schema version {version} is newer than this binary understands ({SCHEMA_VERSION}); refusing to touch it"
+        ));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(false);
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(|e| format!("cannot migrate database: {e}"))?;
+    let step = || -> StoreResult<()> {
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1)?;
+            keys::ensure(&tx)?;
+            tenants::create(&tx, "default", "Default")?;
+        }
+        // Later versions: `if version < 2 { ... }`, each step keeping the data.
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(())
+    };
+    step().map_err(|e| format!("cannot migrate database: {e}"))?;
+    tx.commit()
+        .map_err(|e| format!("cannot migrate database: {e}"))?;
+    Ok(true)
+}
+
+/// Runs read work on a pooled connection on the blocking pool.
+pub async fn run<T, F>(pool: &Pool, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = pool.get()?;
+        f(&conn)
+    })
+    .await
+    .map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))?
+}
+
+/// Runs write work in one IMMEDIATE transaction: the change and its audit record commit
+/// together or not at all.
+pub async fn write<T, F>(pool: &Pool, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || write_blocking(&pool, f))
+        .await
+        .map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))?
+}
+
+/// `write` for code that is already off the async workers (the CLI).
+pub fn write_blocking<T, F>(pool: &Pool, f: F) -> StoreResult<T>
+where
+    F: FnOnce(&Transaction) -> StoreResult<T>,
+{
+    let mut conn = pool.get()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// `query_row` that maps "no rows" to `None`.
+pub fn optional<T>(r: rusqlite::Result<T>) -> StoreResult<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

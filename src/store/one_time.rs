@@ -1,0 +1,123 @@
+//! One-time `lgx_` tokens: setup, password reset, invitation, email verification, MFA step.
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use super::{StoreResult, optional};
+use crate::domain::time;
+use crate::domain::token::{self, Kind, Secret};
+
+#[derive(Debug, Clone)]
+pub struct OneTime {
+    pub token_hash: String,
+    pub user_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub data: Value,
+}
+
+/// Why a one-time token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// unknown, revoked, already used, or of another purpose
+    Invalid,
+    /// past its lifetime
+    Expired,
+}
+
+pub fn issue(
+    conn: &Connection,
+    purpose: &str,
+    user_id: Option<&str>,
+    tenant_id: Option<&str>,
+    data: &Value,
+    ttl: std::time::Duration,
+) -> StoreResult<Secret> {
+    let t = token::generate(Kind::OneTime);
+    let now = time::now();
+    conn.execute(
+        "INSERT INTO one_time_tokens (token_hash, purpose, user_id, tenant_id, data, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            token::hash(t.expose()),
+            purpose,
+            user_id,
+            tenant_id,
+            data.to_string(),
+            time::fmt(now),
+            time::fmt(time::plus(now, ttl))
+        ],
+    )?;
+    Ok(t)
+}
+
+/// Checks a token without spending it.
+pub fn check(
+    conn: &Connection,
+    purpose: &str,
+    presented: &str,
+) -> StoreResult<Result<OneTime, Refused>> {
+    if !token::well_formed(Kind::OneTime, presented) {
+        return Ok(Err(Refused::Invalid));
+    }
+    let h = token::hash(presented);
+    let row = optional(conn.query_row(
+        "SELECT purpose, user_id, tenant_id, data, expires_at, used_at IS NOT NULL OR revoked_at IS NOT NULL
+         FROM one_time_tokens WHERE token_hash = ?1",
+        [&h],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, bool>(5)?,
+            ))
+        },
+    ))?;
+    let Some((p, user_id, tenant_id, data, expires_at, spent)) = row else {
+        return Ok(Err(Refused::Invalid));
+    };
+    if p != purpose || spent {
+        return Ok(Err(Refused::Invalid));
+    }
+    if time::parse(&expires_at).is_none_or(|e| e <= time::now()) {
+        return Ok(Err(Refused::Expired));
+    }
+    Ok(Ok(OneTime {
+        token_hash: h,
+        user_id,
+        tenant_id,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+    }))
+}
+
+/// Checks and spends a token in the caller's transaction; a concurrent second use loses.
+pub fn consume(
+    conn: &Connection,
+    purpose: &str,
+    presented: &str,
+) -> StoreResult<Result<OneTime, Refused>> {
+    let ot = match check(conn, purpose, presented)? {
+        Ok(ot) => ot,
+        Err(r) => return Ok(Err(r)),
+    };
+    let n = conn.execute(
+        "UPDATE one_time_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+        params![ot.token_hash, time::fmt(time::now())],
+    )?;
+    Ok(if n == 1 {
+        Ok(ot)
+    } else {
+        Err(Refused::Invalid)
+    })
+}
+
+/// Revokes every open token of a purpose (e.g. earlier setup tokens when a new one is printed).
+pub fn revoke_purpose(conn: &Connection, purpose: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE one_time_tokens SET revoked_at = ?2 WHERE purpose = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+        params![purpose, time::fmt(time::now())],
+    )?;
+    Ok(())
+}
