@@ -415,7 +415,7 @@ mod tests {
     fn bad_values_name_their_variable() {
         let cases: &[(&[&str], &str)] = &[
             (&["--jwt-expires-in", "abc"], "JWT_EXPIRES_IN"),
-            (&["--session-idle", "-5m"], "LABGATE_SESSION_IDLE"),
+            (&["--session-idle=-5m"], "LABGATE_SESSION_IDLE"),
             (
                 &["--trusted-proxies", "10.0.0.0/33"],
                 "LABGATE_TRUSTED_PROXIES",
@@ -425,7 +425,7 @@ mod tests {
                 "LABGATE_NOISE_DISPATCH_TOKEN",
             ),
             (
-                &["--rate-limit-per-minute", "-1"],
+                &["--rate-limit-per-minute=-1"],
                 "LABGATE_RATE_LIMIT_PER_MINUTE",
             ),
             (

@@ -76,7 +76,7 @@ pub fn find(conn: &Connection, id_or_slug: &str) -> StoreResult<Option<Tenant>> 
 pub fn for_user(conn: &Connection, user_id: &str) -> StoreResult<Vec<Tenant>> {
     let mut st = conn.prepare_cached(
         "SELECT t.id, t.slug, t.name, t.created_at FROM tenants t JOIN memberships m ON m.tenant_id = t.id
-         WHERE m.user_id = ?1 ORDER BY m.created_at, t.created_at",
+         WHERE m.user_id = ?1 ORDER BY m.rowid",
     )?;
     let rows = st.query_map([user_id], row)?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -1,0 +1,210 @@
+//! The binary itself: configuration errors, provisioning commands, schema versions.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::PASSWORD;
+
+fn labgate(db: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_labgate"));
+    c.env("LABGATE_DB", db).env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn bad_settings_stop_the_start_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    for (var, value) in [
+        ("JWT_EXPIRES_IN", "abc"),
+        ("LABGATE_TRUSTED_PROXIES", "10.0.0.0/40"),
+        ("LABGATE_NOISE_DISPATCH_TOKEN", "too-short"),
+        ("LABGATE_RATE_LIMIT_PER_MINUTE", "-3"),
+        ("BREAK_GLASS_CAPABILITIES", "*"),
+    ] {
+        let out = labgate(&db).env(var, value).output().unwrap();
+        assert!(!out.status.success(), "{var}={value} accepted");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(var), "{err}");
+    }
+    assert!(
+        !db.exists(),
+        "nothing is created before the settings are valid"
+    );
+}
+
+#[test]
+fn user_create_reads_the_password_from_stdin_and_adds_memberships() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let out = labgate(&db)
+        .args([
+            "tenant",
+            "create",
+            "--slug",
+            "red",
+            "--name",
+            "Red team range",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tenant_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(uuid::Uuid::parse_str(&tenant_id).is_ok());
+
+    let create = |tenant: &str, role: &str, pw: &str| {
+        let mut child = labgate(&db)
+            .args([
+                "user",
+                "create",
+                "--email",
+                "ops@lab.example",
+                "--role",
+                role,
+                "--tenant",
+                tenant,
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{pw}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = create("default", "admin", PASSWORD);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = create("red", "operator", "another password entirely");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        id,
+        "same user"
+    );
+
+    let pool = labgate::store::open(&db).unwrap();
+    let conn = pool.get().unwrap();
+    let tenants = labgate::store::tenants::for_user(&conn, &id).unwrap();
+    assert_eq!(
+        tenants.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
+        ["default", "red"]
+    );
+    let u = labgate::store::users::get(&conn, &id).unwrap().unwrap();
+    assert!(
+        labgate::domain::password::verify(PASSWORD, u.password_hash.as_deref().unwrap()),
+        "password kept"
+    );
+    let p = labgate::store::users::principal(&conn, &id, &tenant_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.roles, ["operator"]);
+
+    // failures: one line on stderr, non-zero exit
+    let out = create("default", "no-such-role", PASSWORD);
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+    let out = create("nowhere", "admin", PASSWORD);
+    assert!(!out.status.success());
+    let mut short = labgate(&db);
+    short.args([
+        "user",
+        "create",
+        "--email",
+        "new@lab.example",
+        "--password-stdin",
+    ]);
+    let mut child = short
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("password"));
+}
+
+#[test]
+fn migrate_creates_the_schema_and_a_newer_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let out = labgate(&db).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, labgate::store::SCHEMA_VERSION);
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let out = labgate(&db).arg("migrate").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("newer"));
+    let out = labgate(&db)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve refuses it too");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "never modified");
+}
+
+#[test]
+fn audit_verify_detects_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    for slug in ["one", "two", "three"] {
+        assert!(
+            labgate(&db)
+                .args(["tenant", "create", "--slug", slug, "--name", slug])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
+    }
+    let out = labgate(&db).args(["audit", "verify"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8(out.stdout).unwrap().contains("3 records"));
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let second: String = conn
+        .query_row(
+            "SELECT id FROM audit_log ORDER BY seq LIMIT 1 OFFSET 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE audit_log SET details = '{\"slug\":\"evil\"}' WHERE id = ?1",
+        [&second],
+    )
+    .unwrap();
+    let out = labgate(&db).args(["audit", "verify"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8(out.stderr).unwrap().contains(&second),
+        "names the first bad record"
+    );
+}

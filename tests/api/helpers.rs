@@ -1,0 +1,210 @@
+//! Test harness: a real server on a random loopback port over a temp-dir database, and small
+//! helpers to seed users and sign in.
+
+use actix_web::web;
+use labgate::config::Config;
+use labgate::domain::password;
+use labgate::http::{self, AppState};
+use labgate::store::{self, tenants, users};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[allow(dead_code)]
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: web::Data<AppState>,
+    pub setup_token: Option<String>,
+    pub dir: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::for_dir(dir.path());
+    adjust(&mut cfg);
+    let state = web::Data::new(AppState::build(cfg).expect("state builds"));
+    let setup_token = http::routes::setup::issue_setup_token(&state.pool).unwrap();
+    let bound = http::bind(state.clone(), 1).expect("binds");
+    let handle = bound.server.handle();
+    tokio::spawn(bound.server);
+    TestApp {
+        base: format!("http://{}", bound.addr),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        state,
+        setup_token,
+        dir,
+        handle,
+    }
+}
+
+/// A signed-in user: the login answer's tokens and the cookies that came with it.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub jwt: String,
+    pub refresh: String,
+    pub session_cookie: String,
+    pub csrf: String,
+    pub body: Value,
+}
+
+impl Login {
+    /// The `Cookie` header a browser would send.
+    pub fn cookie_header(&self) -> String {
+        format!(
+            "labgate_session={}; labgate_csrf={}",
+            self.session_cookie, self.csrf
+        )
+    }
+}
+
+pub fn set_cookies(h: &HeaderMap) -> Vec<String> {
+    h.get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn cookie_value(h: &HeaderMap, name: &str) -> Option<String> {
+    set_cookies(h).iter().find_map(|c| {
+        let first = c.split(';').next()?;
+        let (n, v) = first.split_once('=')?;
+        (n == name).then(|| v.to_string())
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    #[allow(dead_code)]
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    /// Creates a user with `role` in `tenant` (slug) straight in the store, as the CLI does.
+    pub fn user_with_role(&self, email: &str, role: &str, tenant: &str) -> String {
+        let hash = password::hash(PASSWORD);
+        let (email, role, tenant) = (email.to_string(), role.to_string(), tenant.to_string());
+        let id = store::write_blocking(&self.state.pool, move |tx| {
+            let t = tenants::find(tx, &tenant)?.expect("tenant exists");
+            let u = match users::find_by_email(tx, &email)? {
+                Some(u) => u,
+                None => users::create(tx, &email, "Test User", Some(&hash))?,
+            };
+            users::add_membership(tx, &u.id, &t.id, &[role])?;
+            Ok(u.id)
+        })
+        .unwrap();
+        self.state.auth.principals_changed();
+        id
+    }
+
+    pub fn tenant(&self, slug: &str) -> String {
+        let slug = slug.to_string();
+        store::write_blocking(&self.state.pool, move |tx| {
+            Ok(tenants::create(tx, &slug, "Test tenant")?.id)
+        })
+        .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login_raw(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str) -> Login {
+        let res = self.login_raw(email, PASSWORD).await;
+        assert_eq!(res.status(), 200, "login of {email} failed");
+        let h = res.headers().clone();
+        let body: Value = res.json().await.unwrap();
+        Login {
+            jwt: body["token"].as_str().unwrap().to_string(),
+            refresh: body["refresh_token"].as_str().unwrap().to_string(),
+            session_cookie: cookie_value(&h, "labgate_session").expect("session cookie"),
+            csrf: cookie_value(&h, "labgate_csrf").expect("csrf cookie"),
+            body,
+        }
+    }
+
+    /// A fresh admin of the default tenant, signed in.
+    pub async fn admin(&self) -> Login {
+        let email = format!("admin-{}@lab.example", uuid::Uuid::new_v4().simple());
+        self.user_with_role(&email, "admin", "default");
+        self.login(&email).await
+    }
+
+    pub async fn get_bearer(&self, path: &str, jwt: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Audit records (newest first) straight from the database.
+    pub fn audit(&self, action: &str) -> Vec<Value> {
+        let conn = self.state.pool.get().unwrap();
+        let mut st = conn
+            .prepare("SELECT tenant_id, actor_type, actor_id, outcome, details, target, request_id, ip FROM audit_log WHERE action = ?1 ORDER BY seq DESC")
+            .unwrap();
+        st.query_map([action], |r| {
+            Ok(json!({
+                "tenant_id": r.get::<_, Option<String>>(0)?,
+                "actor_type": r.get::<_, String>(1)?,
+                "actor_id": r.get::<_, Option<String>>(2)?,
+                "outcome": r.get::<_, String>(3)?,
+                "details": serde_json::from_str::<Value>(&r.get::<_, String>(4)?).unwrap(),
+                "target": r.get::<_, Option<String>>(5)?,
+                "request_id": r.get::<_, Option<String>>(6)?,
+                "ip": r.get::<_, Option<String>>(7)?,
+            }))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+}
+
+/// Asserts an error answer: status, `code`, and the SPEC's body shape.
+pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let rid = res
+        .headers()
+        .get("x-correlation-id")
+        .expect("correlation id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = res.json().await.expect("JSON error body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["request_id"], rid.as_str());
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+    body
+}

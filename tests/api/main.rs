@@ -1,0 +1,8 @@
+//! Integration tests: the real server on a loopback port, a temp SQLite file, reqwest.
+
+mod helpers;
+
+mod cli;
+mod foundation;
+mod jwt;
+mod sessions;
