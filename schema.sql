@@ -125,3 +125,64 @@ CREATE TABLE audit_log (
     hash        TEXT NOT NULL
 );
 CREATE INDEX audit_log_tenant ON audit_log(tenant_id, seq);
+
+-- Appliance-held secret keys (e.g. the key that encrypts API key secrets and TOTP secrets),
+-- kept apart from the tables holding the ciphertext.
+CREATE TABLE appliance_keys (
+    name        TEXT PRIMARY KEY,
+    key         BLOB NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+-- Personal access tokens: act as their user, in the tenant they were created in.
+CREATE TABLE personal_tokens (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tenant_id     TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    token_hash    TEXT NOT NULL UNIQUE,
+    prefix        TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    expires_at    TEXT,
+    revoked_at    TEXT,
+    last_used_at  TEXT,
+    last_used_ip  TEXT
+);
+CREATE INDEX personal_tokens_user ON personal_tokens(user_id, tenant_id);
+
+-- Organization API keys: belong to a tenant, scoped to services.
+CREATE TABLE api_keys (
+    id               TEXT PRIMARY KEY,
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name             TEXT NOT NULL,
+    key_hash         TEXT NOT NULL UNIQUE,
+    key_enc          BLOB NOT NULL,              -- encrypted secret, for reveal
+    prefix           TEXT NOT NULL,
+    services         TEXT NOT NULL,              -- JSON {"service": "read"|"write"}
+    allowed_subnets  TEXT NOT NULL DEFAULT '[]',
+    allowed_origins  TEXT NOT NULL DEFAULT '[]',
+    created_by       TEXT,
+    created_at       TEXT NOT NULL,
+    expires_at       TEXT,
+    deleted_at       TEXT,
+    last_used_at     TEXT,
+    last_used_ip     TEXT
+);
+CREATE INDEX api_keys_tenant ON api_keys(tenant_id);
+
+CREATE TABLE api_key_shares (
+    key_id      TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (key_id, user_id)
+);
+
+-- Platform events of a tenant (SSE and JSON list).
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id   TEXT,
+    type        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX events_tenant ON events(tenant_id, id);

@@ -114,6 +114,15 @@ impl ApiError {
             "The database cannot be reached; the request was not carried out.",
         )
     }
+    pub fn rate_limited(retry_after: u64) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests; retry later.",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
     pub fn already_audited(mut self) -> ApiError {
         self.audited = true;
         self

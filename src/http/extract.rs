@@ -247,3 +247,39 @@ impl FromRequest for Page {
 pub fn url_pairs(q: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default()
 }
+
+/// A list answer: `{"data": [...], "meta": {total, page, limit, totalPages}}` with a `Link`
+/// header carrying `rel="next"` / `rel="prev"` where they exist.
+pub fn paged<T: serde::Serialize>(
+    req: &HttpRequest,
+    page: Page,
+    total: u64,
+    data: Vec<T>,
+) -> actix_web::HttpResponse {
+    let total_pages = total.div_ceil(page.limit as u64);
+    let mut links = Vec::new();
+    let link = |p: u64, rel: &str| {
+        let mut pairs: Vec<(String, String)> = url_pairs(req.query_string())
+            .into_iter()
+            .filter(|(k, _)| k != "page" && k != "limit")
+            .collect();
+        pairs.push(("page".into(), p.to_string()));
+        pairs.push(("limit".into(), page.limit.to_string()));
+        let q = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        format!("<{}?{q}>; rel=\"{rel}\"", req.path())
+    };
+    if page.page < total_pages {
+        links.push(link(page.page + 1, "next"));
+    }
+    if page.page > 1 {
+        links.push(link((page.page - 1).min(total_pages.max(1)), "prev"));
+    }
+    let mut res = actix_web::HttpResponse::Ok();
+    if !links.is_empty() {
+        res.insert_header((actix_web::http::header::LINK, links.join(", ")));
+    }
+    res.json(serde_json::json!({
+        "data": data,
+        "meta": {"total": total, "page": page.page, "limit": page.limit, "totalPages": total_pages},
+    }))
+}

@@ -17,6 +17,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Meta, RequestId};
+use super::ratelimit::RateInfo;
 use crate::store::{self, audit};
 
 /// Query parameters that carry credentials; a URL with one is refused (URLs end up in logs,
@@ -35,6 +36,21 @@ fn correlation_id(req: &ServiceRequest) -> String {
         return v.to_string();
     }
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
+fn preflight_origin(req: &ServiceRequest) -> Option<String> {
+    if req.method() != actix_web::http::Method::OPTIONS
+        || !req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return None;
+    }
+    req.headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn credential_in_url(query: &str) -> bool {
@@ -88,6 +104,29 @@ pub async fn pipeline(
             "Credentials must not be sent in the URL; send them in a header.",
         );
         req.into_response(e.error_response())
+    } else if let Some(origin) = preflight_origin(&req) {
+        let allowed = match req.app_data::<web::Data<AppState>>() {
+            Some(state) => super::auth::preflight_allows(req.request(), state, &origin)
+                .await
+                .unwrap_or(false),
+            None => false,
+        };
+        let mut res = actix_web::HttpResponse::NoContent();
+        if allowed {
+            res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
+                .insert_header((
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "Authorization, Content-Type, X-API-Key",
+                ))
+                .insert_header((
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    "GET, HEAD, POST, PUT, PATCH, DELETE",
+                ))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
+        }
+        res.insert_header((header::VARY, "Origin"));
+        req.into_response(res.finish())
     } else {
         // Handlers' and extractors' errors arrive as responses; only a failing middleware
         // could return `Err`, and none below this one does.
@@ -129,12 +168,36 @@ async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<Box
         res
     };
     let no_store = no_store(res.request().path());
-    let tenant = res
+    let (tenant, cors) = res
         .request()
         .extensions()
         .get::<Caller>()
-        .map(|c| c.tenant.id.clone());
+        .map(|c| (Some(c.tenant.id.clone()), c.cors_origin.clone()))
+        .unwrap_or((None, None));
+    let rate = res.request().extensions().get::<RateInfo>().copied();
     let h = res.headers_mut();
+    if let Some(RateInfo(d)) = rate {
+        h.insert(
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderValue::from(d.limit),
+        );
+        h.insert(
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderValue::from(d.remaining),
+        );
+        h.insert(
+            HeaderName::from_static("ratelimit-reset"),
+            HeaderValue::from(d.reset),
+        );
+    }
+    if let Some(origin) = cors.and_then(|o| HeaderValue::from_str(&o).ok()) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
     if let Ok(v) = HeaderValue::from_str(rid) {
         h.insert(HeaderName::from_static("x-correlation-id"), v);
     }

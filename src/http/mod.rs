@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 

@@ -6,9 +6,12 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 
 use super::auth::AuthCache;
+use super::ratelimit::Limits;
 use crate::config::Config;
+use crate::domain::crypto::DataKey;
 use crate::domain::jwt::Keys;
 use crate::domain::password;
+use crate::lab::events::EventHub;
 use crate::store::{self, Pool};
 
 /// Runs argon2 off the actix workers, at most one hash per core at a time, so a login storm
@@ -61,6 +64,10 @@ pub struct AppState {
     pub auth: AuthCache,
     pub passwords: PasswordWorkers,
     pub started: Instant,
+    pub limits: Limits,
+    pub events: EventHub,
+    /// Encrypts API key secrets and TOTP secrets at rest.
+    pub data_key: DataKey,
 }
 
 impl AppState {
@@ -69,11 +76,14 @@ impl AppState {
         let pool = store::open(&config.db)
             .map_err(|e| format!("cannot open database {}: {e}", config.db.display()))?;
         store::migrate(&pool)?;
-        let material = {
+        let (material, data_key) = {
             let conn = pool
                 .get()
                 .map_err(|e| format!("cannot open database: {e}"))?;
-            store::keys::current(&conn).map_err(|e| format!("cannot load signing key: {e}"))?
+            (
+                store::keys::current(&conn).map_err(|e| format!("cannot load signing key: {e}"))?,
+                store::keys::data_key(&conn).map_err(|e| format!("cannot load data key: {e}"))?,
+            )
         };
         let keys = Keys::new(&material, &config.public_url);
         let cores = std::thread::available_parallelism()
@@ -81,6 +91,7 @@ impl AppState {
             .unwrap_or(1);
         // Warm the dummy hash now so the first unknown-email login is not slower than others.
         let _ = password::dummy_hash();
+        let limits = Limits::new(config.rate_limit_per_minute);
         Ok(AppState {
             config,
             pool,
@@ -88,6 +99,9 @@ impl AppState {
             auth: AuthCache::default(),
             passwords: PasswordWorkers::new(cores),
             started: Instant::now(),
+            limits,
+            events: EventHub::default(),
+            data_key,
         })
     }
 }

@@ -27,3 +27,22 @@ pub fn current(conn: &Connection) -> StoreResult<KeyMaterial> {
         |r| Ok(KeyMaterial { kid: r.get(0)?, private_der: r.get(1)?, public_raw: r.get(2)? }),
     )?)
 }
+
+/// The appliance data-encryption key, created on first use.
+pub fn data_key(conn: &Connection) -> StoreResult<crate::domain::crypto::DataKey> {
+    use crate::domain::crypto::DataKey;
+    let existing: Option<Vec<u8>> = super::optional(conn.query_row(
+        "SELECT key FROM appliance_keys WHERE name = 'data'",
+        [],
+        |r| r.get(0),
+    ))?;
+    if let Some(k) = existing.as_deref().and_then(DataKey::from_bytes) {
+        return Ok(k);
+    }
+    let k = DataKey::generate();
+    conn.execute(
+        "INSERT INTO appliance_keys (name, key, created_at) VALUES ('data', ?1, ?2)",
+        params![k.bytes(), time::fmt(time::now())],
+    )?;
+    Ok(k)
+}

@@ -1,11 +1,14 @@
 //! SQLite storage: the pool, the schema and its versions, and the one wrapper that runs
 //! blocking database work off the async workers and maps failures to fail-closed errors.
 
+pub mod api_keys;
 pub mod audit;
+pub mod events;
 pub mod keys;
 pub mod one_time;
 pub mod sessions;
 pub mod tenants;
+pub mod tokens;
 pub mod users;
 
 use std::path::Path;
@@ -113,6 +116,7 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
         if version < 1 {
             tx.execute_batch(SCHEMA_V1)?;
             keys::ensure(&tx)?;
+            keys::data_key(&tx)?;
             tenants::create(&tx, "default", "Default")?;
         }
         // Later versions: `if version < 2 { ... }`, each step keeping the data.

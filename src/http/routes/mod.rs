@@ -1,9 +1,11 @@
 //! The route table: one list of (method, path, handler) that is registered under `/api` and
 //! `/api/v1` and checked against the OpenAPI document by a test.
 
+pub mod api_keys;
 pub mod auth;
 pub mod setup;
 pub mod status;
+pub mod tokens;
 
 use actix_web::web;
 
@@ -34,6 +36,17 @@ pub fn table() -> Vec<Route> {
         route!(post "/auth/logout" => auth::logout),
         route!(get "/auth/me" => auth::me),
         route!(get "/auth/public-key" => auth::public_key),
+        route!(post "/tokens" => tokens::create),
+        route!(get "/tokens" => tokens::list),
+        route!(delete "/tokens/{id}" => tokens::revoke),
+        route!(post "/api-keys" => api_keys::create),
+        route!(get "/api-keys" => api_keys::list),
+        route!(get "/api-keys/{id}" => api_keys::get),
+        route!(patch "/api-keys/{id}" => api_keys::update),
+        route!(delete "/api-keys/{id}" => api_keys::delete),
+        route!(get "/api-keys/{id}/secret" => api_keys::reveal),
+        route!(post "/api-keys/{id}/shares" => api_keys::share),
+        route!(delete "/api-keys/{id}/shares/{user_id}" => api_keys::unshare),
     ]
 }
 

@@ -11,20 +11,26 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::http::{Method, header};
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+mod machine;
+mod master;
+mod policy;
+mod session;
+
+pub use machine::{MachineCache, Service, preflight_allows, service_of};
 
 use super::AppState;
 use super::cache::Cache;
 use super::error::ApiError;
 use crate::domain::capability::{CapSet, Capability};
-use crate::domain::jwt::{self, Claims, JwtError};
-use crate::domain::time::{self, Timestamp};
-use crate::domain::token::{self, Kind};
+use crate::domain::jwt::{self, Claims};
+use crate::domain::time::Timestamp;
 use crate::store::sessions::SessionState;
 use crate::store::tenants::Tenant;
 use crate::store::users::Principal;
-use crate::store::{self, sessions, tenants, users};
+use crate::store::{self, tenants, users};
 
 pub const CSRF_COOKIE: &str = "labgate_csrf";
 pub const REFRESH_COOKIE: &str = "labgate_refresh";
@@ -77,6 +83,8 @@ pub struct Caller {
     /// The login session behind a JWT or cookie.
     pub session_id: Option<String>,
     pub amr: Vec<String>,
+    /// The allowed `Origin` of an API-key request, echoed in the CORS headers.
+    pub cors_origin: Option<String>,
 }
 
 impl Caller {
@@ -148,7 +156,7 @@ cap_marker!(
 );
 
 /// An authenticated caller holding capability `C` in the current tenant.
-pub struct Require<C: Cap>(pub Caller, PhantomData<C>);
+pub struct Require<C: Cap>(pub Caller, pub PhantomData<C>);
 
 impl<C: Cap + 'static> FromRequest for Require<C> {
     type Error = ApiError;
@@ -168,7 +176,7 @@ impl<C: Cap + 'static> FromRequest for Require<C> {
 #[derive(Clone)]
 pub struct CachedSession {
     pub state: SessionState,
-    flushed_at: Timestamp,
+    pub(super) flushed_at: Timestamp,
 }
 
 /// Every cache the authenticator reads. Anything that changes what a credential may do
@@ -181,6 +189,9 @@ pub struct AuthCache {
     pub cookies: Cache<String, String>,
     pub principals: Cache<(String, String), Option<Arc<Principal>>>,
     pub tenants: Cache<String, Arc<Tenant>>,
+    /// Role name in a tenant -> its capabilities (for the global key).
+    pub roles: Cache<(String, String), CapSet>,
+    pub machine: MachineCache,
 }
 
 impl Default for AuthCache {
@@ -191,6 +202,8 @@ impl Default for AuthCache {
             cookies: Cache::new(10_000),
             principals: Cache::new(10_000),
             tenants: Cache::new(1_000),
+            roles: Cache::new(1_000),
+            machine: MachineCache::default(),
         }
     }
 }
@@ -199,6 +212,7 @@ impl AuthCache {
     /// Users, memberships or roles changed: every resolved permission is dropped.
     pub fn principals_changed(&self) {
         self.principals.clear();
+        self.roles.clear();
     }
 
     /// Sessions ended: their cached state goes, so their JWTs and cookies die now.
@@ -209,202 +223,58 @@ impl AuthCache {
     }
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers()
         .get(name)
         .map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 
-/// SPEC §4.2: the first credential present decides.
+/// SPEC §4.2: the first credential present decides; an invalid one is refused, never passed
+/// over for a later one.
 pub async fn authenticate(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Caller, ApiError> {
-    if req.headers().contains_key("x-master-key") {
-        // Break-glass is not available in this build of the authenticator: the header is a
-        // credential presented, so it is refused (and audited by the pipeline), never ignored.
-        return Err(ApiError::invalid_token());
+    let caller = identify(req, state).await?;
+    policy::check(req, state, caller).await
+}
+
+async fn identify(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, ApiError> {
+    if let Some(v) = header_str(req, "x-master-key") {
+        return master::authenticate(req, state, v).await;
     }
     if let Some(v) = req.headers().get(header::AUTHORIZATION) {
         let v = v.to_str().map_err(|_| ApiError::invalid_token())?;
         let (scheme, cred) = v.split_once(' ').unwrap_or((v, ""));
         let cred = cred.trim();
-        if scheme.eq_ignore_ascii_case("bearer") && jwt::looks_like_jwt(cred) {
-            return jwt_caller(req, state, cred).await;
+        if scheme.eq_ignore_ascii_case("bearer") {
+            if jwt::looks_like_jwt(cred) {
+                return session::jwt_caller(req, state, cred).await;
+            }
+            if cred.starts_with("lgk_") {
+                return machine::api_key_caller(req, state, cred).await;
+            }
+            if let Some(c) = machine::dispatch_caller(req, state, cred).await? {
+                return Ok(c);
+            }
+            return Err(ApiError::invalid_token());
+        }
+        if scheme.eq_ignore_ascii_case("token") && cred.starts_with("lgp_") {
+            return machine::pat_caller(req, state, cred).await;
         }
         return Err(ApiError::invalid_token());
     }
-    if header_str(req, "x-api-key").is_some() {
-        return Err(ApiError::invalid_token());
+    if let Some(v) = header_str(req, "x-api-key") {
+        let v = v.trim();
+        if v.starts_with("lgp_") {
+            return machine::pat_caller(req, state, v).await;
+        }
+        return machine::global_key_caller(req, state, v).await;
     }
     if let Some(c) = req.cookie(session_cookie_name(state)) {
-        return cookie_caller(req, state, c.value()).await;
+        return session::cookie_caller(req, state, c.value()).await;
     }
     Err(ApiError::no_credentials())
-}
-
-async fn jwt_caller(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    raw: &str,
-) -> Result<Caller, ApiError> {
-    let h = token::hash(raw);
-    let claims = match state.auth.jwt.get(&h) {
-        Some(c) => c,
-        None => {
-            let g = state.auth.jwt.generation();
-            let c = state.keys.verify(raw).map_err(jwt_error)?;
-            state.auth.jwt.insert_if(g, h, c.clone());
-            c
-        }
-    };
-    claims
-        .time_check(time::now().timestamp())
-        .map_err(jwt_error)?;
-    let session = load_session(state, &claims.sid).await?;
-    if session.user_id != claims.sub || session.tenant_id != claims.tid {
-        return Err(ApiError::invalid_token());
-    }
-    session_bound_caller(req, state, session, AuthMethod::Jwt).await
-}
-
-fn jwt_error(e: JwtError) -> ApiError {
-    match e {
-        JwtError::Expired => ApiError::token_expired(),
-        JwtError::Invalid => ApiError::invalid_token(),
-    }
-}
-
-async fn cookie_caller(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    raw: &str,
-) -> Result<Caller, ApiError> {
-    if !token::well_formed(Kind::Session, raw) {
-        return Err(ApiError::invalid_token());
-    }
-    let h = token::hash(raw);
-    let sid = match state.auth.cookies.get(&h) {
-        Some(sid) => sid,
-        None => {
-            let g = state.auth.cookies.generation();
-            let hh = h.clone();
-            let found = store::run(&state.pool, move |c| sessions::find_by_cookie(c, &hh)).await?;
-            let Some(s) = found else {
-                return Err(ApiError::invalid_token());
-            };
-            state.auth.cookies.insert_if(g, h, s.id.clone());
-            s.id
-        }
-    };
-    let session = load_session(state, &sid).await?;
-    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        check_csrf(req, &session)?;
-    }
-    session_bound_caller(req, state, session, AuthMethod::Session).await
-}
-
-/// Double-submit CSRF: the header must equal the `labgate_csrf` cookie, and that value must be
-/// the one issued with this session.
-fn check_csrf(req: &HttpRequest, session: &SessionState) -> Result<(), ApiError> {
-    let fail = || ApiError::forbidden("CSRF_FAILED", "Missing or wrong X-CSRF-Token header.");
-    let header = header_str(req, CSRF_HEADER).ok_or_else(fail)?;
-    let cookie = req.cookie(CSRF_COOKIE).ok_or_else(fail)?;
-    if header.is_empty()
-        || !token::ct_eq(header, cookie.value())
-        || !token::ct_eq(&token::hash(header), &session.csrf_hash)
-    {
-        return Err(fail());
-    }
-    Ok(())
-}
-
-/// The session's current state, from the cache or the database.
-async fn load_session(state: &web::Data<AppState>, sid: &str) -> Result<SessionState, ApiError> {
-    if let Some(c) = state.auth.sessions.get(&sid.to_string()) {
-        return Ok(c.state);
-    }
-    let g = state.auth.sessions.generation();
-    let id = sid.to_string();
-    let s = store::run(&state.pool, move |c| sessions::get(c, &id))
-        .await?
-        .ok_or_else(ApiError::invalid_token)?;
-    state.auth.sessions.insert_if(
-        g,
-        s.id.clone(),
-        CachedSession {
-            state: s.clone(),
-            flushed_at: s.last_used_at,
-        },
-    );
-    Ok(s)
-}
-
-/// Liveness, last use, the user's current state and the tenant for JWT and cookie callers.
-async fn session_bound_caller(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    session: SessionState,
-    method: AuthMethod,
-) -> Result<Caller, ApiError> {
-    let now = time::now();
-    if session.ended {
-        return Err(ApiError::token_revoked());
-    }
-    if !session.alive(now, state.config.session_idle) {
-        return Err(ApiError::token_expired());
-    }
-    note_session_use(state, &session.id, now);
-    let principal = load_principal(state, &session.user_id, &session.tenant_id)
-        .await?
-        .ok_or_else(ApiError::token_revoked)?;
-    if !principal.active() {
-        return Err(ApiError::unauthorized(
-            "TOKEN_REVOKED",
-            "The account is disabled.",
-        ));
-    }
-    let tenant = load_tenant(state, &session.tenant_id).await?;
-    let caller = Caller {
-        method,
-        actor_type: "user",
-        actor_id: principal.user_id.clone(),
-        caps: principal.caps,
-        user: Some(principal),
-        tenant,
-        session_id: Some(session.id.clone()),
-        amr: session.amr.clone(),
-    };
-    resolve_tenant_header(req, state, caller).await
-}
-
-/// Records a session's use in memory; writes it to the database at most once a minute so the
-/// hot path costs no disk write while idle expiry still works.
-fn note_session_use(state: &web::Data<AppState>, sid: &str, now: Timestamp) {
-    let flush = state
-        .auth
-        .sessions
-        .update(&sid.to_string(), |c| {
-            c.state.last_used_at = now;
-            if (now - c.flushed_at).num_seconds() >= 60 {
-                c.flushed_at = now;
-                true
-            } else {
-                false
-            }
-        })
-        .unwrap_or(false);
-    if flush {
-        let pool = state.pool.clone();
-        let id = sid.to_string();
-        tokio::task::spawn_blocking(move || {
-            if let Ok(c) = pool.get()
-                && let Err(e) = sessions::touch(&c, &id, now)
-            {
-                log::warn!("could not record session use: {e}");
-            }
-        });
-    }
 }
 
 pub async fn load_principal(
@@ -455,7 +325,7 @@ pub async fn find_tenant(
 
 /// SPEC §3.4: `X-Tenant-ID` is honoured only for users holding both `admin.users` and
 /// `admin.settings` in the target tenant. Naming the caller's own tenant changes nothing.
-async fn resolve_tenant_header(
+pub(super) async fn resolve_tenant_header(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     mut caller: Caller,

@@ -1,0 +1,472 @@
+//! Non-interactive credentials: personal access tokens, organization API keys (with their
+//! service scoping, subnets and origins), the legacy global key and the noise dispatch token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::{Method, header};
+use actix_web::{HttpRequest, web};
+use serde_json::json;
+
+use super::{
+    AuthMethod, Caller, find_tenant, header_str, load_principal, load_tenant, resolve_tenant_header,
+};
+use crate::domain::capability::{CapSet, Capability};
+use crate::domain::net;
+use crate::domain::time;
+use crate::domain::token::{self, Kind};
+use crate::http::AppState;
+use crate::http::cache::Cache;
+use crate::http::error::ApiError;
+use crate::http::extract::{Meta, client_ip};
+use crate::http::middleware::canonical_path;
+use crate::store::api_keys::{Access, KeyState};
+use crate::store::audit::{self, AuditEvent, Outcome};
+use crate::store::tokens::TokenState;
+use crate::store::{self, api_keys, tokens};
+
+/// Caches of the machine credentials, invalidated on every change to them.
+pub struct MachineCache {
+    /// SHA-256 of a PAT -> its state
+    pub pats: Cache<String, TokenState>,
+    /// SHA-256 of an API key -> its state
+    pub keys: Cache<String, KeyState>,
+    /// Every origin some live key allows, for CORS preflights.
+    pub origins: Cache<(), Arc<Vec<String>>>,
+    /// credential id -> Unix time its use was last written
+    last_written: Mutex<HashMap<String, i64>>,
+}
+
+impl Default for MachineCache {
+    fn default() -> Self {
+        MachineCache {
+            pats: Cache::new(10_000),
+            keys: Cache::new(10_000),
+            origins: Cache::new(1),
+            last_written: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl MachineCache {
+    pub fn keys_changed(&self) {
+        self.keys.clear();
+        self.origins.clear();
+    }
+}
+
+/// The services of an API key (SPEC §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Exercises,
+    Noise,
+    PlatformStatus,
+    Audit,
+    Users,
+    Settings,
+}
+
+impl Service {
+    pub const ALL: [Service; 6] = [
+        Service::Exercises,
+        Service::Noise,
+        Service::PlatformStatus,
+        Service::Audit,
+        Service::Users,
+        Service::Settings,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Exercises => "exercises",
+            Service::Noise => "noise",
+            Service::PlatformStatus => "platform-status",
+            Service::Audit => "audit",
+            Service::Users => "users",
+            Service::Settings => "settings",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|v| v.name() == s)
+    }
+
+    /// The capability a key with this service acts with (limited to GET/HEAD for `read`).
+    pub fn capability(self) -> Option<Capability> {
+        match self {
+            Service::Exercises => Some(Capability::ManageExercises),
+            Service::Noise => Some(Capability::ManageNoiseLogs),
+            Service::PlatformStatus => None,
+            Service::Audit => Some(Capability::AuditRead),
+            Service::Users => Some(Capability::AdminUsers),
+            Service::Settings => Some(Capability::AdminSettings),
+        }
+    }
+
+    /// What a creator must hold to grant `access` on this service: what it could do itself.
+    pub fn needed_to_grant(self, access: Access) -> Option<Capability> {
+        match (self, access) {
+            (Service::Exercises | Service::Noise | Service::PlatformStatus, Access::Read) => None,
+            _ => self.capability(),
+        }
+    }
+}
+
+fn under(p: &str, prefix: &str) -> bool {
+    p == prefix || p.starts_with(&format!("{prefix}/"))
+}
+
+/// The service a route belongs to, for API-key scoping; `None` is a route keys never reach.
+pub fn service_of(path: &str) -> Option<Service> {
+    let p = canonical_path(path);
+    let p = p.as_str();
+    if under(p, "/api/sessions") {
+        Some(Service::Exercises)
+    } else if under(p, "/api/noise") {
+        Some(Service::Noise)
+    } else if under(p, "/api/platform-status") {
+        Some(Service::PlatformStatus)
+    } else if under(p, "/api/admin/audit") {
+        Some(Service::Audit)
+    } else if [
+        "/api/admin/users",
+        "/api/admin/roles",
+        "/api/admin/invitations",
+    ]
+    .iter()
+    .any(|x| under(p, x))
+    {
+        Some(Service::Users)
+    } else if under(p, "/api/admin/settings") || under(p, "/api/admin/security") {
+        Some(Service::Settings)
+    } else {
+        None
+    }
+}
+
+/// Writes a credential's last use at most once a minute, off the request path.
+fn note_use(
+    state: &web::Data<AppState>,
+    id: &str,
+    ip: Option<String>,
+    write: fn(&rusqlite::Connection, &str, time::Timestamp, Option<&str>) -> store::StoreResult<()>,
+) {
+    let now = time::now();
+    {
+        let mut m = state
+            .auth
+            .machine
+            .last_written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if m.get(id).is_some_and(|t| now.timestamp() - t < 60) {
+            return;
+        }
+        if m.len() > 100_000 {
+            m.clear();
+        }
+        m.insert(id.to_string(), now.timestamp());
+    }
+    let pool = state.pool.clone();
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        if let Ok(c) = pool.get()
+            && let Err(e) = write(&c, &id, now, ip.as_deref())
+        {
+            log::warn!("could not record credential use: {e}");
+        }
+    });
+}
+
+pub(super) async fn pat_caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    raw: &str,
+) -> Result<Caller, ApiError> {
+    if !token::well_formed(Kind::Pat, raw) {
+        return Err(ApiError::invalid_token());
+    }
+    let h = token::hash(raw);
+    let t = match state.auth.machine.pats.get(&h) {
+        Some(t) => t,
+        None => {
+            let g = state.auth.machine.pats.generation();
+            let hh = h.clone();
+            let t = store::run(&state.pool, move |c| tokens::find_by_hash(c, &hh))
+                .await?
+                .ok_or_else(ApiError::invalid_token)?;
+            state.auth.machine.pats.insert_if(g, h, t.clone());
+            t
+        }
+    };
+    if t.revoked {
+        return Err(ApiError::token_revoked());
+    }
+    if t.expires_at.is_some_and(|e| e <= time::now()) {
+        return Err(ApiError::token_expired());
+    }
+    let principal = load_principal(state, &t.user_id, &t.tenant_id)
+        .await?
+        .ok_or_else(ApiError::token_revoked)?;
+    if !principal.active() {
+        return Err(ApiError::unauthorized(
+            "TOKEN_REVOKED",
+            "The account is disabled.",
+        ));
+    }
+    note_use(
+        state,
+        &t.id,
+        client_ip(req, state).map(|i| i.to_string()),
+        tokens::touch,
+    );
+    let tenant = load_tenant(state, &t.tenant_id).await?;
+    let caller = Caller {
+        method: AuthMethod::Pat,
+        actor_type: "user",
+        actor_id: principal.user_id.clone(),
+        caps: principal.caps,
+        user: Some(principal),
+        tenant,
+        session_id: None,
+        amr: vec![],
+        cors_origin: None,
+    };
+    resolve_tenant_header(req, state, caller).await
+}
+
+async fn load_key(state: &web::Data<AppState>, raw: &str) -> Result<KeyState, ApiError> {
+    if !token::well_formed(Kind::ApiKey, raw) {
+        return Err(ApiError::invalid_token());
+    }
+    let h = token::hash(raw);
+    if let Some(k) = state.auth.machine.keys.get(&h) {
+        return Ok(k);
+    }
+    let g = state.auth.machine.keys.generation();
+    let hh = h.clone();
+    let k = store::run(&state.pool, move |c| api_keys::find_by_hash(c, &hh))
+        .await?
+        .ok_or_else(ApiError::invalid_token)?;
+    state.auth.machine.keys.insert_if(g, h, k.clone());
+    Ok(k)
+}
+
+pub(super) async fn api_key_caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    raw: &str,
+) -> Result<Caller, ApiError> {
+    let k = load_key(state, raw).await?;
+    if k.deleted {
+        return Err(ApiError::token_revoked());
+    }
+    if k.expires_at.is_some_and(|e| e <= time::now()) {
+        return Err(ApiError::token_expired());
+    }
+    let tenant = load_tenant(state, &k.tenant_id).await?;
+    // From here on the key is valid: what follows are refusals of an identified caller.
+    let path = canonical_path(req.path());
+    let mut caps = CapSet::empty();
+    for (name, _) in k.services.iter() {
+        if let Some(c) = Service::parse(name).and_then(Service::capability) {
+            caps.insert(c);
+        }
+    }
+    if path != "/api/ping" {
+        let Some(service) = service_of(&path) else {
+            return Err(ApiError::not_found());
+        };
+        let Some(access) = k.services.get(service.name()) else {
+            return Err(ApiError::not_found());
+        };
+        if *access == Access::Read && !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return Err(ApiError::forbidden(
+                "READ_ONLY_KEY",
+                "This API key may only read this service.",
+            ));
+        }
+    }
+    if !k.allowed_subnets.is_empty() {
+        let nets: Vec<_> = k
+            .allowed_subnets
+            .iter()
+            .filter_map(|s| net::parse_cidr(s))
+            .collect();
+        if !client_ip(req, state).is_some_and(|ip| net::contains_any(&nets, ip)) {
+            return Err(ApiError::forbidden(
+                "SOURCE_IP_NOT_ALLOWED",
+                "This API key may not be used from this address.",
+            ));
+        }
+    }
+    let mut cors_origin = None;
+    if let Some(origin) = header_str(req, header::ORIGIN.as_str()) {
+        if !k.allowed_origins.iter().any(|o| o == origin) {
+            return Err(ApiError::forbidden(
+                "ORIGIN_NOT_ALLOWED",
+                "This API key may not be used from this origin.",
+            ));
+        }
+        cors_origin = Some(origin.to_string());
+    }
+    note_use(
+        state,
+        &k.id,
+        client_ip(req, state).map(|i| i.to_string()),
+        api_keys::touch,
+    );
+    let caller = Caller {
+        method: AuthMethod::ApiKey,
+        actor_type: "api_key",
+        actor_id: k.id.clone(),
+        user: None,
+        tenant,
+        caps,
+        session_id: None,
+        amr: vec![],
+        cors_origin,
+    };
+    resolve_tenant_header(req, state, caller).await
+}
+
+/// Whether a CORS preflight from `origin` is answered: allowed by the key it carries, or by
+/// some live key of the appliance.
+pub async fn preflight_allows(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    origin: &str,
+) -> Result<bool, ApiError> {
+    if let Some(raw) = header_str(req, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|v| v.starts_with("lgk_"))
+    {
+        let k = load_key(state, raw.trim()).await?;
+        return Ok(!k.deleted && k.allowed_origins.iter().any(|o| o == origin));
+    }
+    let origins = match state.auth.machine.origins.get(&()) {
+        Some(o) => o,
+        None => {
+            let g = state.auth.machine.origins.generation();
+            let o = Arc::new(store::run(&state.pool, api_keys::all_origins).await?);
+            state.auth.machine.origins.insert_if(g, (), o.clone());
+            o
+        }
+    };
+    Ok(origins.iter().any(|o| o == origin))
+}
+
+async fn role_caps(
+    state: &web::Data<AppState>,
+    tenant_id: &str,
+    role: &str,
+) -> Result<CapSet, ApiError> {
+    let key = (tenant_id.to_string(), role.to_string());
+    if let Some(c) = state.auth.roles.get(&key) {
+        return Ok(c);
+    }
+    let g = state.auth.roles.generation();
+    let (t, r) = key.clone();
+    let caps = store::run(&state.pool, move |c| {
+        let perms: Option<String> = store::optional(c.query_row(
+            "SELECT permissions FROM roles WHERE tenant_id = ?1 AND name = ?2",
+            rusqlite::params![t, r],
+            |row| row.get(0),
+        ))?;
+        let names: Vec<String> = perms
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .unwrap_or_default();
+        Ok(names
+            .iter()
+            .filter_map(|n| Capability::parse(n))
+            .collect::<CapSet>())
+    })
+    .await?;
+    state.auth.roles.insert_if(g, key, caps);
+    Ok(caps)
+}
+
+/// `X-API-Key: <LABGATE_GLOBAL_API_KEY>`: the legacy key, acting as `global-key` in `default`.
+/// Every use is audited.
+pub(super) async fn global_key_caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    raw: &str,
+) -> Result<Caller, ApiError> {
+    let Some(key) = &state.config.global_api_key else {
+        return Err(ApiError::invalid_token());
+    };
+    if !token::ct_eq(raw, key) {
+        return Err(ApiError::invalid_token());
+    }
+    let tenant = find_tenant(state, "default")
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let role = if state.config.is_production() {
+        "viewer"
+    } else {
+        state.config.global_api_key_role.as_str()
+    };
+    let caps = role_caps(state, &tenant.id, role).await?;
+    let meta = Meta::of(req);
+    let ev = AuditEvent {
+        tenant_id: Some(tenant.id.clone()),
+        actor_type: "system".into(),
+        actor_id: Some("global-key".into()),
+        action: "global_key.use".into(),
+        target: Some(format!("{} {}", req.method(), req.path())),
+        outcome: Outcome::Success,
+        ip: meta.ip,
+        user_agent: meta.user_agent,
+        request_id: Some(meta.request_id),
+        details: json!({"role": role}),
+    };
+    store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await?;
+    let caller = Caller {
+        method: AuthMethod::GlobalKey,
+        actor_type: "system",
+        actor_id: "global-key".into(),
+        user: None,
+        tenant,
+        caps,
+        session_id: None,
+        amr: vec![],
+        cors_origin: None,
+    };
+    resolve_tenant_header(req, state, caller).await
+}
+
+/// The noise dispatch token, accepted on `POST /api/noise/run` only. `Ok(None)`: not this token.
+pub(super) async fn dispatch_caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    raw: &str,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(t) = &state.config.noise_dispatch_token else {
+        return Ok(None);
+    };
+    if !token::ct_eq(raw, t) {
+        return Ok(None);
+    }
+    if *req.method() != Method::POST || canonical_path(req.path()) != "/api/noise/run" {
+        return Err(ApiError::invalid_token());
+    }
+    let tenant = find_tenant(state, &state.config.noise_dispatch_tenant)
+        .await?
+        .ok_or_else(|| {
+            log::error!("LABGATE_NOISE_DISPATCH_TENANT names no tenant");
+            ApiError::internal()
+        })?;
+    let caller = Caller {
+        method: AuthMethod::Dispatch,
+        actor_type: "system",
+        actor_id: "dispatch".into(),
+        user: None,
+        tenant,
+        caps: [Capability::ManageNoiseLogs].into_iter().collect(),
+        session_id: None,
+        amr: vec![],
+        cors_origin: None,
+    };
+    resolve_tenant_header(req, state, caller).await.map(Some)
+}

@@ -1,0 +1,185 @@
+//! Credentials of a login session: the EdDSA access token and the browser cookie (with its
+//! double-submit CSRF check).
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, web};
+
+use super::{
+    AuthMethod, CSRF_COOKIE, CSRF_HEADER, CachedSession, Caller, header_str, load_principal,
+    load_tenant, resolve_tenant_header,
+};
+use crate::domain::jwt::JwtError;
+use crate::domain::time::{self, Timestamp};
+use crate::domain::token::{self, Kind};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::store::sessions::SessionState;
+use crate::store::{self, sessions};
+
+pub(super) async fn jwt_caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    raw: &str,
+) -> Result<Caller, ApiError> {
+    let h = token::hash(raw);
+    let claims = match state.auth.jwt.get(&h) {
+        Some(c) => c,
+        None => {
+            let g = state.auth.jwt.generation();
+            let c = state.keys.verify(raw).map_err(jwt_error)?;
+            state.auth.jwt.insert_if(g, h, c.clone());
+            c
+        }
+    };
+    claims
+        .time_check(time::now().timestamp())
+        .map_err(jwt_error)?;
+    let session = load_session(state, &claims.sid).await?;
+    if session.user_id != claims.sub || session.tenant_id != claims.tid {
+        return Err(ApiError::invalid_token());
+    }
+    session_bound_caller(req, state, session, AuthMethod::Jwt).await
+}
+
+fn jwt_error(e: JwtError) -> ApiError {
+    match e {
+        JwtError::Expired => ApiError::token_expired(),
+        JwtError::Invalid => ApiError::invalid_token(),
+    }
+}
+
+pub(super) async fn cookie_caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    raw: &str,
+) -> Result<Caller, ApiError> {
+    if !token::well_formed(Kind::Session, raw) {
+        return Err(ApiError::invalid_token());
+    }
+    let h = token::hash(raw);
+    let sid = match state.auth.cookies.get(&h) {
+        Some(sid) => sid,
+        None => {
+            let g = state.auth.cookies.generation();
+            let hh = h.clone();
+            let found = store::run(&state.pool, move |c| sessions::find_by_cookie(c, &hh)).await?;
+            let Some(s) = found else {
+                return Err(ApiError::invalid_token());
+            };
+            state.auth.cookies.insert_if(g, h, s.id.clone());
+            s.id
+        }
+    };
+    let session = load_session(state, &sid).await?;
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        check_csrf(req, &session)?;
+    }
+    session_bound_caller(req, state, session, AuthMethod::Session).await
+}
+
+/// Double-submit CSRF: the header must equal the `labgate_csrf` cookie, and that value must be
+/// the one issued with this session.
+fn check_csrf(req: &HttpRequest, session: &SessionState) -> Result<(), ApiError> {
+    let fail = || ApiError::forbidden("CSRF_FAILED", "Missing or wrong X-CSRF-Token header.");
+    let header = header_str(req, CSRF_HEADER).ok_or_else(fail)?;
+    let cookie = req.cookie(CSRF_COOKIE).ok_or_else(fail)?;
+    if header.is_empty()
+        || !token::ct_eq(header, cookie.value())
+        || !token::ct_eq(&token::hash(header), &session.csrf_hash)
+    {
+        return Err(fail());
+    }
+    Ok(())
+}
+
+/// The session's current state, from the cache or the database.
+pub(super) async fn load_session(
+    state: &web::Data<AppState>,
+    sid: &str,
+) -> Result<SessionState, ApiError> {
+    if let Some(c) = state.auth.sessions.get(&sid.to_string()) {
+        return Ok(c.state);
+    }
+    let g = state.auth.sessions.generation();
+    let id = sid.to_string();
+    let s = store::run(&state.pool, move |c| sessions::get(c, &id))
+        .await?
+        .ok_or_else(ApiError::invalid_token)?;
+    state.auth.sessions.insert_if(
+        g,
+        s.id.clone(),
+        CachedSession {
+            state: s.clone(),
+            flushed_at: s.last_used_at,
+        },
+    );
+    Ok(s)
+}
+
+/// Liveness, last use, the user's current state and the tenant for JWT and cookie callers.
+pub(super) async fn session_bound_caller(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    session: SessionState,
+    method: AuthMethod,
+) -> Result<Caller, ApiError> {
+    let now = time::now();
+    if session.ended {
+        return Err(ApiError::token_revoked());
+    }
+    if !session.alive(now, state.config.session_idle) {
+        return Err(ApiError::token_expired());
+    }
+    note_session_use(state, &session.id, now);
+    let principal = load_principal(state, &session.user_id, &session.tenant_id)
+        .await?
+        .ok_or_else(ApiError::token_revoked)?;
+    if !principal.active() {
+        return Err(ApiError::unauthorized(
+            "TOKEN_REVOKED",
+            "The account is disabled.",
+        ));
+    }
+    let tenant = load_tenant(state, &session.tenant_id).await?;
+    let caller = Caller {
+        method,
+        actor_type: "user",
+        actor_id: principal.user_id.clone(),
+        caps: principal.caps,
+        user: Some(principal),
+        tenant,
+        session_id: Some(session.id.clone()),
+        amr: session.amr.clone(),
+        cors_origin: None,
+    };
+    resolve_tenant_header(req, state, caller).await
+}
+
+/// Records a session's use in memory; writes it to the database at most once a minute so the
+/// hot path costs no disk write while idle expiry still works.
+fn note_session_use(state: &web::Data<AppState>, sid: &str, now: Timestamp) {
+    let flush = state
+        .auth
+        .sessions
+        .update(&sid.to_string(), |c| {
+            c.state.last_used_at = now;
+            if (now - c.flushed_at).num_seconds() >= 60 {
+                c.flushed_at = now;
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+    if flush {
+        let pool = state.pool.clone();
+        let id = sid.to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Ok(c) = pool.get()
+                && let Err(e) = sessions::touch(&c, &id, now)
+            {
+                log::warn!("could not record session use: {e}");
+            }
+        });
+    }
+}

@@ -1,0 +1,167 @@
+//! Personal access tokens: create (interactive sessions only), list and revoke one's own.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::domain::time;
+use crate::http::AppState;
+use crate::http::auth::Caller;
+use crate::http::error::ApiError;
+use crate::http::extract::{Json, Meta, Page, paged};
+use crate::store::audit::{self, AuditEvent, Outcome};
+use crate::store::{self, tokens};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    /// `15d`, `30d`, `90d`, `1y`, `2y` or `never`
+    pub expires_in: String,
+}
+
+fn lifetime_days(s: &str) -> Result<Option<i64>, ApiError> {
+    Ok(match s {
+        "15d" => Some(15),
+        "30d" => Some(30),
+        "90d" => Some(90),
+        "1y" => Some(365),
+        "2y" => Some(730),
+        "never" => None,
+        _ => {
+            return Err(ApiError::validation(
+                "expires_in",
+                "must be one of 15d, 30d, 90d, 1y, 2y, never",
+            ));
+        }
+    })
+}
+
+pub fn valid_name(field: &str, name: &str) -> Result<String, ApiError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            field,
+            "must be 1-100 printable characters",
+        ));
+    }
+    Ok(n.to_string())
+}
+
+pub fn user_event(
+    caller: &Caller,
+    meta: &Meta,
+    action: &str,
+    target: String,
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        tenant_id: Some(caller.tenant.id.clone()),
+        actor_type: caller.actor_type.into(),
+        actor_id: Some(caller.actor_id.clone()),
+        action: action.into(),
+        target: Some(target),
+        outcome: Outcome::Success,
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.clone(),
+        request_id: Some(meta.request_id.clone()),
+        details,
+    }
+}
+
+/// Create a personal access token; the secret is in this answer only. Needs a login session.
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, description = "created, with the secret"), (status = 403, description = "INTERACTIVE_SESSION_REQUIRED")))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: Meta,
+    body: Json<CreateToken>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, _) = caller.require_interactive()?;
+    let name = valid_name("name", &body.0.name)?;
+    let expires_at =
+        lifetime_days(&body.0.expires_in)?.map(|d| time::now() + chrono::Duration::days(d));
+    let (uid, tid) = (user.user_id.clone(), caller.tenant.id.clone());
+    let mut ev = user_event(
+        &caller,
+        &meta,
+        "token.create",
+        String::new(),
+        json!({"name": name, "expires_in": body.0.expires_in}),
+    );
+    let (info, secret) = store::write(&state.pool, move |tx| {
+        let (info, secret) = tokens::create(tx, &uid, &tid, &name, expires_at)?;
+        ev.target = Some(format!("token:{}", info.id));
+        audit::append(tx, &ev)?;
+        Ok((info, secret))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": info.id, "name": info.name, "token": secret.expose(), "prefix": info.prefix,
+        "expires_at": info.expires_at, "created_at": info.created_at,
+    })))
+}
+
+/// The caller's own tokens in this tenant (never the secrets).
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens", params(("page" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, description = "list of the caller's tokens")))]
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    page: Page,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user.clone().ok_or_else(not_personal)?;
+    let tid = caller.tenant.id.clone();
+    let all = store::run(&state.pool, move |c| tokens::list(c, &user.user_id, &tid)).await?;
+    let total = all.len() as u64;
+    let items = all
+        .into_iter()
+        .skip(page.offset() as usize)
+        .take(page.limit as usize)
+        .collect();
+    Ok(paged(&req, page, total, items))
+}
+
+fn not_personal() -> ApiError {
+    ApiError::forbidden(
+        "INTERACTIVE_SESSION_REQUIRED",
+        "Personal access tokens belong to a signed-in user.",
+    )
+}
+
+/// Revoke one of the caller's own tokens at once; anyone else's answers 404.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = 404, description = "not the caller's token")))]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: Meta,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user.clone().ok_or_else(not_personal)?;
+    let id = id.into_inner();
+    let tid = caller.tenant.id.clone();
+    let ev = user_event(
+        &caller,
+        &meta,
+        "token.revoke",
+        format!("token:{id}"),
+        json!({}),
+    );
+    let revoked = store::write(&state.pool, move |tx| {
+        let h = tokens::revoke(tx, &user.user_id, &tid, &id)?;
+        if h.is_some() {
+            audit::append(tx, &ev)?;
+        }
+        Ok(h)
+    })
+    .await?;
+    let Some(hash) = revoked else {
+        return Err(ApiError::not_found());
+    };
+    state.auth.machine.pats.remove(&hash);
+    Ok(HttpResponse::NoContent().finish())
+}

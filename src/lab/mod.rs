@@ -1,0 +1,4 @@
+//! The lab control plane's runtime parts: the platform event hub (and, beside it, the noise
+//! runner and the scheduler).
+
+pub mod events;

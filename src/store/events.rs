@@ -1,0 +1,88 @@
+//! Platform events of a tenant, kept for the SSE stream's resume and the JSON list.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::StoreResult;
+use crate::domain::time;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Event {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub data: Value,
+    pub created_at: String,
+    #[serde(skip)]
+    pub tenant_id: Option<String>,
+}
+
+/// Records an event; call inside the write transaction of the change it reports.
+pub fn emit(
+    conn: &Connection,
+    tenant_id: Option<&str>,
+    kind: &str,
+    data: &Value,
+) -> StoreResult<Event> {
+    let now = time::fmt(time::now());
+    conn.execute(
+        "INSERT INTO events (tenant_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![tenant_id, kind, data.to_string(), now],
+    )?;
+    Ok(Event {
+        id: conn.last_insert_rowid(),
+        kind: kind.to_string(),
+        data: data.clone(),
+        created_at: now,
+        tenant_id: tenant_id.map(str::to_string),
+    })
+}
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        data: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
+        created_at: r.get(3)?,
+        tenant_id: r.get(4)?,
+    })
+}
+
+/// Events of a tenant after `since_id`, oldest first (for SSE resume).
+pub fn after(
+    conn: &Connection,
+    tenant_id: &str,
+    since_id: i64,
+    limit: u32,
+) -> StoreResult<Vec<Event>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, type, data, created_at, tenant_id FROM events WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let rows = st.query_map(params![tenant_id, since_id, limit], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A page of a tenant's events, newest first, optionally only those after `since_id`.
+pub fn page(
+    conn: &Connection,
+    tenant_id: &str,
+    since_id: i64,
+    limit: u32,
+    offset: u64,
+) -> StoreResult<(Vec<Event>, u64)> {
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM events WHERE tenant_id = ?1 AND id > ?2",
+        params![tenant_id, since_id],
+        |r| r.get(0),
+    )?;
+    let mut st = conn.prepare_cached(
+        "SELECT id, type, data, created_at, tenant_id FROM events WHERE tenant_id = ?1 AND id > ?2
+         ORDER BY id DESC LIMIT ?3 OFFSET ?4",
+    )?;
+    let rows = st
+        .query_map(params![tenant_id, since_id, limit, offset as i64], row)?
+        .collect::<Result<_, _>>()?;
+    Ok((rows, total as u64))
+}
