@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::routes::{api_keys, auth, setup, status, tokens};
+use super::routes::{api_keys, audit, auth, setup, status, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -11,14 +11,14 @@ use super::routes::{api_keys, auth, setup, status, tokens};
     paths(
         status::health, status::ping, setup::setup,
         auth::login, auth::refresh, auth::logout, auth::me, auth::public_key,
-        tokens::create, tokens::list, tokens::revoke,
+        tokens::create, tokens::list, tokens::revoke, audit::list, audit::export,
         api_keys::create, api_keys::list, api_keys::get, api_keys::update, api_keys::delete,
         api_keys::reveal, api_keys::share, api_keys::unshare,
     ),
     components(schemas(auth::LoginRequest, auth::LoginAnswer, auth::UserView, auth::RefreshRequest, auth::Me,
                         setup::SetupRequest, super::error::FieldError,
                         tokens::CreateToken, crate::store::tokens::TokenInfo,
-                        api_keys::CreateKey, api_keys::UpdateKey, api_keys::ShareKey, crate::store::api_keys::KeyInfo)),
+                        api_keys::CreateKey, api_keys::UpdateKey, api_keys::ShareKey, crate::store::api_keys::KeyInfo, crate::store::audit::AuditRecord)),
     modifiers(&Security),
 )]
 pub struct ApiDoc;

@@ -273,7 +273,9 @@ pub(super) async fn api_key_caller(
             caps.insert(c);
         }
     }
-    if path != "/api/ping" {
+    // `/api/ping` and `/api/auth/me` answer any valid credential (me reports `api_key`); every
+    // other route outside the key's services does not exist for it.
+    if path != "/api/ping" && path != "/api/auth/me" {
         let Some(service) = service_of(&path) else {
             return Err(ApiError::not_found());
         };

@@ -2,6 +2,7 @@
 //! `/api/v1` and checked against the OpenAPI document by a test.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod setup;
 pub mod status;
@@ -36,6 +37,8 @@ pub fn table() -> Vec<Route> {
         route!(post "/auth/logout" => auth::logout),
         route!(get "/auth/me" => auth::me),
         route!(get "/auth/public-key" => auth::public_key),
+        route!(get "/admin/audit" => audit::list),
+        route!(get "/admin/audit/export" => audit::export),
         route!(post "/tokens" => tokens::create),
         route!(get "/tokens" => tokens::list),
         route!(delete "/tokens/{id}" => tokens::revoke),
