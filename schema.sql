@@ -186,3 +186,33 @@ CREATE TABLE events (
     created_at  TEXT NOT NULL
 );
 CREATE INDEX events_tenant ON events(tenant_id, id);
+
+-- MFA recovery codes, hashed, single use.
+CREATE TABLE recovery_codes (
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash   TEXT NOT NULL,
+    used_at     TEXT,
+    PRIMARY KEY (user_id, code_hash)
+);
+
+-- Consecutive failed logins per email (existing or not), for lockout.
+CREATE TABLE login_failures (
+    email_norm    TEXT PRIMARY KEY,
+    failures      INTEGER NOT NULL,
+    locked_until  TEXT,
+    updated_at    TEXT NOT NULL
+);
+
+CREATE TABLE invitations (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    email        TEXT NOT NULL,
+    roles        TEXT NOT NULL,                 -- JSON array of role names
+    token_hash   TEXT NOT NULL UNIQUE,
+    created_by   TEXT,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    accepted_at  TEXT,
+    revoked_at   TEXT
+);
+CREATE INDEX invitations_tenant ON invitations(tenant_id);

@@ -270,12 +270,9 @@ impl Config {
         };
         let smtp_url = non_empty(&a.smtp_url);
         if let Some(u) = &smtp_url
-            && !(u.starts_with("smtp://") || u.starts_with("smtps://"))
+            && crate::mail::smtp_host_port(u).is_none()
         {
-            return Err(bad(
-                "LABGATE_SMTP_URL",
-                "must start with smtp:// or smtps://",
-            ));
+            return Err(bad("LABGATE_SMTP_URL", "must be smtp://host[:port]"));
         }
         let noise_dispatch_token = non_empty(&a.noise_dispatch_token);
         if let Some(t) = &noise_dispatch_token

@@ -5,4 +5,5 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod lab;
+pub mod mail;
 pub mod store;

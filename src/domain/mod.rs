@@ -6,5 +6,7 @@ pub mod duration;
 pub mod jwt;
 pub mod net;
 pub mod password;
+pub mod settings;
 pub mod time;
 pub mod token;
+pub mod totp;

@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::routes::{api_keys, audit, auth, setup, status, tokens};
+use super::routes::{account, admin, admin_users, api_keys, audit, auth, setup, status, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,13 +12,25 @@ use super::routes::{api_keys, audit, auth, setup, status, tokens};
         status::health, status::ping, setup::setup,
         auth::login, auth::refresh, auth::logout, auth::me, auth::public_key,
         tokens::create, tokens::list, tokens::revoke, audit::list, audit::export,
+        account::mfa_setup, account::mfa_validate, account::mfa_disable, account::change_password,
+        account::forgot_password, account::reset_password, account::my_sessions, account::end_my_session,
+        account::my_tenants, account::switch_tenant, account::accept_invitation, account::verify_email,
+        admin_users::list, admin_users::create, admin_users::get, admin_users::update, admin_users::delete,
+        admin_users::reset_password, admin_users::sessions_list, admin_users::sessions_end,
+        admin::roles_list, admin::roles_create, admin::roles_get, admin::roles_update, admin::roles_delete,
+        admin::invitations_list, admin::invite, admin::invitations_revoke, admin::settings_get, admin::settings_put,
         api_keys::create, api_keys::list, api_keys::get, api_keys::update, api_keys::delete,
         api_keys::reveal, api_keys::share, api_keys::unshare,
     ),
     components(schemas(auth::LoginRequest, auth::LoginAnswer, auth::UserView, auth::RefreshRequest, auth::Me,
                         setup::SetupRequest, super::error::FieldError,
                         tokens::CreateToken, crate::store::tokens::TokenInfo,
-                        api_keys::CreateKey, api_keys::UpdateKey, api_keys::ShareKey, crate::store::api_keys::KeyInfo, crate::store::audit::AuditRecord)),
+                        api_keys::CreateKey, api_keys::UpdateKey, api_keys::ShareKey, crate::store::api_keys::KeyInfo, crate::store::audit::AuditRecord,
+                        account::MfaValidate, account::MfaDisable, account::ChangePassword, account::ForgotPassword,
+                        account::ResetPassword, account::SwitchTenant, account::AcceptInvitation,
+                        admin_users::CreateUser, admin_users::UpdateUser, admin_users::AdminReset, crate::store::users::Member,
+                        admin::RoleBody, admin::InviteBody, crate::store::roles::Role, crate::store::invitations::Invitation,
+                        crate::domain::settings::Settings)),
     modifiers(&Security),
 )]
 pub struct ApiDoc;

@@ -12,6 +12,7 @@ use crate::domain::crypto::DataKey;
 use crate::domain::jwt::Keys;
 use crate::domain::password;
 use crate::lab::events::EventHub;
+use crate::mail::Mailer;
 use crate::store::{self, Pool};
 
 /// Runs argon2 off the actix workers, at most one hash per core at a time, so a login storm
@@ -68,6 +69,7 @@ pub struct AppState {
     pub events: EventHub,
     /// Encrypts API key secrets and TOTP secrets at rest.
     pub data_key: DataKey,
+    pub mailer: Mailer,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
         // Warm the dummy hash now so the first unknown-email login is not slower than others.
         let _ = password::dummy_hash();
         let limits = Limits::new(config.rate_limit_per_minute);
+        let mailer = Mailer::new(config.mail_dir.clone(), config.smtp_url.clone());
         Ok(AppState {
             config,
             pool,
@@ -102,6 +105,7 @@ impl AppState {
             limits,
             events: EventHub::default(),
             data_key,
+            mailer,
         })
     }
 }

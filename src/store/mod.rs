@@ -4,8 +4,11 @@
 pub mod api_keys;
 pub mod audit;
 pub mod events;
+pub mod invitations;
 pub mod keys;
+pub mod lockout;
 pub mod one_time;
+pub mod roles;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;

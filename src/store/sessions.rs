@@ -180,3 +180,43 @@ pub fn end_all_for_user(
         .collect::<Result<Vec<String>, _>>()?;
     Ok(ids)
 }
+
+/// A login session as listed to its owner or an admin.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub amr: Vec<String>,
+}
+
+/// Open sessions, of one user (`user_id`) or of a whole tenant, newest first.
+pub fn list_open(
+    conn: &Connection,
+    tenant_id: &str,
+    user_id: Option<&str>,
+) -> StoreResult<Vec<SessionInfo>> {
+    let mut st = conn.prepare_cached(
+        "SELECT s.id, s.user_id, u.email, s.created_at, s.last_used_at, s.ip, s.user_agent, s.amr, s.expires_at
+         FROM login_sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.tenant_id = ?1 AND (?2 IS NULL OR s.user_id = ?2) AND s.ended_at IS NULL AND s.expires_at > ?3
+         ORDER BY s.created_at DESC, s.rowid DESC",
+    )?;
+    let rows = st.query_map(params![tenant_id, user_id, time::fmt(time::now())], |r| {
+        Ok(SessionInfo {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            email: r.get(2)?,
+            created_at: r.get(3)?,
+            last_used_at: r.get(4)?,
+            ip: r.get(5)?,
+            user_agent: r.get(6)?,
+            amr: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

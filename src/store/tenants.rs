@@ -90,3 +90,15 @@ pub fn settings(conn: &Connection, tenant_id: &str) -> StoreResult<serde_json::V
     )?;
     serde_json::from_str(&raw).map_err(|e| StoreError::Other(e.to_string()))
 }
+
+pub fn save_settings(
+    conn: &Connection,
+    tenant_id: &str,
+    settings: &serde_json::Value,
+) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE tenant_settings SET settings = ?2 WHERE tenant_id = ?1",
+        params![tenant_id, settings.to_string()],
+    )?;
+    Ok(())
+}

@@ -218,5 +218,267 @@ pub fn clear_mfa(conn: &Connection, user_id: &str) -> StoreResult<()> {
         "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = ?1",
         [user_id],
     )?;
+    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
     Ok(())
+}
+
+/// A member of a tenant as the admin routes show it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub email_verified: bool,
+    pub mfa_enabled: bool,
+    pub created_at: String,
+    pub roles: Vec<String>,
+}
+
+const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, u.status, u.email_verified, u.totp_secret IS NOT NULL, u.created_at,
+        (SELECT COALESCE(json_group_array(r.name), '[]') FROM membership_roles mr JOIN roles r ON r.id = mr.role_id
+          WHERE mr.user_id = u.id AND mr.tenant_id = m.tenant_id)
+     FROM users u JOIN memberships m ON m.user_id = u.id";
+
+fn member_row(r: &rusqlite::Row) -> rusqlite::Result<Member> {
+    let roles: String = r.get(7)?;
+    let mut roles: Vec<String> = serde_json::from_str(&roles).unwrap_or_default();
+    roles.sort();
+    Ok(Member {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        status: r.get(3)?,
+        email_verified: r.get(4)?,
+        mfa_enabled: r.get(5)?,
+        created_at: r.get(6)?,
+        roles,
+    })
+}
+
+pub fn member(conn: &Connection, tenant_id: &str, user_id: &str) -> StoreResult<Option<Member>> {
+    let mut st = conn.prepare_cached(&format!(
+        "{MEMBER_SELECT} WHERE m.tenant_id = ?1 AND u.id = ?2"
+    ))?;
+    optional(st.query_row(params![tenant_id, user_id], member_row))
+}
+
+/// Members of a tenant, filtered by a substring of email or name and by status.
+pub fn members(
+    conn: &Connection,
+    tenant_id: &str,
+    q: Option<&str>,
+    status: Option<&str>,
+    limit: u32,
+    offset: u64,
+) -> StoreResult<(Vec<Member>, u64)> {
+    let like = q.map(|q| {
+        format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let cond = "m.tenant_id = ?1 AND (?2 IS NULL OR u.email LIKE ?2 ESCAPE '\\' OR u.name LIKE ?2 ESCAPE '\\')
+                AND (?3 IS NULL OR u.status = ?3)";
+    let total: i64 = conn.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM users u JOIN memberships m ON m.user_id = u.id WHERE {cond}"
+        ),
+        params![tenant_id, like, status],
+        |r| r.get(0),
+    )?;
+    let mut st = conn.prepare_cached(&format!(
+        "{MEMBER_SELECT} WHERE {cond} ORDER BY u.created_at, u.email LIMIT ?4 OFFSET ?5"
+    ))?;
+    let rows = st
+        .query_map(
+            params![tenant_id, like, status, limit, offset as i64],
+            member_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok((rows, total as u64))
+}
+
+/// Replaces the roles of a membership.
+pub fn set_roles(
+    conn: &Connection,
+    user_id: &str,
+    tenant_id: &str,
+    roles: &[String],
+) -> StoreResult<()> {
+    let ids = role_ids(conn, tenant_id, roles)?;
+    conn.execute(
+        "DELETE FROM membership_roles WHERE user_id = ?1 AND tenant_id = ?2",
+        params![user_id, tenant_id],
+    )?;
+    for id in ids {
+        conn.execute(
+            "INSERT OR IGNORE INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3)",
+            params![user_id, tenant_id, id],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn set_name(conn: &Connection, user_id: &str, name: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET name = ?2 WHERE id = ?1",
+        params![user_id, name],
+    )?;
+    Ok(())
+}
+
+pub fn set_status(conn: &Connection, user_id: &str, status: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET status = ?2 WHERE id = ?1",
+        params![user_id, status],
+    )?;
+    Ok(())
+}
+
+pub fn set_password(conn: &Connection, user_id: &str, hash: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        params![user_id, hash],
+    )?;
+    Ok(())
+}
+
+pub fn set_email_verified(conn: &Connection, user_id: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET email_verified = 1 WHERE id = ?1",
+        [user_id],
+    )?;
+    Ok(())
+}
+
+/// Removes a membership; deletes the user when it was their last tenant. Returns true when the
+/// user itself was deleted.
+pub fn remove_from_tenant(conn: &Connection, user_id: &str, tenant_id: &str) -> StoreResult<bool> {
+    conn.execute(
+        "DELETE FROM memberships WHERE user_id = ?1 AND tenant_id = ?2",
+        params![user_id, tenant_id],
+    )?;
+    let left: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM memberships WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    if left == 0 {
+        conn.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
+        return Ok(true);
+    }
+    conn.execute(
+        "DELETE FROM login_sessions WHERE user_id = ?1 AND tenant_id = ?2",
+        params![user_id, tenant_id],
+    )?;
+    conn.execute(
+        "DELETE FROM personal_tokens WHERE user_id = ?1 AND tenant_id = ?2",
+        params![user_id, tenant_id],
+    )?;
+    Ok(false)
+}
+
+/// Active members of a tenant holding `admin.users` through any of their roles.
+pub fn count_active_user_admins(conn: &Connection, tenant_id: &str) -> StoreResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(DISTINCT u.id) FROM users u
+         JOIN membership_roles mr ON mr.user_id = u.id AND mr.tenant_id = ?1
+         JOIN roles r ON r.id = mr.role_id
+         WHERE u.status = 'active' AND EXISTS (SELECT 1 FROM json_each(r.permissions) WHERE value = 'admin.users')",
+        [tenant_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// The encrypted TOTP secrets and the replay guard.
+pub struct MfaState {
+    pub secret: Option<Vec<u8>>,
+    pub pending: Option<Vec<u8>>,
+    pub last_step: Option<i64>,
+}
+
+pub fn mfa_state(conn: &Connection, user_id: &str) -> StoreResult<MfaState> {
+    Ok(conn.query_row(
+        "SELECT totp_secret, totp_pending, totp_last_step FROM users WHERE id = ?1",
+        [user_id],
+        |r| {
+            Ok(MfaState {
+                secret: r.get(0)?,
+                pending: r.get(1)?,
+                last_step: r.get(2)?,
+            })
+        },
+    )?)
+}
+
+pub fn set_mfa_pending(conn: &Connection, user_id: &str, enc: &[u8]) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET totp_pending = ?2 WHERE id = ?1",
+        params![user_id, enc],
+    )?;
+    Ok(())
+}
+
+/// Turns the pending enrollment into the active one, recording the step just used.
+pub fn confirm_mfa(
+    conn: &Connection,
+    user_id: &str,
+    step: i64,
+    recovery_hashes: &[String],
+) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = ?2 WHERE id = ?1",
+        params![user_id, step],
+    )?;
+    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+    for h in recovery_hashes {
+        conn.execute(
+            "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+            params![user_id, h],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records an accepted TOTP step; false when a concurrent request already used it or a later one.
+pub fn advance_totp_step(conn: &Connection, user_id: &str, step: i64) -> StoreResult<bool> {
+    Ok(conn.execute(
+        "UPDATE users SET totp_last_step = ?2 WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+        params![user_id, step],
+    )? == 1)
+}
+
+/// Spends an unused recovery code; false when unknown or used.
+pub fn use_recovery_code(conn: &Connection, user_id: &str, hash: &str) -> StoreResult<bool> {
+    Ok(conn.execute(
+        "UPDATE recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+        params![user_id, hash, time::fmt(time::now())],
+    )? == 1)
+}
+
+/// Checks a second factor inside a write transaction: a TOTP code (accepted once per time
+/// step) or an unused recovery code (spent). False for anything else, including no enrollment.
+pub fn verify_second_factor(
+    conn: &Connection,
+    key: &crate::domain::crypto::DataKey,
+    user_id: &str,
+    code: &str,
+) -> StoreResult<bool> {
+    use crate::domain::totp;
+    let st = mfa_state(conn, user_id)?;
+    let Some(secret) = st.secret.as_deref().and_then(|enc| key.decrypt(enc)) else {
+        return Ok(false);
+    };
+    let code = code.trim();
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        let now = time::now().timestamp().max(0) as u64;
+        return match totp::verify(&secret, code, now, st.last_step) {
+            Some(step) => advance_totp_step(conn, user_id, step),
+            None => Ok(false),
+        };
+    }
+    use_recovery_code(conn, user_id, &totp::recovery_hash(code))
 }

@@ -231,6 +231,7 @@ pub(super) async fn pat_caller(
         session_id: None,
         amr: vec![],
         cors_origin: None,
+        mfa_blocked: CapSet::empty(),
     };
     resolve_tenant_header(req, state, caller).await
 }
@@ -328,6 +329,7 @@ pub(super) async fn api_key_caller(
         session_id: None,
         amr: vec![],
         cors_origin,
+        mfa_blocked: CapSet::empty(),
     };
     resolve_tenant_header(req, state, caller).await
 }
@@ -434,6 +436,7 @@ pub(super) async fn global_key_caller(
         session_id: None,
         amr: vec![],
         cors_origin: None,
+        mfa_blocked: CapSet::empty(),
     };
     resolve_tenant_header(req, state, caller).await
 }
@@ -469,6 +472,7 @@ pub(super) async fn dispatch_caller(
         session_id: None,
         amr: vec![],
         cors_origin: None,
+        mfa_blocked: CapSet::empty(),
     };
     resolve_tenant_header(req, state, caller).await.map(Some)
 }

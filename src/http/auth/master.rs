@@ -7,6 +7,7 @@ use actix_web::{HttpMessage, HttpRequest, web};
 use serde_json::json;
 
 use super::{AuthMethod, Caller, find_tenant, header_str};
+use crate::domain::capability::CapSet;
 use crate::domain::token;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -125,5 +126,6 @@ async fn decide(
         session_id: None,
         amr: vec![],
         cors_origin: None,
+        mfa_blocked: CapSet::empty(),
     })
 }

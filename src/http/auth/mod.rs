@@ -20,6 +20,7 @@ mod policy;
 mod session;
 
 pub use machine::{MachineCache, Service, preflight_allows, service_of};
+pub use policy::tenant_settings;
 
 use super::AppState;
 use super::cache::Cache;
@@ -85,6 +86,8 @@ pub struct Caller {
     pub amr: Vec<String>,
     /// The allowed `Origin` of an API-key request, echoed in the CORS headers.
     pub cors_origin: Option<String>,
+    /// Capabilities held but unusable until the session has a second factor (`require_mfa`).
+    pub mfa_blocked: CapSet,
 }
 
 impl Caller {
@@ -191,6 +194,7 @@ pub struct AuthCache {
     pub tenants: Cache<String, Arc<Tenant>>,
     /// Role name in a tenant -> its capabilities (for the global key).
     pub roles: Cache<(String, String), CapSet>,
+    pub settings: Cache<String, Arc<crate::domain::settings::Settings>>,
     pub machine: MachineCache,
 }
 
@@ -203,6 +207,7 @@ impl Default for AuthCache {
             principals: Cache::new(10_000),
             tenants: Cache::new(1_000),
             roles: Cache::new(1_000),
+            settings: Cache::new(1_000),
             machine: MachineCache::default(),
         }
     }

@@ -1,15 +1,78 @@
-//! Tenant policies applied to every authenticated caller: MFA requirements and source-IP lists.
+//! Tenant policies applied to every authenticated caller: feature flags, the MFA requirement
+//! of login sessions, and the source-IP allow and block lists.
+
+use std::sync::Arc;
 
 use actix_web::{HttpRequest, web};
 
-use super::Caller;
+use super::{AuthMethod, Caller};
+use crate::domain::capability::Capability;
+use crate::domain::settings::{RequireMfa, Settings, module_of};
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::middleware::canonical_path;
+use crate::store::{self, tenants};
+
+pub async fn tenant_settings(
+    state: &web::Data<AppState>,
+    tenant_id: &str,
+) -> Result<Arc<Settings>, ApiError> {
+    let key = tenant_id.to_string();
+    if let Some(s) = state.auth.settings.get(&key) {
+        return Ok(s);
+    }
+    let g = state.auth.settings.generation();
+    let t = key.clone();
+    let v = store::run(&state.pool, move |c| tenants::settings(c, &t)).await?;
+    let s = Arc::new(Settings::from_json(&v));
+    state.auth.settings.insert_if(g, key, s.clone());
+    Ok(s)
+}
 
 pub(super) async fn check(
-    _req: &HttpRequest,
-    _state: &web::Data<AppState>,
-    caller: Caller,
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    mut caller: Caller,
 ) -> Result<Caller, ApiError> {
+    let settings = tenant_settings(state, &caller.tenant.id).await?;
+    let path = canonical_path(req.path());
+    if let Some(module) = module_of(&path)
+        && !settings.features.enabled(module)
+    {
+        let mut e = ApiError::forbidden(
+            "MODULE_DISABLED",
+            format!("The {module} module is disabled for this tenant."),
+        );
+        e.extra = Some(("moduleId", module.to_string()));
+        req_caller(req, &caller);
+        return Err(e);
+    }
+    let session_bound = matches!(caller.method, AuthMethod::Session | AuthMethod::Jwt);
+    if session_bound && !caller.amr.iter().any(|a| a == "otp") {
+        match settings.require_mfa {
+            RequireMfa::Off => {}
+            RequireMfa::Admins => {
+                caller.mfa_blocked.insert(Capability::AdminUsers);
+                caller.mfa_blocked.insert(Capability::AdminSettings);
+            }
+            RequireMfa::All => {
+                let open =
+                    path == "/api/ping" || path == "/api/health" || path.starts_with("/api/auth/");
+                if !open {
+                    req_caller(req, &caller);
+                    return Err(ApiError::forbidden(
+                        "MFA_REQUIRED",
+                        "This tenant requires MFA: enroll at /api/auth/mfa/setup and sign in again with a second factor.",
+                    ));
+                }
+            }
+        }
+    }
     Ok(caller)
+}
+
+/// Keeps the identified caller on the request so the refusal is audited with its identity.
+fn req_caller(req: &HttpRequest, caller: &Caller) {
+    use actix_web::HttpMessage;
+    req.extensions_mut().insert(caller.clone());
 }

@@ -8,6 +8,7 @@ use super::{
     AuthMethod, CSRF_COOKIE, CSRF_HEADER, CachedSession, Caller, header_str, load_principal,
     load_tenant, resolve_tenant_header,
 };
+use crate::domain::capability::CapSet;
 use crate::domain::jwt::JwtError;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::token::{self, Kind};
@@ -151,6 +152,7 @@ pub(super) async fn session_bound_caller(
         session_id: Some(session.id.clone()),
         amr: session.amr.clone(),
         cors_origin: None,
+        mfa_blocked: CapSet::empty(),
     };
     resolve_tenant_header(req, state, caller).await
 }

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::tokens::{user_event, valid_name};
+use super::tokens::valid_name;
+use super::user_event;
 use crate::domain::capability::Capability;
 use crate::domain::{net, time};
 use crate::http::AppState;

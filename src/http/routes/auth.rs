@@ -17,7 +17,7 @@ use crate::store::audit::{self, AuditEvent, Outcome};
 use crate::store::sessions::{self, NewSession, StartSession};
 use crate::store::tenants::{self, Tenant};
 use crate::store::users::{self, Principal};
-use crate::store::{self, StoreError};
+use crate::store::{self, StoreError, events, lockout, one_time};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -185,9 +185,9 @@ pub async fn audit_only(state: &AppState, ev: AuditEvent) -> Result<(), ApiError
     Ok(())
 }
 
-/// Sign in with email and password; starts a login session.
+/// Sign in with email and password (and the second factor when enrolled).
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, description = "signed in", body = LoginAnswer),
+    responses((status = 200, description = "signed in, or `{mfa_required, mfa_token, expires_in}`", body = LoginAnswer),
               (status = 401, description = "INVALID_CREDENTIALS"), (status = 423, description = "ACCOUNT_LOCKED")))]
 pub async fn login(
     state: web::Data<AppState>,
@@ -197,69 +197,239 @@ pub async fn login(
     let LoginRequest {
         email,
         password,
-        totp_code: _,
+        totp_code,
         tenant,
     } = body.0;
-    let lookup = email.clone();
-    let wanted = tenant.clone();
-    let found = store::run(&state.pool, move |c| {
+    let email_norm = users::normalize_email(&email);
+    let (lookup, wanted, en) = (email.clone(), tenant.clone(), email_norm.clone());
+    let (found, locked) = store::run(&state.pool, move |c| {
+        let locked = lockout::locked_until(c, &en, time::now())?;
         let Some(u) = users::find_by_email(c, &lookup)? else {
-            return Ok(None);
+            return Ok((None, locked));
         };
         let ts = tenants::for_user(c, &u.id)?;
         let t = match &wanted {
             Some(w) => ts.iter().find(|t| t.id == *w || t.slug == *w).cloned(),
             None => ts.first().cloned(),
         };
-        Ok(Some((u, t)))
+        Ok((Some((u, t)), locked))
     })
     .await?;
+    let who = Attempt {
+        user_id: found.as_ref().map(|(u, _)| u.id.clone()),
+        tenant_id: found
+            .as_ref()
+            .and_then(|(_, t)| t.as_ref().map(|t| t.id.clone())),
+        email: email.clone(),
+        email_norm,
+    };
+    if let Some(until) = locked {
+        return Err(locked_error(&state, &meta, &who, until).await?);
+    }
     let hash = found.as_ref().and_then(|(u, _)| u.password_hash.clone());
     let ok = state.passwords.verify(password, hash).await;
-    let fail = |found: &Option<(users::User, Option<Tenant>)>, reason: &str| {
-        let (uid, tid) = match found {
-            Some((u, t)) => (Some(u.id.clone()), t.as_ref().map(|t| t.id.clone())),
-            None => (None, None),
-        };
-        event(
-            &meta,
-            tid.as_deref(),
-            uid.as_deref(),
-            "auth.login",
-            Outcome::Failure,
-            json!({"email": email, "reason": reason}),
-        )
-    };
     let (user, tenant) = match (&found, ok) {
         (Some((u, t)), true) if u.status == "active" => (u.clone(), t.clone()),
-        (Some((u, _)), true) if u.status != "active" => {
-            audit_only(&state, fail(&found, "account_disabled")).await?;
-            return Err(ApiError::invalid_credentials().already_audited());
-        }
-        _ => {
-            let reason = if found.is_some() {
-                "wrong_password"
-            } else {
-                "unknown_email"
-            };
-            audit_only(&state, fail(&found, reason)).await?;
-            return Err(ApiError::invalid_credentials().already_audited());
-        }
+        (Some(_), true) => return Err(login_failed(&state, &meta, &who, "account_disabled").await?),
+        (Some(_), false) => return Err(login_failed(&state, &meta, &who, "wrong_password").await?),
+        (None, _) => return Err(login_failed(&state, &meta, &who, "unknown_email").await?),
     };
     let Some(tenant) = tenant else {
-        audit_only(&state, fail(&found, "not_a_member")).await?;
+        audit_only(
+            &state,
+            who.event(
+                &meta,
+                "auth.login",
+                Outcome::Failure,
+                json!({"reason": "not_a_member"}),
+            ),
+        )
+        .await?;
         return Err(ApiError::forbidden(
             "TENANT_FORBIDDEN",
             "You are not a member of that tenant.",
         )
         .already_audited());
     };
+    if user.mfa_enabled {
+        let Some(code) = totp_code else {
+            let (uid, tid) = (user.id.clone(), tenant.id.clone());
+            let ev = who.event(
+                &meta,
+                "auth.login",
+                Outcome::Success,
+                json!({"step": "mfa_required"}),
+            );
+            let t = store::write(&state.pool, move |tx| {
+                let t = one_time::issue(
+                    tx,
+                    MFA_PURPOSE,
+                    Some(&uid),
+                    Some(&tid),
+                    &json!({}),
+                    MFA_STEP_TTL,
+                )?;
+                audit::append(tx, &ev)?;
+                Ok(t)
+            })
+            .await?;
+            return Ok(HttpResponse::Ok().json(json!({
+                "mfa_required": true, "mfa_token": t.expose(), "expires_in": MFA_STEP_TTL.as_secs(),
+            })));
+        };
+        return finish_second_factor(&state, &meta, &who, &user.id, &tenant, &code, None).await;
+    }
+    let en = who.email_norm.clone();
+    store::write(&state.pool, move |tx| lockout::reset(tx, &en)).await?;
     start_session(
         &state,
         &meta,
         &user.id,
         &tenant,
         vec!["pwd".into()],
+        "auth.login",
+    )
+    .await
+}
+
+pub const MFA_PURPOSE: &str = "mfa";
+pub const MFA_STEP_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Who tried to sign in, for lockout counting and audit records.
+pub struct Attempt {
+    pub user_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub email: String,
+    pub email_norm: String,
+}
+
+impl Attempt {
+    pub fn event(
+        &self,
+        meta: &Meta,
+        action: &str,
+        outcome: Outcome,
+        mut details: serde_json::Value,
+    ) -> AuditEvent {
+        details["email"] = json!(self.email);
+        event(
+            meta,
+            self.tenant_id.as_deref(),
+            self.user_id.as_deref(),
+            action,
+            outcome,
+            details,
+        )
+    }
+}
+
+async fn locked_error(
+    state: &web::Data<AppState>,
+    meta: &Meta,
+    who: &Attempt,
+    until: time::Timestamp,
+) -> Result<ApiError, ApiError> {
+    audit_only(
+        state,
+        who.event(
+            meta,
+            "auth.login",
+            Outcome::Failure,
+            json!({"reason": "locked"}),
+        ),
+    )
+    .await?;
+    let secs = (until - time::now()).num_seconds().max(1) as u64;
+    let mut e = ApiError::new(
+        actix_web::http::StatusCode::LOCKED,
+        "ACCOUNT_LOCKED",
+        "Too many failed sign-ins: this account is temporarily locked.",
+    );
+    e.retry_after = Some(secs);
+    Ok(e.already_audited())
+}
+
+/// Counts a failed sign-in (locking the email at the threshold, audited) and answers 401.
+pub async fn login_failed(
+    state: &web::Data<AppState>,
+    meta: &Meta,
+    who: &Attempt,
+    reason: &str,
+) -> Result<ApiError, ApiError> {
+    let ev = who.event(
+        meta,
+        "auth.login",
+        Outcome::Failure,
+        json!({"reason": reason}),
+    );
+    let lock_ev = who.event(meta, "account.locked", Outcome::Denied, json!({}));
+    let en = who.email_norm.clone();
+    let tenant = who.tenant_id.clone();
+    let emitted = store::write(&state.pool, move |tx| {
+        audit::append(tx, &ev)?;
+        let Some(until) = lockout::record_failure(tx, &en, time::now())? else {
+            return Ok(None);
+        };
+        let mut lock_ev = lock_ev;
+        lock_ev.details["locked_until"] = json!(time::fmt(until));
+        audit::append(tx, &lock_ev)?;
+        match tenant {
+            Some(t) => Ok(Some(events::emit(
+                tx,
+                Some(&t),
+                "account.locked",
+                &json!({"email": lock_ev.details["email"], "locked_until": time::fmt(until)}),
+            )?)),
+            None => Ok(None),
+        }
+    })
+    .await?;
+    if let Some(e) = emitted {
+        state.events.publish(e);
+    }
+    Ok(ApiError::invalid_credentials().already_audited())
+}
+
+/// Verifies the second factor of a sign-in and starts the session; a wrong code is a failed
+/// login. `mfa_token` is spent on success when the two-step form was used.
+pub async fn finish_second_factor(
+    state: &web::Data<AppState>,
+    meta: &Meta,
+    who: &Attempt,
+    user_id: &str,
+    tenant: &Tenant,
+    code: &str,
+    mfa_token: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let (uid, code, en, dk) = (
+        user_id.to_string(),
+        code.to_string(),
+        who.email_norm.clone(),
+        state.data_key.clone(),
+    );
+    let token = mfa_token.map(str::to_string);
+    let ok = store::write(&state.pool, move |tx| {
+        if !users::verify_second_factor(tx, &dk, &uid, &code)? {
+            return Ok(false);
+        }
+        if let Some(t) = token
+            && one_time::consume(tx, MFA_PURPOSE, &t)?.is_err()
+        {
+            return Ok(false);
+        }
+        lockout::reset(tx, &en)?;
+        Ok(true)
+    })
+    .await?;
+    if !ok {
+        return Err(login_failed(state, meta, who, "wrong_second_factor").await?);
+    }
+    start_session(
+        state,
+        meta,
+        user_id,
+        tenant,
+        vec!["pwd".into(), "otp".into()],
         "auth.login",
     )
     .await

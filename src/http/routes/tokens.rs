@@ -5,12 +5,13 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::user_event;
 use crate::domain::time;
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged};
-use crate::store::audit::{self, AuditEvent, Outcome};
+use crate::store::audit;
 use crate::store::{self, tokens};
 
 #[derive(Deserialize, ToSchema)]
@@ -47,27 +48,6 @@ pub fn valid_name(field: &str, name: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(n.to_string())
-}
-
-pub fn user_event(
-    caller: &Caller,
-    meta: &Meta,
-    action: &str,
-    target: String,
-    details: serde_json::Value,
-) -> AuditEvent {
-    AuditEvent {
-        tenant_id: Some(caller.tenant.id.clone()),
-        actor_type: caller.actor_type.into(),
-        actor_id: Some(caller.actor_id.clone()),
-        action: action.into(),
-        target: Some(target),
-        outcome: Outcome::Success,
-        ip: meta.ip.clone(),
-        user_agent: meta.user_agent.clone(),
-        request_id: Some(meta.request_id.clone()),
-        details,
-    }
 }
 
 /// Create a personal access token; the secret is in this answer only. Needs a login session.
