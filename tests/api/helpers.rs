@@ -208,3 +208,58 @@ pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> Va
     );
     body
 }
+
+impl TestApp {
+    /// The spooled messages, waiting (up to 5 s) until there are at least `n`.
+    pub async fn mails(&self, n: usize) -> Vec<String> {
+        let dir = self.state.config.mail_dir.clone();
+        for _ in 0..100 {
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            files.sort();
+            if files.len() >= n {
+                return files
+                    .iter()
+                    .map(|f| std::fs::read_to_string(f).unwrap())
+                    .collect();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {n} mails spooled");
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        jwt: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(jwt)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn sql(&self, sql: &str) {
+        self.state.pool.get().unwrap().execute_batch(sql).unwrap();
+    }
+}
+
+/// The `lgx_` token in a mailed link (`...#token=lgx_...` or `?t=lgx_...`), decoding the
+/// quoted-printable soft line breaks mail bodies may carry.
+pub fn token_in_mail(mail: &str) -> String {
+    let flat = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let i = flat.find("lgx_").expect("a token in the mail");
+    flat[i..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}

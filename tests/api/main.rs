@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod accounts;
 mod cli;
 mod credentials;
 mod foundation;

@@ -92,11 +92,19 @@ pub struct Caller {
 
 impl Caller {
     pub fn require(&self, cap: Capability) -> Result<(), ApiError> {
-        if self.caps.contains(cap) {
-            Ok(())
-        } else {
-            Err(ApiError::missing_capability(cap))
+        if !self.caps.contains(cap) {
+            return Err(ApiError::missing_capability(cap));
         }
+        if self.mfa_blocked.contains(cap) {
+            return Err(ApiError::forbidden(
+                "MFA_REQUIRED",
+                format!(
+                    "{} needs a session signed in with a second factor in this tenant.",
+                    cap.as_str()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Routes that manage a person's own sign-in need a login session (JWT or cookie).
