@@ -216,3 +216,15 @@ CREATE TABLE invitations (
     revoked_at   TEXT
 );
 CREATE INDEX invitations_tenant ON invitations(tenant_id);
+
+-- Per-tenant source-IP allow and block lists.
+CREATE TABLE ip_rules (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    list        TEXT NOT NULL CHECK (list IN ('allow', 'block')),
+    cidr        TEXT NOT NULL,
+    note        TEXT NOT NULL DEFAULT '',
+    created_by  TEXT,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX ip_rules_tenant ON ip_rules(tenant_id, list);

@@ -38,6 +38,17 @@ fn correlation_id(req: &ServiceRequest) -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Counts the request against its route's limiter (SPEC §6); the answer when over the limit.
+fn rate_limit(req: &ServiceRequest) -> Option<ApiError> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let path = canonical_path(req.path());
+    let limiter = state.limits.for_route(req.method(), &path)?;
+    let ip = super::extract::client_ip(req.request(), state)?;
+    let d = limiter.check(ip, crate::domain::time::now().timestamp().max(0) as u64);
+    req.extensions_mut().insert(RateInfo(d));
+    (!d.allowed).then(|| ApiError::rate_limited(d.retry_after))
+}
+
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
 fn preflight_origin(req: &ServiceRequest) -> Option<String> {
     if req.method() != actix_web::http::Method::OPTIONS
@@ -104,6 +115,8 @@ pub async fn pipeline(
             "Credentials must not be sent in the URL; send them in a header.",
         );
         req.into_response(e.error_response())
+    } else if let Some(limited) = rate_limit(&req) {
+        req.into_response(limited.error_response())
     } else if let Some(origin) = preflight_origin(&req) {
         let allowed = match req.app_data::<web::Data<AppState>>() {
             Some(state) => super::auth::preflight_allows(req.request(), state, &origin)

@@ -3,7 +3,9 @@
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::routes::{account, admin, admin_users, api_keys, audit, auth, setup, status, tokens};
+use super::routes::{
+    account, admin, admin_users, api_keys, audit, auth, security, setup, status, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +21,8 @@ use super::routes::{account, admin, admin_users, api_keys, audit, auth, setup, s
         admin_users::reset_password, admin_users::sessions_list, admin_users::sessions_end,
         admin::roles_list, admin::roles_create, admin::roles_get, admin::roles_update, admin::roles_delete,
         admin::invitations_list, admin::invite, admin::invitations_revoke, admin::settings_get, admin::settings_put,
+        security::allow_list, security::allow_add, security::allow_remove,
+        security::block_list, security::block_add, security::block_remove,
         api_keys::create, api_keys::list, api_keys::get, api_keys::update, api_keys::delete,
         api_keys::reveal, api_keys::share, api_keys::unshare,
     ),
@@ -30,7 +34,7 @@ use super::routes::{account, admin, admin_users, api_keys, audit, auth, setup, s
                         account::ResetPassword, account::SwitchTenant, account::AcceptInvitation,
                         admin_users::CreateUser, admin_users::UpdateUser, admin_users::AdminReset, crate::store::users::Member,
                         admin::RoleBody, admin::InviteBody, crate::store::roles::Role, crate::store::invitations::Invitation,
-                        crate::domain::settings::Settings)),
+                        crate::domain::settings::Settings, security::NewRule, crate::store::ip_rules::IpRule)),
     modifiers(&Security),
 )]
 pub struct ApiDoc;

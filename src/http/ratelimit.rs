@@ -101,14 +101,58 @@ pub struct RateInfo(pub Decision);
 
 /// Every limiter of SPEC §6.
 pub struct Limits {
+    pub login: Limiter,
+    pub change_password: Limiter,
+    pub mfa_validate: Limiter,
+    pub forgot_password: Limiter,
+    pub invite: Limiter,
+    pub reset_password: Limiter,
+    pub setup: Limiter,
     pub master: Limiter,
+    /// `None` when `LABGATE_RATE_LIMIT_PER_MINUTE=0`.
+    pub general: Option<Limiter>,
 }
 
 impl Limits {
-    pub fn new(_general_per_minute: u32) -> Limits {
+    pub fn new(general_per_minute: u32) -> Limits {
+        const M15: u64 = 15 * 60;
         Limits {
+            login: Limiter::new(10, M15),
+            change_password: Limiter::new(10, M15),
+            mfa_validate: Limiter::new(10, M15),
+            forgot_password: Limiter::new(10, 60),
+            invite: Limiter::new(5, 60),
+            reset_password: Limiter::new(5, 60),
+            setup: Limiter::new(5, M15),
             master: Limiter::new(10, 60),
+            general: (general_per_minute > 0).then(|| Limiter::new(general_per_minute, 60)),
         }
+    }
+
+    /// The limiter a request counts against, by its canonical path; `None` when exempt.
+    pub fn for_route(&self, method: &actix_web::http::Method, path: &str) -> Option<&Limiter> {
+        if !(path == "/api" || path.starts_with("/api/")) {
+            return None;
+        }
+        if path == "/api/health" || path == "/api/platform-status/events" {
+            return None;
+        }
+        if method == actix_web::http::Method::POST {
+            let specific = match path {
+                "/api/auth/login" => Some(&self.login),
+                "/api/auth/change-password" => Some(&self.change_password),
+                "/api/auth/mfa/validate" => Some(&self.mfa_validate),
+                "/api/auth/forgot-password" => Some(&self.forgot_password),
+                "/api/auth/invite" => Some(&self.invite),
+                "/api/auth/reset-password" => Some(&self.reset_password),
+                "/api/setup" => Some(&self.setup),
+                _ => None,
+            };
+            if specific.is_some() {
+                return specific;
+            }
+        }
+        self.general.as_ref()
     }
 }
 

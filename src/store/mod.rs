@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod events;
 pub mod invitations;
+pub mod ip_rules;
 pub mod keys;
 pub mod lockout;
 pub mod one_time;

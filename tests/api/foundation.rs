@@ -341,7 +341,7 @@ async fn login_answers_tokens_user_and_three_cookies() {
     let rec = &app.audit("auth.login")[0];
     assert_eq!(rec["outcome"], "success");
     assert_eq!(rec["actor_id"], id.as_str());
-    assert_eq!(rec["ip"], "127.0.0.1");
+    assert!(rec["ip"].as_str().unwrap().starts_with("127."));
 }
 
 #[tokio::test]

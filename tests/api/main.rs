@@ -7,4 +7,5 @@ mod cli;
 mod credentials;
 mod foundation;
 mod jwt;
+mod protection;
 mod sessions;

@@ -20,7 +20,7 @@ mod policy;
 mod session;
 
 pub use machine::{MachineCache, Service, preflight_allows, service_of};
-pub use policy::tenant_settings;
+pub use policy::{IpLists, ip_lists, tenant_settings};
 
 use super::AppState;
 use super::cache::Cache;
@@ -203,6 +203,7 @@ pub struct AuthCache {
     /// Role name in a tenant -> its capabilities (for the global key).
     pub roles: Cache<(String, String), CapSet>,
     pub settings: Cache<String, Arc<crate::domain::settings::Settings>>,
+    pub ip_lists: Cache<String, Arc<policy::IpLists>>,
     pub machine: MachineCache,
 }
 
@@ -216,6 +217,7 @@ impl Default for AuthCache {
             tenants: Cache::new(1_000),
             roles: Cache::new(1_000),
             settings: Cache::new(1_000),
+            ip_lists: Cache::new(1_000),
             machine: MachineCache::default(),
         }
     }

@@ -7,11 +7,13 @@ use actix_web::{HttpRequest, web};
 
 use super::{AuthMethod, Caller};
 use crate::domain::capability::Capability;
+use crate::domain::net;
 use crate::domain::settings::{RequireMfa, Settings, module_of};
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::client_ip;
 use crate::http::middleware::canonical_path;
-use crate::store::{self, tenants};
+use crate::store::{self, ip_rules, tenants};
 
 pub async fn tenant_settings(
     state: &web::Data<AppState>,
@@ -27,6 +29,51 @@ pub async fn tenant_settings(
     let s = Arc::new(Settings::from_json(&v));
     state.auth.settings.insert_if(g, key, s.clone());
     Ok(s)
+}
+
+/// A tenant's source-IP lists, parsed.
+#[derive(Debug, Default)]
+pub struct IpLists {
+    pub allow: Vec<ipnet::IpNet>,
+    pub block: Vec<ipnet::IpNet>,
+}
+
+impl IpLists {
+    pub fn permits(&self, ip: std::net::IpAddr) -> bool {
+        (self.allow.is_empty() || net::contains_any(&self.allow, ip))
+            && !net::contains_any(&self.block, ip)
+    }
+}
+
+pub async fn ip_lists(
+    state: &web::Data<AppState>,
+    tenant_id: &str,
+) -> Result<Arc<IpLists>, ApiError> {
+    let key = tenant_id.to_string();
+    if let Some(l) = state.auth.ip_lists.get(&key) {
+        return Ok(l);
+    }
+    let g = state.auth.ip_lists.generation();
+    let t = key.clone();
+    let (allow, block) = store::run(&state.pool, move |c| {
+        Ok((
+            ip_rules::list(c, &t, "allow")?,
+            ip_rules::list(c, &t, "block")?,
+        ))
+    })
+    .await?;
+    let parse = |rules: Vec<ip_rules::IpRule>| {
+        rules
+            .iter()
+            .filter_map(|r| net::parse_cidr(&r.cidr))
+            .collect()
+    };
+    let l = Arc::new(IpLists {
+        allow: parse(allow),
+        block: parse(block),
+    });
+    state.auth.ip_lists.insert_if(g, key, l.clone());
+    Ok(l)
 }
 
 pub(super) async fn check(
@@ -46,6 +93,19 @@ pub(super) async fn check(
         e.extra = Some(("moduleId", module.to_string()));
         req_caller(req, &caller);
         return Err(e);
+    }
+    // The master key is the appliance's break-glass credential, not the tenant's: the tenant's
+    // own lists cannot lock it out.
+    if caller.method != AuthMethod::Master {
+        let lists = ip_lists(state, &caller.tenant.id).await?;
+        let ip = client_ip(req, state);
+        if !ip.is_some_and(|ip| lists.permits(ip)) {
+            req_caller(req, &caller);
+            return Err(ApiError::forbidden(
+                "SOURCE_IP_NOT_ALLOWED",
+                "This tenant's credentials may not be used from this address.",
+            ));
+        }
     }
     let session_bound = matches!(caller.method, AuthMethod::Session | AuthMethod::Jwt);
     if session_bound && !caller.amr.iter().any(|a| a == "otp") {

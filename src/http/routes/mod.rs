@@ -7,6 +7,7 @@ pub mod admin_users;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod security;
 pub mod setup;
 pub mod status;
 pub mod tokens;
@@ -143,6 +144,12 @@ pub fn table() -> Vec<Route> {
         route!(delete "/admin/invitations/{id}" => admin::invitations_revoke),
         route!(get "/admin/settings" => admin::settings_get),
         route!(put "/admin/settings" => admin::settings_put),
+        route!(get "/admin/security/ip-allowlist" => security::allow_list),
+        route!(post "/admin/security/ip-allowlist" => security::allow_add),
+        route!(delete "/admin/security/ip-allowlist/{id}" => security::allow_remove),
+        route!(get "/admin/security/ip-blocklist" => security::block_list),
+        route!(post "/admin/security/ip-blocklist" => security::block_add),
+        route!(delete "/admin/security/ip-blocklist/{id}" => security::block_remove),
         route!(get "/admin/audit" => audit::list),
         route!(get "/admin/audit/export" => audit::export),
         route!(post "/tokens" => tokens::create),
