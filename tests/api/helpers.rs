@@ -130,7 +130,7 @@ impl TestApp {
     /// Signs in from a fresh loopback address each time, so the per-IP login limit (10 per
     /// 15 minutes) does not get in the way of tests about other things.
     pub async fn login_raw(&self, email: &str, password: &str) -> reqwest::Response {
-        self.from_fresh_ip()
+        self.client_on_fresh_ip()
             .post(self.url("/api/auth/login"))
             .json(&json!({"email": email, "password": password}))
             .send()
@@ -139,7 +139,7 @@ impl TestApp {
     }
 
     /// A client whose requests come from a loopback address not used before in this process.
-    pub fn from_fresh_ip(&self) -> reqwest::Client {
+    pub fn client_on_fresh_ip(&self) -> reqwest::Client {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(2);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);

@@ -45,11 +45,11 @@ async fn the_eleventh_login_from_one_address_is_refused() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(retry >= 1 && retry <= 900);
+    assert!((1..=900).contains(&retry));
     assert_error(res, 429, "RATE_LIMITED").await;
     // another address is not affected
     let res = app
-        .from_fresh_ip()
+        .client_on_fresh_ip()
         .post(app.url("/api/auth/login"))
         .json(&json!({"email": "x@lab.example", "password": "wrong password!"}))
         .send()
