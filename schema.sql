@@ -228,3 +228,68 @@ CREATE TABLE ip_rules (
     created_at  TEXT NOT NULL
 );
 CREATE INDEX ip_rules_tenant ON ip_rules(tenant_id, list);
+
+-- Exercise sessions of a tenant.
+CREATE TABLE exercise_sessions (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    scenario    TEXT,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'ended')),
+    started_by  TEXT,
+    started_at  TEXT NOT NULL,
+    ended_by    TEXT,
+    ended_at    TEXT
+);
+CREATE INDEX exercise_sessions_tenant ON exercise_sessions(tenant_id, status);
+-- At most one running session of a name per tenant.
+CREATE UNIQUE INDEX exercise_sessions_running_name ON exercise_sessions(tenant_id, name) WHERE status = 'running';
+
+-- Noise sinks: where generated events go.
+CREATE TABLE noise_sinks (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('file', 'syslog', 'http')),
+    config      TEXT NOT NULL,                   -- JSON, kind-specific
+    created_at  TEXT NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+
+CREATE TABLE noise_schedules (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    cron         TEXT NOT NULL,
+    profile      TEXT NOT NULL,
+    count        INTEGER NOT NULL,
+    sink_id      TEXT NOT NULL REFERENCES noise_sinks(id),
+    enabled      INTEGER NOT NULL DEFAULT 1,
+    misfire      TEXT NOT NULL CHECK (misfire IN ('skip', 'run_once')),
+    next_run_at  TEXT,
+    last_run_at  TEXT,
+    last_run_id  TEXT,
+    created_at   TEXT NOT NULL,
+    UNIQUE (tenant_id, name)
+);
+
+CREATE TABLE noise_runs (
+    id           TEXT PRIMARY KEY,
+    tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    profile      TEXT NOT NULL,
+    count        INTEGER NOT NULL,
+    seed         INTEGER NOT NULL,
+    sink_id      TEXT NOT NULL,
+    sink_name    TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    events_sent  INTEGER NOT NULL DEFAULT 0,
+    trigger      TEXT NOT NULL CHECK (trigger IN ('api', 'dispatch', 'schedule')),
+    schedule_id  TEXT,
+    created_by   TEXT,
+    created_at   TEXT NOT NULL,
+    started_at   TEXT,
+    finished_at  TEXT,
+    error        TEXT
+);
+CREATE INDEX noise_runs_tenant ON noise_runs(tenant_id, created_at);
+CREATE INDEX noise_runs_status ON noise_runs(status);

@@ -7,6 +7,9 @@ use actix_web::web;
 
 use crate::config::{Config, ServeArgs};
 use crate::http::{self, AppState};
+use crate::lab::{runner, scheduler};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 pub fn run(db: PathBuf, args: &ServeArgs) -> Result<(), String> {
     let config = Config::from_args(db, args)?;
@@ -22,16 +25,48 @@ pub fn run(db: PathBuf, args: &ServeArgs) -> Result<(), String> {
         .map(|n| n.get())
         .unwrap_or(1);
     actix_web::rt::System::new().block_on(async move {
-        let bound = http::bind(web::Data::new(state), workers)
+        let state = web::Data::new(state);
+        let bound = http::bind(state.clone(), workers)
             .map_err(|e| format!("LABGATE_LISTEN: cannot bind: {e}"))?;
         log::info!(
             "labgate {} listening on http://{}",
             env!("CARGO_PKG_VERSION"),
             bound.addr
         );
-        bound
-            .server
-            .await
-            .map_err(|e| format!("server failed: {e}"))
+        let handle = bound.server.handle();
+        let server = actix_web::rt::spawn(bound.server);
+        actix_web::rt::spawn(scheduler::run(state.clone()));
+        wait_for_signal().await;
+        log::info!("shutting down: finishing requests in flight and noise runs");
+        state.shutdown.store(true, Ordering::SeqCst);
+        // Both within the 10 s systemd gives us: requests get 5 s, noise runs 6 s plus 1 s to
+        // record how they ended.
+        tokio::join!(
+            handle.stop(true),
+            runner::drain(&state, Duration::from_secs(6))
+        );
+        match server.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("server failed: {e}")),
+            Err(e) => Err(format!("server failed: {e}")),
+        }
     })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

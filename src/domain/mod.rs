@@ -1,6 +1,7 @@
 //! The rules of labgate, free of HTTP and SQL.
 
 pub mod capability;
+pub mod cron;
 pub mod crypto;
 pub mod duration;
 pub mod jwt;

@@ -58,7 +58,9 @@ pub fn bind(state: web::Data<AppState>, workers: usize) -> std::io::Result<Bound
     let st = state.clone();
     let server = HttpServer::new(move || app(st.clone()))
         .workers(workers.max(1))
-        .shutdown_timeout(8)
+        // SIGTERM is handled by `serve` (drain noise runs too); in-flight requests get 5 s.
+        .disable_signals()
+        .shutdown_timeout(5)
         .max_connection_rate(4096)
         .listen(listener)?
         .run();

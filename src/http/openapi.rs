@@ -4,7 +4,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::routes::{
-    account, admin, admin_users, api_keys, audit, auth, security, setup, status, tokens,
+    account, admin, admin_users, api_keys, audit, auth, exercises, noise, platform, security,
+    setup, status, tokens,
 };
 
 #[derive(OpenApi)]
@@ -23,6 +24,11 @@ use super::routes::{
         admin::invitations_list, admin::invite, admin::invitations_revoke, admin::settings_get, admin::settings_put,
         security::allow_list, security::allow_add, security::allow_remove,
         security::block_list, security::block_add, security::block_remove,
+        exercises::start, exercises::end, exercises::list,
+        noise::profiles, noise::sinks_list, noise::sinks_create, noise::sinks_get, noise::sinks_update, noise::sinks_delete,
+        noise::run, noise::runs_list, noise::runs_get,
+        noise::schedules_list, noise::schedules_create, noise::schedules_get, noise::schedules_update, noise::schedules_delete,
+        platform::status, platform::events,
         api_keys::create, api_keys::list, api_keys::get, api_keys::update, api_keys::delete,
         api_keys::reveal, api_keys::share, api_keys::unshare,
     ),
@@ -34,7 +40,9 @@ use super::routes::{
                         account::ResetPassword, account::SwitchTenant, account::AcceptInvitation,
                         admin_users::CreateUser, admin_users::UpdateUser, admin_users::AdminReset, crate::store::users::Member,
                         admin::RoleBody, admin::InviteBody, crate::store::roles::Role, crate::store::invitations::Invitation,
-                        crate::domain::settings::Settings, security::NewRule, crate::store::ip_rules::IpRule)),
+                        crate::domain::settings::Settings, security::NewRule, crate::store::ip_rules::IpRule,
+                        exercises::StartExercise, crate::store::exercises::Exercise, noise::RunRequest, noise::ScheduleBody,
+                        crate::store::noise::Sink, crate::store::noise::Run, crate::store::noise::Schedule, crate::store::events::Event)),
     modifiers(&Security),
 )]
 pub struct ApiDoc;

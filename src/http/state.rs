@@ -12,6 +12,7 @@ use crate::domain::crypto::DataKey;
 use crate::domain::jwt::Keys;
 use crate::domain::password;
 use crate::lab::events::EventHub;
+use crate::lab::runner::Runner;
 use crate::mail::Mailer;
 use crate::store::{self, Pool};
 
@@ -70,14 +71,26 @@ pub struct AppState {
     /// Encrypts API key secrets and TOTP secrets at rest.
     pub data_key: DataKey,
     pub mailer: Mailer,
+    pub runner: Runner,
+    /// Set when SIGTERM arrives: the scheduler stops firing.
+    pub shutdown: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Opens the database (creating and migrating it as needed) and loads the signing key.
     pub fn build(config: Config) -> Result<AppState, String> {
         let pool = store::open(&config.db)
             .map_err(|e| format!("cannot open database {}: {e}", config.db.display()))?;
         store::migrate(&pool)?;
+        // Runs a previous process left queued or running cannot resume: say so.
+        store::write_blocking(&pool, |tx| {
+            store::noise::fail_unfinished(tx, "the server stopped before the run finished")
+        })
+        .map_err(|e| format!("cannot open database: {e}"))?;
         let (material, data_key) = {
             let conn = pool
                 .get()
@@ -106,6 +119,8 @@ impl AppState {
             events: EventHub::default(),
             data_key,
             mailer,
+            runner: Runner::default(),
+            shutdown: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }

@@ -2,3 +2,7 @@
 //! runner and the scheduler).
 
 pub mod events;
+pub mod noise;
+pub mod runner;
+pub mod scheduler;
+pub mod sinks;

@@ -4,10 +4,12 @@
 pub mod api_keys;
 pub mod audit;
 pub mod events;
+pub mod exercises;
 pub mod invitations;
 pub mod ip_rules;
 pub mod keys;
 pub mod lockout;
+pub mod noise;
 pub mod one_time;
 pub mod roles;
 pub mod sessions;

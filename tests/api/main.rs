@@ -7,5 +7,6 @@ mod cli;
 mod credentials;
 mod foundation;
 mod jwt;
+mod lab;
 mod protection;
 mod sessions;

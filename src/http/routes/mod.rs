@@ -7,6 +7,9 @@ pub mod admin_users;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod exercises;
+pub mod noise;
+pub mod platform;
 pub mod security;
 pub mod setup;
 pub mod status;
@@ -150,6 +153,25 @@ pub fn table() -> Vec<Route> {
         route!(get "/admin/security/ip-blocklist" => security::block_list),
         route!(post "/admin/security/ip-blocklist" => security::block_add),
         route!(delete "/admin/security/ip-blocklist/{id}" => security::block_remove),
+        route!(post "/sessions/start" => exercises::start),
+        route!(delete "/sessions" => exercises::end),
+        route!(get "/sessions" => exercises::list),
+        route!(get "/noise/profiles" => noise::profiles),
+        route!(get "/noise/sinks" => noise::sinks_list),
+        route!(post "/noise/sinks" => noise::sinks_create),
+        route!(get "/noise/sinks/{id}" => noise::sinks_get),
+        route!(patch "/noise/sinks/{id}" => noise::sinks_update),
+        route!(delete "/noise/sinks/{id}" => noise::sinks_delete),
+        route!(post "/noise/run" => noise::run),
+        route!(get "/noise/runs" => noise::runs_list),
+        route!(get "/noise/runs/{id}" => noise::runs_get),
+        route!(get "/noise/schedules" => noise::schedules_list),
+        route!(post "/noise/schedules" => noise::schedules_create),
+        route!(get "/noise/schedules/{id}" => noise::schedules_get),
+        route!(patch "/noise/schedules/{id}" => noise::schedules_update),
+        route!(delete "/noise/schedules/{id}" => noise::schedules_delete),
+        route!(get "/platform-status" => platform::status),
+        route!(get "/platform-status/events" => platform::events),
         route!(get "/admin/audit" => audit::list),
         route!(get "/admin/audit/export" => audit::export),
         route!(post "/tokens" => tokens::create),

@@ -1,0 +1,160 @@
+//! Runs noise in the background: one blocking task per run generates the events and feeds
+//! them to the sink in batches, records progress about once a second, and finishes the run as
+//! `succeeded` or `failed` with the reason. A failing sink fails its run and nothing else.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use serde_json::json;
+
+use super::noise::generator;
+use super::sinks::SinkSpec;
+use crate::domain::time;
+use crate::http::AppState;
+use crate::store::noise::{self, Run};
+use crate::store::{self, events};
+
+#[derive(Default)]
+pub struct Runner {
+    /// Set on shutdown once the grace period is over: runs still going stop and fail.
+    pub stopping: AtomicBool,
+    active: AtomicUsize,
+}
+
+impl Runner {
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+}
+
+/// The nominal time the events of a run are spread over: ten milliseconds an event (a busy
+/// network's pace), at most an hour, starting at the run's start.
+fn span(count: i64) -> Duration {
+    Duration::from_millis((count.max(1) as u64).saturating_mul(10)).min(Duration::from_secs(3600))
+}
+
+/// Starts a queued run in the background.
+pub fn start(state: web::Data<AppState>, run: Run) {
+    state.runner.active.fetch_add(1, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || {
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(&state, &run)));
+        let (sent, error) = match result {
+            Ok(r) => r,
+            Err(_) => (0, Some("the run stopped unexpectedly".to_string())),
+        };
+        finish(&state, &run, sent, error.as_deref());
+        state.runner.active.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
+fn execute(state: &AppState, run: &Run) -> (i64, Option<String>) {
+    let pool = &state.pool;
+    let sink = match pool.get().map_err(|e| e.to_string()).and_then(|c| {
+        noise::mark_running(&c, &run.id).map_err(|e| e.to_string())?;
+        noise::sink(&c, &run.tenant_id, &run.sink_id).map_err(|e| e.to_string())
+    }) {
+        Ok(Some(s)) => s,
+        Ok(None) => return (0, Some("the sink no longer exists".into())),
+        Err(e) => return (0, Some(format!("database unavailable: {e}"))),
+    };
+    let spec = match SinkSpec::parse(&sink.kind, &sink.config, &state.config.noise_dir) {
+        Ok(s) => s,
+        Err((field, msg)) => {
+            return (
+                0,
+                Some(format!("sink settings are invalid: {field}: {msg}")),
+            );
+        }
+    };
+    let mut writer = match spec.open(&state.config.noise_dir) {
+        Ok(w) => w,
+        Err(e) => return (0, Some(e)),
+    };
+    let Some(mut events) = generator(
+        &run.profile,
+        run.seed as u64,
+        run.count as u64,
+        time::now(),
+        span(run.count),
+    ) else {
+        return (0, Some(format!("unknown profile {:?}", run.profile)));
+    };
+    let batch_size = spec.batch();
+    let mut batch = Vec::with_capacity(batch_size.min(4096));
+    let mut sent: i64 = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        batch.clear();
+        batch.extend(events.by_ref().take(batch_size));
+        if batch.is_empty() {
+            break;
+        }
+        if state.runner.stopping.load(Ordering::SeqCst) {
+            let _ = writer.finish();
+            return (
+                sent,
+                Some("the server shut down before the run finished".into()),
+            );
+        }
+        if let Err(e) = writer.send(&batch) {
+            return (sent, Some(e));
+        }
+        sent += batch.len() as i64;
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            if let Ok(c) = pool.get() {
+                let _ = noise::progress(&c, &run.id, sent);
+            }
+        }
+    }
+    match writer.finish() {
+        Ok(()) => (sent, None),
+        Err(e) => (sent, Some(e)),
+    }
+}
+
+fn finish(state: &AppState, run: &Run, sent: i64, error: Option<&str>) {
+    if let Some(e) = error {
+        log::warn!("noise run {} failed: {e}", run.id);
+    }
+    let out = store::write_blocking(&state.pool, |tx| {
+        let Some(done) = noise::finish(tx, &run.id, sent, error)? else {
+            return Ok(None);
+        };
+        let ev = events::emit(
+            tx,
+            Some(&run.tenant_id),
+            "noise.run.finished",
+            &json!({"run_id": done.id, "status": done.status, "events_sent": done.events_sent, "error": done.error}),
+        )?;
+        Ok(Some(ev))
+    });
+    match out {
+        Ok(Some(ev)) => state.events.publish(ev),
+        Ok(None) => {}
+        Err(e) => log::error!("could not record the end of noise run {}: {e}", run.id),
+    }
+}
+
+/// Shutdown: waits up to `grace` for running runs, then stops the rest (they are marked
+/// failed with the reason) and waits briefly for them to record it.
+pub async fn drain(state: &web::Data<AppState>, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while state.runner.active() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    state.runner.stopping.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while state.runner.active() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pool = state.pool.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        store::write_blocking(&pool, |tx| {
+            noise::fail_unfinished(tx, "the server shut down before the run finished")
+        })
+    })
+    .await;
+}

@@ -1,0 +1,174 @@
+//! The in-process scheduler: fires each enabled schedule at its cron times, never overlapping
+//! a schedule with itself, and handles times missed while the server was down by the
+//! schedule's `misfire` rule. State lives in SQLite, so changes apply without a restart and
+//! survive one. `tick` and `catch_up` take the time as an argument, so tests drive them with
+//! any clock.
+
+use std::time::Duration;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::domain::{cron, time};
+use crate::http::AppState;
+use crate::store::audit::{self, AuditEvent, Outcome};
+use crate::store::noise::{self, NewRun, Run};
+use crate::store::{self, StoreResult, events};
+
+fn next(expr: &str, after: DateTime<Utc>) -> Option<String> {
+    cron::parse(expr)
+        .ok()
+        .and_then(|c| cron::next_after(&c, after))
+        .map(time::fmt)
+}
+
+/// On start: schedules whose time passed while the server was down fire once (`run_once`,
+/// left due for the first tick) or not at all (`skip`, moved to their next time).
+pub fn catch_up(state: &AppState, now: DateTime<Utc>) -> StoreResult<Vec<events::Event>> {
+    store::write_blocking(&state.pool, |tx| {
+        let mut emitted = vec![];
+        for s in noise::due(tx, &time::fmt(now))? {
+            if s.misfire == "skip" {
+                noise::set_next(tx, &s.id, next(&s.cron, now).as_deref())?;
+                emitted.push(events::emit(
+                    tx,
+                    Some(&s.tenant_id),
+                    "schedule.skipped",
+                    &json!({"schedule_id": s.id, "reason": "missed while the server was down", "missed_at": s.next_run_at}),
+                )?);
+            }
+        }
+        Ok(emitted)
+    })
+}
+
+/// Fires every schedule due at `now`; returns the runs to start. A schedule whose previous run
+/// is unfinished is skipped (and the skip recorded).
+pub fn tick(state: &AppState, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<events::Event>)> {
+    store::write_blocking(&state.pool, |tx| {
+        let mut runs = vec![];
+        let mut emitted = vec![];
+        let at = time::fmt(now);
+        for s in noise::due(tx, &at)? {
+            let following = next(&s.cron, now);
+            let busy = match &s.last_run_id {
+                Some(id) => noise::unfinished(tx, id)?,
+                None => false,
+            };
+            if busy {
+                noise::set_next(tx, &s.id, following.as_deref())?;
+                emitted.push(events::emit(
+                    tx,
+                    Some(&s.tenant_id),
+                    "schedule.skipped",
+                    &json!({"schedule_id": s.id, "reason": "the previous run has not finished", "run_id": s.last_run_id}),
+                )?);
+                audit::append(
+                    tx,
+                    &scheduler_event(
+                        &s.tenant_id,
+                        "noise.schedule.skip",
+                        &s.id,
+                        json!({"reason": "overlap"}),
+                    ),
+                )?;
+                continue;
+            }
+            let Some(sink) = noise::sink(tx, &s.tenant_id, &s.sink_id)? else {
+                noise::set_next(tx, &s.id, following.as_deref())?;
+                continue;
+            };
+            let run = noise::create_run(
+                tx,
+                NewRun {
+                    tenant_id: &s.tenant_id,
+                    profile: &s.profile,
+                    count: s.count,
+                    seed: rand::random::<i64>(),
+                    sink: &sink,
+                    trigger: "schedule",
+                    schedule_id: Some(&s.id),
+                    created_by: "scheduler",
+                },
+            )?;
+            noise::fired(tx, &s.id, &at, &run.id, following.as_deref())?;
+            emitted.push(events::emit(
+                tx,
+                Some(&s.tenant_id),
+                "schedule.fired",
+                &json!({"schedule_id": s.id, "run_id": run.id}),
+            )?);
+            emitted.push(events::emit(tx, Some(&s.tenant_id), "noise.run.queued", &json!({"run_id": run.id, "profile": run.profile, "count": run.count, "trigger": "schedule"}))?);
+            audit::append(
+                tx,
+                &scheduler_event(
+                    &s.tenant_id,
+                    "noise.schedule.fire",
+                    &s.id,
+                    json!({"run_id": run.id}),
+                ),
+            )?;
+            runs.push(run);
+        }
+        Ok((runs, emitted))
+    })
+}
+
+fn scheduler_event(
+    tenant: &str,
+    action: &str,
+    schedule_id: &str,
+    details: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        tenant_id: Some(tenant.to_string()),
+        actor_type: "system".into(),
+        actor_id: Some("scheduler".into()),
+        action: action.into(),
+        target: Some(format!("schedule:{schedule_id}")),
+        outcome: Outcome::Success,
+        details,
+        ..Default::default()
+    }
+}
+
+/// One tick with its side effects: events published, runs started.
+pub fn tick_and_start(state: &web::Data<AppState>, now: DateTime<Utc>) -> StoreResult<Vec<Run>> {
+    let (runs, emitted) = tick(state, now)?;
+    for e in emitted {
+        state.events.publish(e);
+    }
+    for r in &runs {
+        super::runner::start(state.clone(), r.clone());
+    }
+    Ok(runs)
+}
+
+/// The scheduler loop: catch up once, then tick every second until shutdown.
+pub async fn run(state: web::Data<AppState>) {
+    let s = state.clone();
+    match tokio::task::spawn_blocking(move || catch_up(&s, time::now())).await {
+        Ok(Ok(emitted)) => emitted.into_iter().for_each(|e| state.events.publish(e)),
+        Ok(Err(e)) => log::error!("scheduler catch-up failed: {e}"),
+        Err(e) => log::error!("scheduler catch-up failed: {e}"),
+    }
+    loop {
+        let ms = 1000 - (time::now().timestamp_subsec_millis() as u64 % 1000);
+        tokio::time::sleep(Duration::from_millis(ms.max(1))).await;
+        if state
+            .runner
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+            || state.shutting_down()
+        {
+            break;
+        }
+        let s = state.clone();
+        if let Ok(Err(e)) =
+            tokio::task::spawn_blocking(move || tick_and_start(&s, time::now())).await
+        {
+            log::error!("scheduler tick failed (will retry): {e}");
+        }
+    }
+}

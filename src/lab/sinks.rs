@@ -1,0 +1,424 @@
+//! Noise sinks: validation of their settings, and the writers that deliver events to a file
+//! under `LABGATE_NOISE_DIR`, a syslog receiver (UDP, or TCP with RFC 6587 octet counting) or
+//! an HTTP endpoint (JSON arrays in batches).
+
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::noise::{Event, SyslogFormat, resolve_under, write_octet_counted, write_syslog};
+
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A sink's validated settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkSpec {
+    File {
+        path: String,
+    },
+    Syslog {
+        host: String,
+        port: u16,
+        tcp: bool,
+        format: SyslogFormat,
+    },
+    Http {
+        url: String,
+        batch_size: usize,
+    },
+}
+
+/// Why settings were refused: the field and a message, for a 400 naming it.
+pub type Invalid = (String, String);
+
+fn bad(field: &str, msg: impl Into<String>) -> Invalid {
+    (field.to_string(), msg.into())
+}
+
+fn str_field<'a>(m: &'a Map<String, Value>, k: &str) -> Result<Option<&'a str>, Invalid> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(bad(k, "must be a string")),
+    }
+}
+
+impl SinkSpec {
+    /// Validates `kind` and its fields (unknown fields are refused).
+    pub fn parse(
+        kind: &str,
+        m: &Map<String, Value>,
+        noise_dir: &Path,
+    ) -> Result<SinkSpec, Invalid> {
+        let allowed: &[&str] = match kind {
+            "file" => &["path"],
+            "syslog" => &["host", "port", "protocol", "format"],
+            "http" => &["url", "batch_size"],
+            _ => return Err(bad("kind", "must be file, syslog or http")),
+        };
+        if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(bad(k, format!("not a setting of a {kind} sink")));
+        }
+        match kind {
+            "file" => {
+                let path = str_field(m, "path")?.ok_or_else(|| bad("path", "is required"))?;
+                resolve_under(noise_dir, path).map_err(|e| bad("path", e))?;
+                Ok(SinkSpec::File {
+                    path: path.to_string(),
+                })
+            }
+            "syslog" => {
+                let host = str_field(m, "host")?.ok_or_else(|| bad("host", "is required"))?;
+                if host.is_empty()
+                    || host.len() > 253
+                    || host
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+                {
+                    return Err(bad("host", "must be a host name or address"));
+                }
+                let port = m
+                    .get("port")
+                    .and_then(Value::as_u64)
+                    .filter(|p| (1..=65535).contains(p))
+                    .ok_or_else(|| bad("port", "must be 1-65535"))?;
+                let tcp = match str_field(m, "protocol")?.unwrap_or("udp") {
+                    "udp" => false,
+                    "tcp" => true,
+                    _ => return Err(bad("protocol", "must be udp or tcp")),
+                };
+                let format = match str_field(m, "format")?.unwrap_or("rfc5424") {
+                    "rfc5424" => SyslogFormat::Rfc5424,
+                    "rfc3164" => SyslogFormat::Rfc3164,
+                    _ => return Err(bad("format", "must be rfc5424 or rfc3164")),
+                };
+                Ok(SinkSpec::Syslog {
+                    host: host.to_string(),
+                    port: port as u16,
+                    tcp,
+                    format,
+                })
+            }
+            _ => {
+                let url = str_field(m, "url")?.ok_or_else(|| bad("url", "is required"))?;
+                let rest = url.strip_prefix("http://").ok_or_else(|| {
+                    bad(
+                        "url",
+                        "must be an http:// URL (lab receivers are plain HTTP)",
+                    )
+                })?;
+                if rest.is_empty()
+                    || rest.starts_with('/')
+                    || url.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(bad("url", "must be an http:// URL with a host"));
+                }
+                let batch_size = match m.get("batch_size") {
+                    None | Some(Value::Null) => 500,
+                    Some(v) => v
+                        .as_u64()
+                        .filter(|b| (1..=10_000).contains(b))
+                        .ok_or_else(|| bad("batch_size", "must be 1-10000"))?
+                        as usize,
+                };
+                Ok(SinkSpec::Http {
+                    url: url.to_string(),
+                    batch_size,
+                })
+            }
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkSpec::File { .. } => "file",
+            SinkSpec::Syslog { .. } => "syslog",
+            SinkSpec::Http { .. } => "http",
+        }
+    }
+
+    /// The stored (and shown) settings.
+    pub fn config(&self) -> Map<String, Value> {
+        let v = match self {
+            SinkSpec::File { path } => json!({"path": path}),
+            SinkSpec::Syslog {
+                host,
+                port,
+                tcp,
+                format,
+            } => json!({
+                "host": host, "port": port, "protocol": if *tcp { "tcp" } else { "udp" },
+                "format": if *format == SyslogFormat::Rfc5424 { "rfc5424" } else { "rfc3164" },
+            }),
+            SinkSpec::Http { url, batch_size } => json!({"url": url, "batch_size": batch_size}),
+        };
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    /// How many events to hand the writer at a time.
+    pub fn batch(&self) -> usize {
+        match self {
+            SinkSpec::Http { batch_size, .. } => *batch_size,
+            _ => 4096,
+        }
+    }
+
+    pub fn open(&self, noise_dir: &Path) -> Result<Box<dyn SinkWriter>, String> {
+        match self {
+            SinkSpec::File { path } => {
+                // Resolved again at run time: the tree may have changed since validation.
+                let full: PathBuf = resolve_under(noise_dir, path)?;
+                if let Some(parent) = full.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("cannot create the sink's directory: {e}"))?;
+                }
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&full)
+                    .map_err(|e| format!("cannot open the sink file: {e}"))?;
+                Ok(Box::new(FileWriter {
+                    f,
+                    buf: Vec::with_capacity(1 << 20),
+                }))
+            }
+            SinkSpec::Syslog {
+                host,
+                port,
+                tcp,
+                format,
+            } => {
+                let addr = (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                    .next()
+                    .ok_or_else(|| format!("{host} has no address"))?;
+                if *tcp {
+                    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+                        .map_err(|e| format!("syslog TCP connect to {addr} failed: {e}"))?;
+                    s.set_write_timeout(Some(IO_TIMEOUT)).ok();
+                    Ok(Box::new(TcpSyslog {
+                        s,
+                        format: *format,
+                        buf: Vec::new(),
+                        line: Vec::new(),
+                    }))
+                } else {
+                    let bind = if addr.is_ipv6() {
+                        "[::]:0"
+                    } else {
+                        "0.0.0.0:0"
+                    };
+                    let s = UdpSocket::bind(bind)
+                        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+                    s.connect(addr)
+                        .map_err(|e| format!("UDP connect to {addr} failed: {e}"))?;
+                    Ok(Box::new(UdpSyslog {
+                        s,
+                        format: *format,
+                        line: Vec::new(),
+                    }))
+                }
+            }
+            SinkSpec::Http { url, .. } => Ok(Box::new(HttpWriter {
+                url: url.clone(),
+                agent: ureq::AgentBuilder::new()
+                    .timeout(IO_TIMEOUT)
+                    .redirects(0)
+                    .build(),
+                buf: Vec::new(),
+            })),
+        }
+    }
+}
+
+/// Delivers events; `send` may buffer, `finish` flushes.
+pub trait SinkWriter: Send {
+    fn send(&mut self, batch: &[Event]) -> Result<(), String>;
+    fn finish(&mut self) -> Result<(), String>;
+}
+
+struct FileWriter {
+    f: std::fs::File,
+    buf: Vec<u8>,
+}
+
+impl SinkWriter for FileWriter {
+    fn send(&mut self, batch: &[Event]) -> Result<(), String> {
+        for e in batch {
+            e.write_json(&mut self.buf);
+            self.buf.push(b'\n');
+        }
+        if self.buf.len() >= 1 << 20 {
+            self.f
+                .write_all(&self.buf)
+                .map_err(|e| format!("writing the sink file failed: {e}"))?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.f
+            .write_all(&self.buf)
+            .map_err(|e| format!("writing the sink file failed: {e}"))?;
+        self.buf.clear();
+        self.f
+            .flush()
+            .map_err(|e| format!("writing the sink file failed: {e}"))
+    }
+}
+
+struct UdpSyslog {
+    s: UdpSocket,
+    format: SyslogFormat,
+    line: Vec<u8>,
+}
+
+impl SinkWriter for UdpSyslog {
+    fn send(&mut self, batch: &[Event]) -> Result<(), String> {
+        for e in batch {
+            self.line.clear();
+            write_syslog(e, self.format, &mut self.line);
+            self.s
+                .send(&self.line)
+                .map_err(|e| format!("syslog UDP send failed: {e}"))?;
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+struct TcpSyslog {
+    s: TcpStream,
+    format: SyslogFormat,
+    buf: Vec<u8>,
+    line: Vec<u8>,
+}
+
+impl SinkWriter for TcpSyslog {
+    fn send(&mut self, batch: &[Event]) -> Result<(), String> {
+        for e in batch {
+            self.line.clear();
+            write_syslog(e, self.format, &mut self.line);
+            write_octet_counted(&self.line, &mut self.buf);
+        }
+        self.s
+            .write_all(&self.buf)
+            .map_err(|e| format!("syslog TCP send failed: {e}"))?;
+        self.buf.clear();
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        self.s
+            .flush()
+            .map_err(|e| format!("syslog TCP send failed: {e}"))
+    }
+}
+
+struct HttpWriter {
+    url: String,
+    agent: ureq::Agent,
+    buf: Vec<u8>,
+}
+
+impl SinkWriter for HttpWriter {
+    fn send(&mut self, batch: &[Event]) -> Result<(), String> {
+        self.buf.clear();
+        self.buf.push(b'[');
+        for (i, e) in batch.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            e.write_json(&mut self.buf);
+        }
+        self.buf.push(b']');
+        match self
+            .agent
+            .post(&self.url)
+            .set("Content-Type", "application/json")
+            .send_bytes(&self.buf)
+        {
+            Ok(_) => Ok(()),
+            Err(ureq::Error::Status(code, _)) => Err(format!("HTTP sink answered {code}")),
+            Err(e) => Err(format!("HTTP sink unreachable: {}", e.kind())),
+        }
+    }
+    fn finish(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_validate_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = |v: Value| v.as_object().unwrap().clone();
+        let s = SinkSpec::parse(
+            "syslog",
+            &m(json!({"host": "127.0.0.1", "port": 514, "protocol": "tcp"})),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            SinkSpec::parse("syslog", &s.config(), dir.path()).unwrap(),
+            s
+        );
+        assert_eq!(
+            SinkSpec::parse("file", &m(json!({"path": "../x"})), dir.path())
+                .unwrap_err()
+                .0,
+            "path"
+        );
+        assert_eq!(
+            SinkSpec::parse("file", &m(json!({"path": "/etc/passwd"})), dir.path())
+                .unwrap_err()
+                .0,
+            "path"
+        );
+        assert_eq!(
+            SinkSpec::parse("http", &m(json!({"url": "https://x"})), dir.path())
+                .unwrap_err()
+                .0,
+            "url"
+        );
+        assert_eq!(
+            SinkSpec::parse(
+                "http",
+                &m(json!({"url": "http://x", "batch_size": 0})),
+                dir.path()
+            )
+            .unwrap_err()
+            .0,
+            "batch_size"
+        );
+        assert_eq!(
+            SinkSpec::parse(
+                "file",
+                &m(json!({"path": "a.jsonl", "host": "x"})),
+                dir.path()
+            )
+            .unwrap_err()
+            .0,
+            "host"
+        );
+        assert_eq!(
+            SinkSpec::parse("ftp", &Map::new(), dir.path())
+                .unwrap_err()
+                .0,
+            "kind"
+        );
+    }
+}
