@@ -8,5 +8,6 @@ mod credentials;
 mod foundation;
 mod jwt;
 mod lab;
+mod process;
 mod protection;
 mod sessions;

@@ -1,0 +1,495 @@
+//! The real binary as an operator runs it: durability across kill -9, graceful SIGTERM, no
+//! secrets in its logs; and failing closed when the disk fills.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+struct Proc {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+}
+
+/// Starts `labgate serve` on a random port and waits until it listens.
+fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_labgate"));
+    cmd.env("LABGATE_DB", dir.join("labgate.db"))
+        .env("LABGATE_LISTEN", "127.0.0.1:0")
+        .env("LABGATE_MAIL_DIR", dir.join("mail"))
+        .env("LABGATE_NOISE_DIR", dir.join("noise"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let l = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("listening on http://") {
+                let _ = tx.send(line[i + "listening on ".len()..].trim().to_string());
+            }
+            l.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server starts");
+    Proc { child, base, log }
+}
+
+impl Proc {
+    fn setup_token(&self) -> Option<String> {
+        let log = self.log.lock().unwrap();
+        log.lines()
+            .find_map(|l| l.strip_prefix("setup token: ").map(str::to_string))
+    }
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.base)
+    }
+    fn signal(&self, sig: &str) {
+        assert!(
+            Command::new("kill")
+                .args([sig, &self.child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+async fn first_admin(p: &Proc, client: &reqwest::Client) -> Value {
+    let token = p.setup_token().expect("setup token printed");
+    let res = client
+        .post(p.url("/api/setup"))
+        .json(&json!({"setup_token": token, "email": "ops@lab.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = client
+        .post(p.url("/api/auth/login"))
+        .json(&json!({"email": "ops@lab.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn what_was_answered_as_created_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut p = start(dir.path(), &[]);
+    let login = first_admin(&p, &client).await;
+    let jwt = login["token"].as_str().unwrap();
+    let pat: Value = client
+        .post(p.url("/api/tokens"))
+        .bearer_auth(jwt)
+        .json(&json!({"name": "survivor", "expires_in": "30d"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let role = client
+        .post(p.url("/api/admin/roles"))
+        .bearer_auth(jwt)
+        .json(&json!({"name": "durable", "permissions": ["audit.read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(role.status(), 201);
+    p.signal("-KILL");
+    p.child.wait().unwrap();
+
+    let mut p = start(dir.path(), &[]);
+    assert!(
+        p.setup_token().is_none(),
+        "no setup token once a user exists"
+    );
+    let res = client
+        .get(p.url("/api/ping"))
+        .header(
+            "authorization",
+            format!("token {}", pat["token"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = client
+        .get(p.url("/api/ping"))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "the login session and the signing key survived too"
+    );
+    let roles: Value = client
+        .get(p.url("/api/admin/roles"))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        roles["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "durable")
+    );
+    p.signal("-KILL");
+    p.child.wait().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_labgate"))
+        .env("LABGATE_DB", dir.path().join("labgate.db"))
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero_within_ten_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut p = start(dir.path(), &[]);
+    let login = first_admin(&p, &client).await;
+    let jwt = login["token"].as_str().unwrap().to_string();
+    // a long run to a receiver that never reads keeps running past the grace period
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let res = client.post(p.url("/api/noise/sinks")).bearer_auth(&jwt).json(&json!({"name": "slow", "kind": "syslog", "host": "127.0.0.1", "port": port, "protocol": "tcp"})).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let run: Value = client
+        .post(p.url("/api/noise/run"))
+        .bearer_auth(&jwt)
+        .json(&json!({"profile": "windows-security", "count": 1000000, "sink": "slow"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    p.signal("-TERM");
+    let status = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    drop(l);
+    let p = start(dir.path(), &[]);
+    let r: Value = client
+        .get(p.url(&format!("/api/noise/runs/{}", run["id"].as_str().unwrap())))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "failed", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("shut down"), "{r}");
+    p.signal("-TERM");
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let global = "legacy-global-key-for-log-test-0123456789";
+    let master = "master-key-for-the-log-test-0123456789abcdef";
+    let dispatch = "dispatch-token-for-the-log-test-0123456789";
+    let p = start(
+        dir.path(),
+        &[
+            ("RUST_LOG", "debug"),
+            ("LABGATE_GLOBAL_API_KEY", global),
+            ("BREAK_GLASS_ENABLED", "true"),
+            ("MASTER_KEY", master),
+            ("LABGATE_NOISE_DISPATCH_TOKEN", dispatch),
+        ],
+    );
+    let setup = p.setup_token().unwrap();
+    let login = first_admin(&p, &client).await;
+    let jwt = login["token"].as_str().unwrap().to_string();
+    let refresh = login["refresh_token"].as_str().unwrap().to_string();
+    let login2 = client
+        .post(p.url("/api/auth/login"))
+        .json(&json!({"email": "ops@lab.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = cookie_value(login2.headers(), "labgate_session").unwrap();
+    let csrf = cookie_value(login2.headers(), "labgate_csrf").unwrap();
+    let rotated: Value = client
+        .post(p.url("/api/auth/refresh"))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat: Value = client
+        .post(p.url("/api/tokens"))
+        .bearer_auth(&jwt)
+        .json(&json!({"name": "p", "expires_in": "30d"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat = pat["token"].as_str().unwrap().to_string();
+    let key: Value = client
+        .post(p.url("/api/api-keys"))
+        .bearer_auth(&jwt)
+        .json(&json!({"name": "k", "services": {"audit": "read"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let reset: Value = client
+        .post(p.url(&format!(
+            "/api/admin/users/{}/reset-password",
+            login["user"]["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&jwt)
+        .json(&json!({"deliver": "response"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reset_token = reset["token"].as_str().unwrap().to_string();
+    let uses: Vec<reqwest::RequestBuilder> = vec![
+        client.get(p.url("/api/ping")).bearer_auth(&jwt),
+        client.get(p.url("/api/ping")).header(
+            "cookie",
+            format!("labgate_session={cookie}; labgate_csrf={csrf}"),
+        ),
+        client
+            .post(p.url("/api/auth/logout"))
+            .header(
+                "cookie",
+                format!("labgate_session={cookie}; labgate_csrf={csrf}"),
+            )
+            .header("x-csrf-token", &csrf),
+        client
+            .get(p.url("/api/ping"))
+            .header("authorization", format!("token {pat}")),
+        client.get(p.url("/api/ping")).header("x-api-key", &pat),
+        client.get(p.url("/api/admin/audit")).bearer_auth(&key),
+        client.get(p.url("/api/ping")).header("x-api-key", global),
+        client
+            .get(p.url("/api/ping"))
+            .header("x-master-key", master)
+            .header("x-tenant-id", "default"),
+        client
+            .post(p.url("/api/noise/run"))
+            .bearer_auth(dispatch)
+            .json(&json!({"profile": "dns", "count": 1})),
+        client.get(p.url(&format!("/api/ping?token={pat}"))),
+        client.get(p.url(&format!("/api/ping?api_key={key}"))),
+        client
+            .get(p.url("/api/ping"))
+            .bearer_auth(format!("{jwt}tampered")),
+    ];
+    for u in uses {
+        let _ = u.send().await.unwrap();
+    }
+    let ok = client
+        .post(p.url("/api/auth/reset-password"))
+        .json(&json!({"token": reset_token, "new_password": "a whole new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 204);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = p.log.lock().unwrap().clone();
+    assert!(log.contains("GET /api/ping"), "the access log is there");
+    let secrets = [
+        PASSWORD.to_string(),
+        "a whole new passphrase".to_string(),
+        jwt.clone(),
+        jwt.split('.').nth(2).unwrap().to_string(),
+        refresh,
+        rotated["refresh_token"].as_str().unwrap().to_string(),
+        cookie,
+        csrf,
+        pat,
+        key,
+        reset_token,
+        global.to_string(),
+        master.to_string(),
+        dispatch.to_string(),
+    ];
+    for s in &secrets {
+        assert!(
+            !log.contains(s.as_str()),
+            "a secret reached the log: {}...",
+            &s[..8.min(s.len())]
+        );
+    }
+    assert_eq!(
+        log.matches(&setup).count(),
+        1,
+        "the setup token is printed once, on its own line"
+    );
+    let mut child = p.child;
+    let _ = child.kill();
+}
+
+/// Mounts a small tmpfs (needs root, as CI runs), so the database's disk really fills.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_closed_and_recovers_by_itself() {
+    let Some(fs) = Tmpfs::mount("6m") else {
+        assert!(!is_root(), "running as root, a tmpfs must mount");
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let db_dir = fs.0.clone();
+    let app = spawn_with(move |c| c.db = db_dir.join("labgate.db")).await;
+    let admin = app.admin().await;
+    // fill the disk
+    let filler = fs.0.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut refused = 0;
+    for i in 0..20 {
+        let res = app
+            .client
+            .post(app.url("/api/tokens"))
+            .bearer_auth(&admin.jwt)
+            .json(&json!({"name": format!("t{i}"), "expires_in": "30d"}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        if status == 201 {
+            continue; // a page or two may still fit
+        }
+        assert_eq!(status, 503, "writes fail closed");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "DB_UNAVAILABLE");
+        assert!(
+            !body.to_string().contains("labgate.db")
+                && !body.to_string().to_lowercase().contains("sqlite")
+        );
+        refused += 1;
+    }
+    assert!(refused > 0, "the full disk was noticed");
+    assert_eq!(
+        app.get_bearer("/api/ping", &admin.jwt).await.status(),
+        200,
+        "reads still answer"
+    );
+    // free the space: the same server recovers without a restart
+    std::fs::remove_file(&filler).unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/tokens"))
+        .bearer_auth(&admin.jwt)
+        .json(&json!({"name": "after", "expires_in": "30d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        app.client
+            .get(app.url("/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let conn = app.state.pool.get().unwrap();
+    assert!(
+        labgate::store::audit::verify(&conn).unwrap().is_ok(),
+        "nothing half-written in the audit chain"
+    );
+    let made: i64 = conn
+        .query_row("SELECT COUNT(*) FROM personal_tokens", [], |r| r.get(0))
+        .unwrap();
+    let audited: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'token.create'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(made, audited, "every token that exists was audited with it");
+    drop(conn);
+    app.stop().await;
+}
