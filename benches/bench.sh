@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# labgate measurements, every figure from one run on this machine: the server pinned to core 0,
+# the load generator (wrk) to core 1.
+#   - GET /api/health against GET /api/ping with each credential type (JWT, cookie, PAT, API key)
+#   - noise generation: events/s to a file sink and to a UDP syslog sink (1,000,000 events each)
+# Usage: benches/bench.sh [seconds per HTTP row]   (installs wrk from Debian when missing)
+# Not part of `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v python3 >/dev/null || { echo "python3 is needed for the UDP receiver" >&2; exit 1; }
+cargo build --release -q
+dir=$(mktemp -d)
+port=18181
+base=http://127.0.0.1:$port
+pid=
+udp_pid=
+trap 'kill $pid $udp_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+export LABGATE_DB="$dir/bench.db" LABGATE_LISTEN=127.0.0.1:$port LABGATE_RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn \
+  LABGATE_NOISE_DIR="$dir/noise"
+pw='bench password 0123456789'
+echo "$pw" | target/release/labgate user create --email bench@lab.example --role admin --password-stdin >/dev/null
+taskset -c 0 target/release/labgate serve 2>"$dir/server.log" &
+pid=$!
+for _ in $(seq 100); do curl -sf $base/api/health >/dev/null && break; sleep 0.1; done
+login=$(curl -si -XPOST $base/api/auth/login -H 'content-type: application/json' \
+  -d "{\"email\":\"bench@lab.example\",\"password\":\"$pw\"}")
+jwt=$(echo "$login" | grep -o '"token":"[^"]*' | cut -d'"' -f4)
+cookie=$(echo "$login" | grep -io 'set-cookie: labgate_session=[^;]*' | cut -d' ' -f2)
+pat=$(curl -s -XPOST $base/api/tokens -H "Authorization: Bearer $jwt" -H 'content-type: application/json' \
+  -d '{"name":"bench","expires_in":"30d"}' | grep -o '"token":"[^"]*' | cut -d'"' -f4)
+key=$(curl -s -XPOST $base/api/api-keys -H "Authorization: Bearer $jwt" -H 'content-type: application/json' \
+  -d '{"name":"bench","services":{"platform-status":"read"}}' | grep -o '"key":"[^"]*' | cut -d'"' -f4)
+
+rps() { taskset -c 1 wrk -t1 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+health=$(rps $base/api/health)
+r_jwt=$(rps -H "Authorization: Bearer $jwt" $base/api/ping)
+r_cookie=$(rps -H "Cookie: $cookie" $base/api/ping)
+r_pat=$(rps -H "Authorization: token $pat" $base/api/ping)
+r_key=$(rps -H "Authorization: Bearer $key" $base/api/ping)
+printf '%-28s %12s req/s\n' "GET /api/health" "$health"
+for row in "JWT:$r_jwt" "cookie:$r_cookie" "PAT:$r_pat" "API key:$r_key"; do
+  name=${row%%:*}; val=${row##*:}
+  printf '%-28s %12s req/s  (%.2fx health; target >= 0.85)\n' "GET /api/ping ($name)" "$val" "$(awk -v a="$val" -v b="$health" 'BEGIN{print a/b}')"
+done
+
+# noise: a run of 1,000,000 events, timed from the run record
+run_rate() { # sink name
+  local id st
+  id=$(curl -s -XPOST $base/api/noise/run -H "Authorization: Bearer $jwt" -H 'content-type: application/json' \
+    -d "{\"profile\":\"web-access\",\"count\":1000000,\"sink\":\"$1\"}" | grep -o '"id":"[^"]*' | cut -d'"' -f4)
+  local t0; t0=$(date +%s.%N)
+  for _ in $(seq 1200); do
+    st=$(curl -s $base/api/noise/runs/$id -H "Authorization: Bearer $jwt")
+    echo "$st" | grep -q '"status":"succeeded"\|"status":"failed"' && break
+    sleep 0.05
+  done
+  local t1; t1=$(date +%s.%N)
+  echo "$st" | python3 -c 'import json,sys; r=json.load(sys.stdin); t=float(sys.argv[2])-float(sys.argv[1]); print(f"{r[\"status\"]}, {r[\"events_sent\"]} events in {t:.2f} s: {r[\"events_sent\"]/t:,.0f} events/s")' "$t0" "$t1"
+}
+printf '%-28s ' "noise -> file sink"; run_rate default
+python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
+s.bind(("127.0.0.1", 18514))
+while True:
+    s.recv(65536)' &
+udp_pid=$!
+curl -s -XPOST $base/api/noise/sinks -H "Authorization: Bearer $jwt" -H 'content-type: application/json' \
+  -d '{"name":"udp","kind":"syslog","host":"127.0.0.1","port":18514,"protocol":"udp"}' >/dev/null
+printf '%-28s ' "noise -> UDP syslog sink"; run_rate udp
+echo "resident memory of the server after the runs: $(ps -o rss= -p $pid | awk '{printf "%.1f MiB", $1/1024}')"
