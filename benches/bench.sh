@@ -34,12 +34,20 @@ key=$(curl -s -XPOST $base/api/api-keys -H "Authorization: Bearer $jwt" -H 'cont
   -d '{"name":"bench","services":{"platform-status":"read"}}' | grep -o '"key":"[^"]*' | cut -d'"' -f4)
 
 rps() { taskset -c 1 wrk -t1 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+# the bare actix-web handler first, on the same core, then labgate
+cargo bench -q --bench bare --no-run 2>/dev/null
+BARE_LISTEN=127.0.0.1:18182 taskset -c 0 cargo bench -q --bench bare >/dev/null 2>&1 &
+bare_pid=$!
+for _ in $(seq 100); do curl -sf http://127.0.0.1:18182/api/health >/dev/null && break; sleep 0.1; done
+bare=$(rps http://127.0.0.1:18182/api/health)
+pkill -f 'bare-.*--bench' 2>/dev/null || true; kill $bare_pid 2>/dev/null || true
 health=$(rps $base/api/health)
+printf '%-28s %12s req/s\n' "bare actix-web handler" "$bare"
+printf '%-28s %12s req/s  (%.2fx bare; target >= 0.7)\n' "GET /api/health" "$health" "$(awk -v a="$health" -v b="$bare" 'BEGIN{print a/b}')"
 r_jwt=$(rps -H "Authorization: Bearer $jwt" $base/api/ping)
 r_cookie=$(rps -H "Cookie: $cookie" $base/api/ping)
 r_pat=$(rps -H "Authorization: token $pat" $base/api/ping)
 r_key=$(rps -H "Authorization: Bearer $key" $base/api/ping)
-printf '%-28s %12s req/s\n' "GET /api/health" "$health"
 for row in "JWT:$r_jwt" "cookie:$r_cookie" "PAT:$r_pat" "API key:$r_key"; do
   name=${row%%:*}; val=${row##*:}
   printf '%-28s %12s req/s  (%.2fx health; target >= 0.85)\n' "GET /api/ping ($name)" "$val" "$(awk -v a="$val" -v b="$health" 'BEGIN{print a/b}')"
@@ -57,7 +65,12 @@ run_rate() { # sink name
     sleep 0.05
   done
   local t1; t1=$(date +%s.%N)
-  echo "$st" | python3 -c 'import json,sys; r=json.load(sys.stdin); t=float(sys.argv[2])-float(sys.argv[1]); print(f"{r[\"status\"]}, {r[\"events_sent\"]} events in {t:.2f} s: {r[\"events_sent\"]/t:,.0f} events/s")' "$t0" "$t1"
+  echo "$st" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+t = float(sys.argv[2]) - float(sys.argv[1])
+n = r["events_sent"]
+print("%s, %d events in %.2f s: %.0f events/s" % (r["status"], n, t, n / t))' "$t0" "$t1"
 }
 printf '%-28s ' "noise -> file sink"; run_rate default
 python3 -c '

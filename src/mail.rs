@@ -53,13 +53,19 @@ impl Mailer {
             None => {
                 std::fs::create_dir_all(&self.dir)
                     .map_err(|e| format!("cannot create mail directory: {e}"))?;
+                // A sequence number keeps names in sending order; writing under a temporary
+                // name and renaming means a pickup script never sees half a message.
+                static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let name = format!(
-                    "{}-{}.eml",
+                    "{}-{seq:06}-{}.eml",
                     chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
                     uuid::Uuid::new_v4().simple()
                 );
-                let path = self.dir.join(&name);
-                std::fs::write(&path, msg.formatted())
+                let tmp = self.dir.join(format!(".{name}.tmp"));
+                std::fs::write(&tmp, msg.formatted())
+                    .map_err(|e| format!("cannot spool mail: {e}"))?;
+                std::fs::rename(&tmp, self.dir.join(&name))
                     .map_err(|e| format!("cannot spool mail: {e}"))?;
                 Ok(format!("spool:{name}"))
             }

@@ -208,6 +208,9 @@ impl From<StoreError> for ApiError {
                     ApiError::conflict(msg)
                 }
             }
+            StoreError::Invalid { field, message } if field == "__forbidden_grant" => {
+                ApiError::forbidden("MISSING_CAPABILITY", message)
+            }
             StoreError::Invalid { field, message } => ApiError::validation(&field, message),
             StoreError::Other(why) => {
                 log::error!("database error: {why}");

@@ -41,7 +41,7 @@ fn correlation_id(req: &ServiceRequest) -> String {
 /// Counts the request against its route's limiter (SPEC §6); the answer when over the limit.
 fn rate_limit(req: &ServiceRequest) -> Option<ApiError> {
     let state = req.app_data::<web::Data<AppState>>()?;
-    let path = canonical_path(req.path());
+    let path = canonical_path(req.match_info().as_str());
     let limiter = state.limits.for_route(req.method(), &path)?;
     let ip = super::extract::client_ip(req.request(), state)?;
     let d = limiter.check(ip, crate::domain::time::now().timestamp().max(0) as u64);
@@ -81,6 +81,13 @@ fn percent_decode(s: &str) -> String {
         .next()
         .map(|(k, _)| k)
         .unwrap_or_else(|| s.to_string())
+}
+
+/// The decoded path of a request (as the router sees it: `%6E` is `n`), without the `/api/v1`
+/// alias. Every rule that classifies a request by route uses this, so an encoded path cannot
+/// slip past a rate limit, a feature flag or a scope check.
+pub fn route_path(req: &actix_web::HttpRequest) -> String {
+    canonical_path(req.match_info().as_str())
 }
 
 /// The path without the `/api/v1` alias, for rules that look at route families.
@@ -180,7 +187,7 @@ async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<Box
     } else {
         res
     };
-    let no_store = no_store(res.request().path());
+    let no_store = no_store(res.request().match_info().as_str());
     let (tenant, cors) = res
         .request()
         .extensions()

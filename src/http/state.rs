@@ -59,6 +59,12 @@ impl PasswordWorkers {
     }
 }
 
+#[derive(Default)]
+pub struct HealthProbe {
+    pub ok: std::sync::atomic::AtomicBool,
+    pub checked_at_ms: std::sync::atomic::AtomicU64,
+}
+
 pub struct AppState {
     pub config: Config,
     pub pool: Pool,
@@ -72,6 +78,8 @@ pub struct AppState {
     pub data_key: DataKey,
     pub mailer: Mailer,
     pub runner: Runner,
+    /// The last database check of `GET /api/health`.
+    pub health: HealthProbe,
     /// Set when SIGTERM arrives: the scheduler stops firing.
     pub shutdown: std::sync::atomic::AtomicBool,
 }
@@ -120,6 +128,7 @@ impl AppState {
             data_key,
             mailer,
             runner: Runner::default(),
+            health: HealthProbe::default(),
             shutdown: std::sync::atomic::AtomicBool::new(false),
         })
     }

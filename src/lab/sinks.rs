@@ -111,6 +111,10 @@ impl SinkSpec {
                         "must be an http:// URL (lab receivers are plain HTTP)",
                     )
                 })?;
+                let authority = rest.split('/').next().unwrap_or("");
+                if authority.contains('@') {
+                    return Err(bad("url", "must not carry credentials (user:password@)"));
+                }
                 if rest.is_empty()
                     || rest.starts_with('/')
                     || url.chars().any(|c| c.is_whitespace() || c.is_control())

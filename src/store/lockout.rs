@@ -28,12 +28,18 @@ pub fn locked_until(
         .filter(|u| *u > now))
 }
 
-/// Counts a failure; returns the new lock's end when this failure locks the email.
-pub fn record_failure(
+/// Counts a sign-in attempt before its password or code is checked, so concurrent attempts
+/// cannot slip past the lock: `Err(until)` while locked; otherwise the consecutive attempts so
+/// far, this one included. From the fifth on, the lock is set at once (1 minute, doubling to
+/// 15); a success then clears it with `reset`.
+pub fn begin_attempt(
     conn: &Connection,
     email_norm: &str,
     now: Timestamp,
-) -> StoreResult<Option<Timestamp>> {
+) -> StoreResult<Result<i64, Timestamp>> {
+    if let Some(until) = locked_until(conn, email_norm, now)? {
+        return Ok(Err(until));
+    }
     let failures: i64 = conn.query_row(
         "INSERT INTO login_failures (email_norm, failures, updated_at) VALUES (?1, 1, ?2)
          ON CONFLICT(email_norm) DO UPDATE SET failures = failures + 1, updated_at = ?2
@@ -41,16 +47,14 @@ pub fn record_failure(
         params![email_norm, time::fmt(now)],
         |r| r.get(0),
     )?;
-    if failures < THRESHOLD {
-        return Ok(None);
+    if failures >= THRESHOLD {
+        let secs = (60i64 << (failures - THRESHOLD).min(10)).min(MAX_LOCK_S);
+        conn.execute(
+            "UPDATE login_failures SET locked_until = ?2 WHERE email_norm = ?1",
+            params![email_norm, time::fmt(now + chrono::Duration::seconds(secs))],
+        )?;
     }
-    let secs = (60i64 << (failures - THRESHOLD).min(10)).min(MAX_LOCK_S);
-    let until = now + chrono::Duration::seconds(secs);
-    conn.execute(
-        "UPDATE login_failures SET locked_until = ?2 WHERE email_norm = ?1",
-        params![email_norm, time::fmt(until)],
-    )?;
-    Ok(Some(until))
+    Ok(Ok(failures))
 }
 
 pub fn reset(conn: &Connection, email_norm: &str) -> StoreResult<()> {

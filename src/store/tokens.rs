@@ -90,21 +90,13 @@ pub fn list(conn: &Connection, user_id: &str, tenant_id: &str) -> StoreResult<Ve
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Revokes one of the owner's tokens; false when there is no such live token of theirs.
-pub fn revoke(
-    conn: &Connection,
-    user_id: &str,
-    tenant_id: &str,
-    id: &str,
-) -> StoreResult<Option<String>> {
+/// Revokes one of the owner's tokens, whatever tenant it acts in (only its owner may);
+/// `None` when there is no such live token of theirs.
+pub fn revoke(conn: &Connection, user_id: &str, id: &str) -> StoreResult<Option<String>> {
     let mut st = conn.prepare_cached(
-        "UPDATE personal_tokens SET revoked_at = ?4 WHERE id = ?1 AND user_id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL
-         RETURNING token_hash",
+        "UPDATE personal_tokens SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL RETURNING token_hash",
     )?;
-    optional(st.query_row(
-        params![id, user_id, tenant_id, time::fmt(time::now())],
-        |r| r.get(0),
-    ))
+    optional(st.query_row(params![id, user_id, time::fmt(time::now())], |r| r.get(0)))
 }
 
 pub fn touch(conn: &Connection, id: &str, at: Timestamp, ip: Option<&str>) -> StoreResult<()> {

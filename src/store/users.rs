@@ -482,3 +482,22 @@ pub fn verify_second_factor(
     }
     use_recovery_code(conn, user_id, &totp::recovery_hash(code))
 }
+
+/// The union of the capabilities of role names in a tenant (unknown names are `Invalid`).
+pub fn roles_caps(conn: &Connection, tenant_id: &str, roles: &[String]) -> StoreResult<CapSet> {
+    role_ids(conn, tenant_id, roles)?;
+    let mut st =
+        conn.prepare_cached("SELECT permissions FROM roles WHERE tenant_id = ?1 AND name = ?2")?;
+    let mut caps = CapSet::empty();
+    for r in roles {
+        let perms: String = st.query_row(params![tenant_id, r], |row| row.get(0))?;
+        let names: Vec<String> = serde_json::from_str(&perms).unwrap_or_default();
+        caps = caps.union(
+            names
+                .iter()
+                .filter_map(|n| crate::domain::capability::Capability::parse(n))
+                .collect(),
+        );
+    }
+    Ok(caps)
+}

@@ -235,7 +235,12 @@ impl TestApp {
         let dir = self.state.config.mail_dir.clone();
         for _ in 0..100 {
             let mut files: Vec<_> = std::fs::read_dir(&dir)
-                .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                        .collect()
+                })
                 .unwrap_or_default();
             files.sort();
             if files.len() >= n {

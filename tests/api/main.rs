@@ -9,5 +9,6 @@ mod foundation;
 mod jwt;
 mod lab;
 mod process;
+mod properties;
 mod protection;
 mod sessions;

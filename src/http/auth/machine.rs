@@ -2,7 +2,7 @@
 //! service scoping, subnets and origins), the legacy global key and the noise dispatch token.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, web};
@@ -19,7 +19,7 @@ use crate::http::AppState;
 use crate::http::cache::Cache;
 use crate::http::error::ApiError;
 use crate::http::extract::{Meta, client_ip};
-use crate::http::middleware::canonical_path;
+use crate::http::middleware::{canonical_path, route_path};
 use crate::store::api_keys::{Access, KeyState};
 use crate::store::audit::{self, AuditEvent, Outcome};
 use crate::store::tokens::TokenState;
@@ -31,8 +31,6 @@ pub struct MachineCache {
     pub pats: Cache<String, TokenState>,
     /// SHA-256 of an API key -> its state
     pub keys: Cache<String, KeyState>,
-    /// Every origin some live key allows, for CORS preflights.
-    pub origins: Cache<(), Arc<Vec<String>>>,
     /// credential id -> Unix time its use was last written
     last_written: Mutex<HashMap<String, i64>>,
 }
@@ -42,7 +40,6 @@ impl Default for MachineCache {
         MachineCache {
             pats: Cache::new(10_000),
             keys: Cache::new(10_000),
-            origins: Cache::new(1),
             last_written: Mutex::new(HashMap::new()),
         }
     }
@@ -51,7 +48,6 @@ impl Default for MachineCache {
 impl MachineCache {
     pub fn keys_changed(&self) {
         self.keys.clear();
-        self.origins.clear();
     }
 }
 
@@ -267,7 +263,7 @@ pub(super) async fn api_key_caller(
     }
     let tenant = load_tenant(state, &k.tenant_id).await?;
     // From here on the key is valid: what follows are refusals of an identified caller.
-    let path = canonical_path(req.path());
+    let path = route_path(req);
     let mut caps = CapSet::empty();
     for (name, _) in k.services.iter() {
         if let Some(c) = Service::parse(name).and_then(Service::capability) {
@@ -346,17 +342,12 @@ pub async fn preflight_allows(
         .filter(|v| v.starts_with("lgk_"))
     {
         let k = load_key(state, raw.trim()).await?;
-        return Ok(!k.deleted && k.allowed_origins.iter().any(|o| o == origin));
+        let live = !k.deleted && k.expires_at.is_none_or(|e| e > time::now());
+        return Ok(live && k.allowed_origins.iter().any(|o| o == origin));
     }
-    let origins = match state.auth.machine.origins.get(&()) {
-        Some(o) => o,
-        None => {
-            let g = state.auth.machine.origins.generation();
-            let o = Arc::new(store::run(&state.pool, api_keys::all_origins).await?);
-            state.auth.machine.origins.insert_if(g, (), o.clone());
-            o
-        }
-    };
+    // Preflights are rare: ask the database each time, so an expired or deleted key's origin
+    // is never answered from a stale list.
+    let origins = store::run(&state.pool, api_keys::all_origins).await?;
     Ok(origins.iter().any(|o| o == origin))
 }
 
@@ -453,7 +444,7 @@ pub(super) async fn dispatch_caller(
     if !token::ct_eq(raw, t) {
         return Ok(None);
     }
-    if *req.method() != Method::POST || canonical_path(req.path()) != "/api/noise/run" {
+    if *req.method() != Method::POST || route_path(req) != "/api/noise/run" {
         return Err(ApiError::invalid_token());
     }
     let tenant = find_tenant(state, &state.config.noise_dispatch_tenant)

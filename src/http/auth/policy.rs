@@ -12,7 +12,6 @@ use crate::domain::settings::{RequireMfa, Settings, module_of};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::client_ip;
-use crate::http::middleware::canonical_path;
 use crate::store::{self, ip_rules, tenants};
 
 pub async fn tenant_settings(
@@ -82,7 +81,7 @@ pub(super) async fn check(
     mut caller: Caller,
 ) -> Result<Caller, ApiError> {
     let settings = tenant_settings(state, &caller.tenant.id).await?;
-    let path = canonical_path(req.path());
+    let path = crate::http::middleware::route_path(req);
     if let Some(module) = module_of(&path)
         && !settings.features.enabled(module)
     {

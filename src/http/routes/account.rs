@@ -184,15 +184,11 @@ async fn mfa_login_step(
             Some(t) => tenants::find(c, t)?,
             None => None,
         };
-        let locked = match &user {
-            Some(u) => lockout::locked_until(c, &users::normalize_email(&u.email), time::now())?,
-            None => None,
-        };
-        Ok(Ok((user, tenant, locked)))
+        Ok(Ok((user, tenant)))
     })
     .await?;
-    let (user, tenant, locked) = match checked {
-        Ok((Some(u), Some(t), locked)) if u.status == "active" => (u, t, locked),
+    let (user, tenant) = match checked {
+        Ok((Some(u), Some(t))) if u.status == "active" => (u, t),
         Ok(_) => return Err(ApiError::invalid_token()),
         Err(r) => {
             audit_only(
@@ -216,7 +212,12 @@ async fn mfa_login_step(
         email: user.email.clone(),
         email_norm: users::normalize_email(&user.email),
     };
-    if let Some(until) = locked {
+    let en = who.email_norm.clone();
+    let attempt = store::write(&state.pool, move |tx| {
+        lockout::begin_attempt(tx, &en, time::now())
+    })
+    .await?;
+    if let Err(until) = attempt {
         audit_only(
             state,
             who.event(
@@ -235,7 +236,18 @@ async fn mfa_login_step(
         e.retry_after = Some((until - time::now()).num_seconds().max(1) as u64);
         return Err(e.already_audited());
     }
-    finish_second_factor(state, meta, &who, &user.id, &tenant, code, Some(token)).await
+    let attempt = attempt.unwrap_or(lockout::THRESHOLD);
+    finish_second_factor(
+        state,
+        meta,
+        &who,
+        attempt,
+        &user.id,
+        &tenant,
+        code,
+        Some(token),
+    )
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -92,6 +92,12 @@ pub async fn roles_create(
             .ok_or_else(|| ApiError::validation("name", "is required"))?,
     )?;
     let caps = permissions(body.0.permissions.as_deref().unwrap_or(&[]))?;
+    if !caller.caps.covers(caps) {
+        return Err(ApiError::forbidden(
+            "MISSING_CAPABILITY",
+            "A role may only hold capabilities you hold yourself.",
+        ));
+    }
     let tid = caller.tenant.id.clone();
     let mut ev = user_event(
         &caller,
@@ -136,6 +142,12 @@ pub async fn roles_update(
 ) -> Result<HttpResponse, ApiError> {
     let name = body.0.name.as_deref().map(role_name).transpose()?;
     let caps = body.0.permissions.as_deref().map(permissions).transpose()?;
+    if caps.is_some_and(|c| !caller.caps.covers(c)) {
+        return Err(ApiError::forbidden(
+            "MISSING_CAPABILITY",
+            "A role may only hold capabilities you hold yourself.",
+        ));
+    }
     let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
     let ev = user_event(
         &caller,
@@ -254,8 +266,9 @@ pub async fn invite(
         json!({"email": inv.email, "roles": inv.roles}),
     );
     let i2 = inv.clone();
+    let held = caller.caps;
     let token = store::write(&state.pool, move |tx| {
-        users::role_ids(tx, &tid, &i2.roles)?;
+        super::admin_users::check_grant(tx, &tid, &i2.roles, held)?;
         if let Some(u) = users::find_by_email(tx, &i2.email)?
             && users::is_member(tx, &u.id, &tid)?
         {

@@ -8,12 +8,13 @@ use utoipa::ToSchema;
 
 use super::account::{RESET_PURPOSE, RESET_TTL, mail_verification};
 use super::user_event;
+use crate::domain::capability::{CapSet, Capability};
 use crate::domain::password;
 use crate::http::AppState;
-use crate::http::auth::{AdminUsers, Require, tenant_settings};
+use crate::http::auth::{self, AdminUsers, Caller, Require, tenant_settings};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged, url_pairs};
-use crate::store::{self, StoreError, audit, one_time, sessions, users};
+use crate::store::{self, StoreError, audit, one_time, sessions, tenants, users};
 
 /// No change may leave a tenant without an active member holding `admin.users`.
 pub fn keep_an_admin(tx: &rusqlite::Connection, tenant_id: &str) -> store::StoreResult<()> {
@@ -22,6 +23,49 @@ pub fn keep_an_admin(tx: &rusqlite::Connection, tenant_id: &str) -> store::Store
             "This change would leave the tenant without an active member holding admin.users."
                 .into(),
         ));
+    }
+    Ok(())
+}
+
+/// A change to what belongs to the user rather than to this membership (name, status, password)
+/// reaches every tenant of the user, so the caller must administer users in all of them.
+async fn reach_every_tenant(
+    state: &web::Data<AppState>,
+    caller: &Caller,
+    user_id: &str,
+) -> Result<(), ApiError> {
+    let uid = user_id.to_string();
+    let tenants = store::run(&state.pool, move |c| tenants::for_user(c, &uid)).await?;
+    for t in tenants.iter().filter(|t| t.id != caller.tenant.id) {
+        let ok = match &caller.user {
+            Some(me) => auth::load_principal(state, &me.user_id, &t.id)
+                .await?
+                .is_some_and(|p| p.active() && p.caps.contains(Capability::AdminUsers)),
+            None => false,
+        };
+        if !ok {
+            return Err(ApiError::forbidden(
+                "TENANT_FORBIDDEN",
+                "The user also belongs to a tenant you do not administer; only an admin of all their tenants may do this.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The caller may hand out only capabilities it holds itself.
+pub fn check_grant(
+    tx: &rusqlite::Connection,
+    tenant_id: &str,
+    roles: &[String],
+    held: CapSet,
+) -> store::StoreResult<()> {
+    let granted = users::roles_caps(tx, tenant_id, roles)?;
+    if !held.covers(granted) {
+        return Err(StoreError::Invalid {
+            field: "__forbidden_grant".into(),
+            message: "You may only grant roles whose capabilities you hold yourself.".into(),
+        });
     }
     Ok(())
 }
@@ -92,6 +136,12 @@ pub async fn create(
         return Err(ApiError::validation("email", "invalid email format"));
     }
     valid_roles(&b.roles)?;
+    if b.name.chars().count() > 200 || b.name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name",
+            "must be at most 200 printable characters",
+        ));
+    }
     let tid = caller.tenant.id.clone();
     let e2 = b.email.clone();
     let exists = store::run(&state.pool, move |c| users::find_by_email(c, &e2))
@@ -105,6 +155,7 @@ pub async fn create(
         }
         _ => None,
     };
+    let held = caller.caps;
     let mut ev = user_event(
         &caller,
         &meta,
@@ -120,6 +171,7 @@ pub async fn create(
                 true,
             ),
         };
+        check_grant(tx, &tid, &b.roles, held)?;
         users::add_membership(tx, &user.id, &tid, &b.roles)?;
         if !created {
             ev.action = "membership.add".into();
@@ -204,6 +256,17 @@ pub async fn update(
         ));
     }
     let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
+    if b.name.is_some() || b.status.is_some() {
+        let (t2, i2) = (tid.clone(), id.clone());
+        if store::run(&state.pool, move |c| users::member(c, &t2, &i2))
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::not_found());
+        }
+        reach_every_tenant(&state, &caller, &id).await?;
+    }
+    let held = caller.caps;
     let ev = user_event(
         &caller,
         &meta,
@@ -219,6 +282,7 @@ pub async fn update(
             users::set_name(tx, &id, n.trim())?;
         }
         if let Some(r) = &b.roles {
+            check_grant(tx, &tid, r, held)?;
             users::set_roles(tx, &id, &tid, r)?;
         }
         let mut ended = Vec::new();
@@ -227,6 +291,10 @@ pub async fn update(
             if s == "disabled" {
                 ended = sessions::end_all_for_user(tx, &id, None, "user_disabled")?;
             }
+        }
+        // A status change reaches every tenant of the user: none may lose its last admin.
+        for t in tenants::for_user(tx, &id)? {
+            keep_an_admin(tx, &t.id)?;
         }
         keep_an_admin(tx, &tid)?;
         audit::append(tx, &ev)?;
@@ -301,6 +369,17 @@ pub async fn reset_password(
         return Err(ApiError::validation("deliver", "must be mail or response"));
     }
     let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
+    if deliver == "response" {
+        // The link in the answer opens the whole account, in every tenant it belongs to.
+        let (t2, i2) = (tid.clone(), id.clone());
+        if store::run(&state.pool, move |c| users::member(c, &t2, &i2))
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::not_found());
+        }
+        reach_every_tenant(&state, &caller, &id).await?;
+    }
     let ev = user_event(
         &caller,
         &meta,

@@ -202,17 +202,17 @@ pub async fn login(
     } = body.0;
     let email_norm = users::normalize_email(&email);
     let (lookup, wanted, en) = (email.clone(), tenant.clone(), email_norm.clone());
-    let (found, locked) = store::run(&state.pool, move |c| {
-        let locked = lockout::locked_until(c, &en, time::now())?;
+    let (found, attempt) = store::write(&state.pool, move |c| {
+        let attempt = lockout::begin_attempt(c, &en, time::now())?;
         let Some(u) = users::find_by_email(c, &lookup)? else {
-            return Ok((None, locked));
+            return Ok((None, attempt));
         };
         let ts = tenants::for_user(c, &u.id)?;
         let t = match &wanted {
             Some(w) => ts.iter().find(|t| t.id == *w || t.slug == *w).cloned(),
             None => ts.first().cloned(),
         };
-        Ok((Some((u, t)), locked))
+        Ok((Some((u, t)), attempt))
     })
     .await?;
     let who = Attempt {
@@ -223,16 +223,21 @@ pub async fn login(
         email: email.clone(),
         email_norm,
     };
-    if let Some(until) = locked {
-        return Err(locked_error(&state, &meta, &who, until).await?);
-    }
+    let attempt = match attempt {
+        Ok(n) => n,
+        Err(until) => return Err(locked_error(&state, &meta, &who, until).await?),
+    };
     let hash = found.as_ref().and_then(|(u, _)| u.password_hash.clone());
     let ok = state.passwords.verify(password, hash).await;
     let (user, tenant) = match (&found, ok) {
         (Some((u, t)), true) if u.status == "active" => (u.clone(), t.clone()),
-        (Some(_), true) => return Err(login_failed(&state, &meta, &who, "account_disabled").await?),
-        (Some(_), false) => return Err(login_failed(&state, &meta, &who, "wrong_password").await?),
-        (None, _) => return Err(login_failed(&state, &meta, &who, "unknown_email").await?),
+        (Some(_), true) => {
+            return Err(login_failed(&state, &meta, &who, attempt, "account_disabled").await?);
+        }
+        (Some(_), false) => {
+            return Err(login_failed(&state, &meta, &who, attempt, "wrong_password").await?);
+        }
+        (None, _) => return Err(login_failed(&state, &meta, &who, attempt, "unknown_email").await?),
     };
     let Some(tenant) = tenant else {
         audit_only(
@@ -277,7 +282,8 @@ pub async fn login(
                 "mfa_required": true, "mfa_token": t.expose(), "expires_in": MFA_STEP_TTL.as_secs(),
             })));
         };
-        return finish_second_factor(&state, &meta, &who, &user.id, &tenant, &code, None).await;
+        return finish_second_factor(&state, &meta, &who, attempt, &user.id, &tenant, &code, None)
+            .await;
     }
     let en = who.email_norm.clone();
     store::write(&state.pool, move |tx| lockout::reset(tx, &en)).await?;
@@ -349,11 +355,13 @@ async fn locked_error(
     Ok(e.already_audited())
 }
 
-/// Counts a failed sign-in (locking the email at the threshold, audited) and answers 401.
+/// Audits a failed sign-in (the attempt was already counted) and, when it reached the
+/// threshold, the lockout; answers 401.
 pub async fn login_failed(
     state: &web::Data<AppState>,
     meta: &Meta,
     who: &Attempt,
+    attempt: i64,
     reason: &str,
 ) -> Result<ApiError, ApiError> {
     let ev = who.event(
@@ -362,23 +370,29 @@ pub async fn login_failed(
         Outcome::Failure,
         json!({"reason": reason}),
     );
-    let lock_ev = who.event(meta, "account.locked", Outcome::Denied, json!({}));
+    let lock_ev = who.event(
+        meta,
+        "account.locked",
+        Outcome::Denied,
+        json!({"failures": attempt}),
+    );
     let en = who.email_norm.clone();
     let tenant = who.tenant_id.clone();
     let emitted = store::write(&state.pool, move |tx| {
         audit::append(tx, &ev)?;
-        let Some(until) = lockout::record_failure(tx, &en, time::now())? else {
+        if attempt < lockout::THRESHOLD {
             return Ok(None);
-        };
+        }
+        let until = lockout::locked_until(tx, &en, time::now())?.map(time::fmt);
         let mut lock_ev = lock_ev;
-        lock_ev.details["locked_until"] = json!(time::fmt(until));
+        lock_ev.details["locked_until"] = json!(until);
         audit::append(tx, &lock_ev)?;
         match tenant {
             Some(t) => Ok(Some(events::emit(
                 tx,
                 Some(&t),
                 "account.locked",
-                &json!({"email": lock_ev.details["email"], "locked_until": time::fmt(until)}),
+                &json!({"email": lock_ev.details["email"], "locked_until": until}),
             )?)),
             None => Ok(None),
         }
@@ -392,10 +406,12 @@ pub async fn login_failed(
 
 /// Verifies the second factor of a sign-in and starts the session; a wrong code is a failed
 /// login. `mfa_token` is spent on success when the two-step form was used.
+#[allow(clippy::too_many_arguments)]
 pub async fn finish_second_factor(
     state: &web::Data<AppState>,
     meta: &Meta,
     who: &Attempt,
+    attempt: i64,
     user_id: &str,
     tenant: &Tenant,
     code: &str,
@@ -422,7 +438,7 @@ pub async fn finish_second_factor(
     })
     .await?;
     if !ok {
-        return Err(login_failed(state, meta, who, "wrong_second_factor").await?);
+        return Err(login_failed(state, meta, who, attempt, "wrong_second_factor").await?);
     }
     start_session(
         state,

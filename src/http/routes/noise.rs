@@ -164,6 +164,8 @@ pub async fn sinks_update(
     merged.extend(settings);
     let spec = spec_of(&state, &kind, &merged)?;
     let name = name.unwrap_or(current.name);
+    // `{id}` may have named the sink; the change applies to the sink found.
+    let id = current.id;
     let ev = user_event(
         &caller,
         &meta,

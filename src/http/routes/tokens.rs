@@ -123,7 +123,6 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone().ok_or_else(not_personal)?;
     let id = id.into_inner();
-    let tid = caller.tenant.id.clone();
     let ev = user_event(
         &caller,
         &meta,
@@ -132,7 +131,7 @@ pub async fn revoke(
         json!({}),
     );
     let revoked = store::write(&state.pool, move |tx| {
-        let h = tokens::revoke(tx, &user.user_id, &tid, &id)?;
+        let h = tokens::revoke(tx, &user.user_id, &id)?;
         if h.is_some() {
             audit::append(tx, &ev)?;
         }
