@@ -49,6 +49,14 @@ pub fn start(state: web::Data<AppState>, run: Run) {
     });
 }
 
+fn tenant_slug(state: &AppState, tenant_id: &str) -> Option<String> {
+    let c = state.pool.get().ok()?;
+    crate::store::tenants::find(&c, tenant_id)
+        .ok()
+        .flatten()
+        .map(|t| t.slug)
+}
+
 fn execute(state: &AppState, run: &Run) -> (i64, Option<String>) {
     let pool = &state.pool;
     let sink = match pool.get().map_err(|e| e.to_string()).and_then(|c| {
@@ -60,6 +68,15 @@ fn execute(state: &AppState, run: &Run) -> (i64, Option<String>) {
         Err(e) => return (0, Some(format!("database unavailable: {e}"))),
     };
     let spec = match SinkSpec::parse(&sink.kind, &sink.config, &state.config.noise_dir) {
+        Ok(SinkSpec::File { path })
+            if !tenant_slug(state, &run.tenant_id)
+                .is_some_and(|slug| super::sinks::file_path_allowed(&slug, &path)) =>
+        {
+            return (
+                0,
+                Some("the sink's file is outside this tenant's names".into()),
+            );
+        }
         Ok(s) => s,
         Err((field, msg)) => {
             return (

@@ -14,6 +14,15 @@ use super::noise::{Event, SyslogFormat, resolve_under, write_octet_counted, writ
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Tenants share the noise directory, so each writes only its own names: `<slug>.<anything>`
+/// beside the others (the default sink is `<slug>.jsonl`) or anything under `<slug>/`. Slugs
+/// hold no dots or slashes, so no tenant's names can reach another's.
+pub fn file_path_allowed(tenant_slug: &str, path: &str) -> bool {
+    path.strip_prefix(tenant_slug).is_some_and(|rest| {
+        (rest.starts_with('.') && !rest.contains('/')) || (rest.starts_with('/') && rest.len() > 1)
+    })
+}
+
 /// A sink's validated settings.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkSpec {

@@ -121,3 +121,12 @@ pub fn revoke_purpose(conn: &Connection, purpose: &str) -> StoreResult<()> {
     )?;
     Ok(())
 }
+
+/// Revokes a user's open tokens of a purpose (e.g. reset links once the password changed).
+pub fn revoke_user_purpose(conn: &Connection, user_id: &str, purpose: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE one_time_tokens SET revoked_at = ?3 WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL AND revoked_at IS NULL",
+        params![user_id, purpose, time::fmt(time::now())],
+    )?;
+    Ok(())
+}

@@ -192,7 +192,7 @@ async fn file_runs_are_reproducible_by_seed() {
     sink(
         &app,
         &admin.jwt,
-        json!({"name": "copy", "kind": "file", "path": "sub/copy.jsonl"}),
+        json!({"name": "copy", "kind": "file", "path": "default/copy.jsonl"}),
     )
     .await;
     for profile in ["web-access", "windows-security"] {
@@ -220,7 +220,7 @@ async fn file_runs_are_reproducible_by_seed() {
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect()
         };
-        let (x, y) = (read("default.jsonl"), read("sub/copy.jsonl"));
+        let (x, y) = (read("default.jsonl"), read("default/copy.jsonl"));
         // messages carry their timestamps; everything else must match exactly
         let strip = |v: &[Value]| {
             v.iter()
@@ -242,7 +242,7 @@ async fn file_runs_are_reproducible_by_seed() {
                 .all(|e| e["profile"] == profile && e["timestamp"].is_string())
         );
         std::fs::remove_file(app.state.config.noise_dir.join("default.jsonl")).unwrap();
-        std::fs::remove_file(app.state.config.noise_dir.join("sub/copy.jsonl")).unwrap();
+        std::fs::remove_file(app.state.config.noise_dir.join("default/copy.jsonl")).unwrap();
     }
     let c = run(
         &app,
@@ -308,6 +308,10 @@ async fn run_and_sink_validation() {
         "/etc/passwd",
         "a/../../b",
         "escape/passwd",
+        "red.jsonl",
+        "red/x.jsonl",
+        "defaultx.jsonl",
+        "default/",
         "",
     ] {
         let b = assert_error(
@@ -331,7 +335,7 @@ async fn run_and_sink_validation() {
     )
     .await;
     assert_error(
-        mk(json!({"name": "default", "kind": "file", "path": "x.jsonl"})).await,
+        mk(json!({"name": "default", "kind": "file", "path": "default.other.jsonl"})).await,
         409,
         "CONFLICT",
     )

@@ -268,16 +268,50 @@ pub async fn mfa_disable(
 ) -> Result<HttpResponse, ApiError> {
     let (user, _) = caller.require_interactive()?;
     let uid = user.user_id.clone();
+    // A password check like a sign-in: counted against the lockout and audited, so a stolen
+    // session cannot try passwords here.
+    let who = Attempt {
+        user_id: Some(uid.clone()),
+        tenant_id: Some(caller.tenant.id.clone()),
+        email: user.email.clone(),
+        email_norm: users::normalize_email(&user.email),
+    };
+    let en = who.email_norm.clone();
+    let attempt = match store::write(&state.pool, move |tx| {
+        lockout::begin_attempt(tx, &en, time::now())
+    })
+    .await?
+    {
+        Ok(n) => n,
+        Err(until) => {
+            let mut e = ApiError::new(
+                actix_web::http::StatusCode::LOCKED,
+                "ACCOUNT_LOCKED",
+                "Too many failed sign-ins: this account is temporarily locked.",
+            );
+            e.retry_after = Some((until - time::now()).num_seconds().max(1) as u64);
+            return Err(e);
+        }
+    };
     let u2 = uid.clone();
     let hash = store::run(&state.pool, move |c| {
         Ok(users::get(c, &u2)?.and_then(|u| u.password_hash))
     })
     .await?;
     if !state.passwords.verify(body.0.password, hash).await {
-        return Err(ApiError::validation("password", "the password is wrong"));
+        super::auth::login_failed(
+            &state,
+            &meta,
+            &who,
+            attempt,
+            "wrong_password_on_mfa_disable",
+        )
+        .await?;
+        return Err(ApiError::validation("password", "the password is wrong").already_audited());
     }
     let dk = state.data_key.clone();
     let code = body.0.code;
+    let email = user.email.clone();
     let ev = user_event(
         &caller,
         &meta,
@@ -290,6 +324,7 @@ pub async fn mfa_disable(
             return Ok(false);
         }
         users::clear_mfa(tx, &uid)?;
+        lockout::reset(tx, &users::normalize_email(&email))?;
         audit::append(tx, &ev)?;
         Ok(true)
     })
@@ -363,6 +398,7 @@ pub async fn change_password(
     let ended = store::write(&state.pool, move |tx| {
         users::set_password(tx, &uid, &new_hash)?;
         let ended = sessions::end_all_for_user(tx, &uid, Some(&sid), "password_changed")?;
+        one_time::revoke_user_purpose(tx, &uid, RESET_PURPOSE)?;
         audit::append(tx, &ev)?;
         Ok(ended)
     })
@@ -504,6 +540,7 @@ pub async fn reset_password(
         let u = users::get(tx, &uid)?.ok_or(StoreError::NotFound)?;
         users::set_password(tx, &uid, &hash)?;
         let ended = sessions::end_all_for_user(tx, &uid, None, "password_reset")?;
+        one_time::revoke_user_purpose(tx, &uid, RESET_PURPOSE)?;
         lockout::reset(tx, &users::normalize_email(&u.email))?;
         audit::append(
             tx,
@@ -688,6 +725,12 @@ pub async fn accept_invitation(
         name,
         password: pw,
     } = body.0;
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name",
+            "must be at most 200 printable characters",
+        ));
+    }
     let t = token.clone();
     let checked = store::run(&state.pool, move |c| {
         let ot = match one_time::check(c, INVITE_PURPOSE, &t)? {

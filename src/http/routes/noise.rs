@@ -15,7 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged};
 use crate::lab::noise::{PROFILES, exists};
 use crate::lab::runner;
-use crate::lab::sinks::SinkSpec;
+use crate::lab::sinks::{SinkSpec, file_path_allowed};
 use crate::store::noise::{self, NewRun, Schedule};
 use crate::store::{self, StoreError, audit, events};
 
@@ -42,9 +42,25 @@ pub async fn profiles(
     ))
 }
 
-fn spec_of(state: &AppState, kind: &str, body: &Map<String, Value>) -> Result<SinkSpec, ApiError> {
-    SinkSpec::parse(kind, body, &state.config.noise_dir)
-        .map_err(|(f, m)| ApiError::validation(&f, m))
+fn spec_of(
+    state: &AppState,
+    tenant_slug: &str,
+    kind: &str,
+    body: &Map<String, Value>,
+) -> Result<SinkSpec, ApiError> {
+    let spec = SinkSpec::parse(kind, body, &state.config.noise_dir)
+        .map_err(|(f, m)| ApiError::validation(&f, m))?;
+    if let SinkSpec::File { path } = &spec
+        && !file_path_allowed(tenant_slug, path)
+    {
+        return Err(ApiError::validation(
+            "path",
+            format!(
+                "a file sink of this tenant writes {tenant_slug}.<name> or {tenant_slug}/<path> under the noise directory"
+            ),
+        ));
+    }
+    Ok(spec)
 }
 
 /// A sink body split into name, kind and the kind's settings.
@@ -105,7 +121,7 @@ pub async fn sinks_create(
             .ok_or_else(|| ApiError::validation("name", "is required"))?,
     )?;
     let kind = kind.ok_or_else(|| ApiError::validation("kind", "is required"))?;
-    let spec = spec_of(&state, &kind, &settings)?;
+    let spec = spec_of(&state, &caller.tenant.slug, &kind, &settings)?;
     let tid = caller.tenant.id.clone();
     let mut ev = user_event(
         &caller,
@@ -162,7 +178,7 @@ pub async fn sinks_update(
         Map::new()
     };
     merged.extend(settings);
-    let spec = spec_of(&state, &kind, &merged)?;
+    let spec = spec_of(&state, &caller.tenant.slug, &kind, &merged)?;
     let name = name.unwrap_or(current.name);
     // `{id}` may have named the sink; the change applies to the sink found.
     let id = current.id;

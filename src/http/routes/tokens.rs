@@ -60,6 +60,19 @@ pub async fn create(
     body: Json<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, _) = caller.require_interactive()?;
+    // Under an MFA policy a token minted by a password-only session would carry capabilities
+    // that session itself cannot use.
+    if crate::http::auth::tenant_settings(&state, &caller.tenant.id)
+        .await?
+        .require_mfa
+        != crate::domain::settings::RequireMfa::Off
+        && !caller.amr.iter().any(|a| a == "otp")
+    {
+        return Err(ApiError::forbidden(
+            "MFA_REQUIRED",
+            "This tenant requires MFA: sign in with a second factor to create tokens.",
+        ));
+    }
     let name = valid_name("name", &body.0.name)?;
     let expires_at =
         lifetime_days(&body.0.expires_in)?.map(|d| time::now() + chrono::Duration::days(d));
