@@ -293,3 +293,11 @@ CREATE TABLE noise_runs (
 );
 CREATE INDEX noise_runs_tenant ON noise_runs(tenant_id, created_at);
 CREATE INDEX noise_runs_status ON noise_runs(status);
+
+-- Bumped by every CLI command that changes users, tenants or credentials, so a running server
+-- drops its caches and sees the change.
+CREATE TABLE change_epoch (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    n   INTEGER NOT NULL
+);
+INSERT INTO change_epoch (id, n) VALUES (1, 0);

@@ -66,6 +66,7 @@ pub fn tenant_create(db: &Path, slug: &str, name: &str) -> Result<(), String> {
             )));
         }
         let t = tenants::create(tx, slug, name)?;
+        store::bump_epoch(tx)?;
         audit::append(
             tx,
             &cli_event(
@@ -126,6 +127,7 @@ pub fn user_create(
             users::add_membership(tx, &user.id, &t.id, &roles)?;
         }
         let action = if created { "user.create" } else { "membership.add" };
+        store::bump_epoch(tx)?;
         audit::append(tx, &cli_event(Some(&t.id), action, format!("user:{}", user.id), json!({"email": user.email, "role": role})))?;
         Ok(user.id)
     })
@@ -143,6 +145,7 @@ pub fn user_reset_mfa(db: &Path, email: &str) -> Result<(), String> {
         })?;
         users::clear_mfa(tx, &u.id)?;
         store::sessions::end_all_for_user(tx, &u.id, None, "mfa_reset")?;
+        store::bump_epoch(tx)?;
         audit::append(
             tx,
             &cli_event(

@@ -36,6 +36,7 @@ pub fn run(db: PathBuf, args: &ServeArgs) -> Result<(), String> {
         let handle = bound.server.handle();
         let server = actix_web::rt::spawn(bound.server);
         actix_web::rt::spawn(scheduler::run(state.clone()));
+        actix_web::rt::spawn(watch_cli_changes(state.clone()));
         wait_for_signal().await;
         log::info!("shutting down: finishing requests in flight and noise runs");
         state.shutdown.store(true, Ordering::SeqCst);
@@ -51,6 +52,22 @@ pub fn run(db: PathBuf, args: &ServeArgs) -> Result<(), String> {
             Err(e) => Err(format!("server failed: {e}")),
         }
     })
+}
+
+/// CLI commands (user create, reset-mfa, ...) change the database behind the server's back;
+/// they bump an epoch, and the server drops its caches within a second of seeing it move.
+async fn watch_cli_changes(state: web::Data<AppState>) {
+    let mut seen: Option<i64> = None;
+    while !state.shutting_down() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Ok(n) = crate::store::run(&state.pool, crate::store::epoch).await {
+            if seen.is_some_and(|s| s != n) {
+                log::info!("a command changed the database: caches dropped");
+                state.auth.clear_all();
+            }
+            seen = Some(n);
+        }
+    }
 }
 
 async fn wait_for_signal() {

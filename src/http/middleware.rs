@@ -252,14 +252,20 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
     };
     let meta = Meta::of(req);
     let caller = req.extensions().get::<Caller>().cloned();
+    let identity = req.extensions().get::<super::auth::Identity>().cloned();
+    let (tenant_id, actor_type, actor_id) = match (&caller, identity) {
+        (Some(c), _) => (
+            Some(c.tenant.id.clone()),
+            c.actor_type,
+            Some(c.actor_id.clone()),
+        ),
+        (None, Some(i)) => (Some(i.tenant_id), i.actor_type, Some(i.actor_id)),
+        (None, None) => (None, "anonymous", None),
+    };
     let ev = audit::AuditEvent {
-        tenant_id: caller.as_ref().map(|c| c.tenant.id.clone()),
-        actor_type: caller
-            .as_ref()
-            .map(|c| c.actor_type)
-            .unwrap_or("anonymous")
-            .to_string(),
-        actor_id: caller.as_ref().map(|c| c.actor_id.clone()),
+        tenant_id,
+        actor_type: actor_type.to_string(),
+        actor_id,
         action: if status == 401 {
             "auth.credential_refused"
         } else {

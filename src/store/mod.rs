@@ -187,3 +187,13 @@ pub fn optional<T>(r: rusqlite::Result<T>) -> StoreResult<Option<T>> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Marks a change made outside the server (the CLI): a running server drops its caches.
+pub fn bump_epoch(conn: &Connection) -> StoreResult<()> {
+    conn.execute("UPDATE change_epoch SET n = n + 1 WHERE id = 1", [])?;
+    Ok(())
+}
+
+pub fn epoch(conn: &Connection) -> StoreResult<i64> {
+    Ok(conn.query_row("SELECT n FROM change_epoch WHERE id = 1", [], |r| r.get(0))?)
+}

@@ -11,4 +11,5 @@ mod lab;
 mod process;
 mod properties;
 mod protection;
+mod review;
 mod sessions;

@@ -195,6 +195,7 @@ pub(super) async fn pat_caller(
             t
         }
     };
+    super::note_identity(req, &t.tenant_id, "user", &t.user_id);
     if t.revoked {
         return Err(ApiError::token_revoked());
     }
@@ -255,6 +256,7 @@ pub(super) async fn api_key_caller(
     raw: &str,
 ) -> Result<Caller, ApiError> {
     let k = load_key(state, raw).await?;
+    super::note_identity(req, &k.tenant_id, "api_key", &k.id);
     if k.deleted {
         return Err(ApiError::token_revoked());
     }

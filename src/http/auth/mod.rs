@@ -146,6 +146,28 @@ impl FromRequest for Caller {
     }
 }
 
+/// Who presented the credential, known as soon as it is identified: a refusal after that point
+/// (revoked, disabled, CSRF, scope) is audited in the credential's tenant, not as anonymous.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub tenant_id: String,
+    pub actor_type: &'static str,
+    pub actor_id: String,
+}
+
+pub(crate) fn note_identity(
+    req: &HttpRequest,
+    tenant_id: &str,
+    actor_type: &'static str,
+    actor_id: &str,
+) {
+    req.extensions_mut().insert(Identity {
+        tenant_id: tenant_id.to_string(),
+        actor_type,
+        actor_id: actor_id.to_string(),
+    });
+}
+
 /// A capability marker for `Require<C>`.
 pub trait Cap {
     const CAP: Capability;
@@ -224,6 +246,20 @@ impl Default for AuthCache {
 }
 
 impl AuthCache {
+    /// Everything dropped: after a change made outside this process.
+    pub fn clear_all(&self) {
+        self.jwt.clear();
+        self.sessions.clear();
+        self.cookies.clear();
+        self.principals.clear();
+        self.tenants.clear();
+        self.roles.clear();
+        self.settings.clear();
+        self.ip_lists.clear();
+        self.machine.pats.clear();
+        self.machine.keys_changed();
+    }
+
     /// Users, memberships or roles changed: every resolved permission is dropped.
     pub fn principals_changed(&self) {
         self.principals.clear();

@@ -36,6 +36,7 @@ pub(super) async fn jwt_caller(
         .time_check(time::now().timestamp())
         .map_err(jwt_error)?;
     let session = load_session(state, &claims.sid).await?;
+    super::note_identity(req, &session.tenant_id, "user", &session.user_id);
     if session.user_id != claims.sub || session.tenant_id != claims.tid {
         return Err(ApiError::invalid_token());
     }
@@ -72,6 +73,7 @@ pub(super) async fn cookie_caller(
         }
     };
     let session = load_session(state, &sid).await?;
+    super::note_identity(req, &session.tenant_id, "user", &session.user_id);
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         check_csrf(req, &session)?;
     }
