@@ -81,6 +81,7 @@ s.bind(("127.0.0.1", 18514))
 while True:
     s.recv(65536)' &
 udp_pid=$!
+sleep 0.5 # let the receiver bind before the first datagram
 curl -s -XPOST $base/api/noise/sinks -H "Authorization: Bearer $jwt" -H 'content-type: application/json' \
   -d '{"name":"udp","kind":"syslog","host":"127.0.0.1","port":18514,"protocol":"udp"}' >/dev/null
 printf '%-28s ' "noise -> UDP syslog sink"; run_rate udp
