@@ -8,13 +8,15 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub struct Cache<K, V> {
     map: Mutex<HashMap<K, V>>,
     generation: AtomicU64,
     capacity: usize,
+    /// Bumped with every invalidation of any cache sharing it (see `EpochMap`).
+    shared: Option<Arc<AtomicU64>>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
@@ -23,6 +25,22 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
             map: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             capacity,
+            shared: None,
+        }
+    }
+
+    /// A cache whose invalidations also bump `epoch`.
+    pub fn sharing(capacity: usize, epoch: Arc<AtomicU64>) -> Self {
+        Cache {
+            shared: Some(epoch),
+            ..Cache::new(capacity)
+        }
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(e) = &self.shared {
+            e.fetch_add(1, Ordering::SeqCst);
         }
     }
 
@@ -60,13 +78,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
 
     pub fn remove(&self, k: &K) {
         let mut m = self.lock();
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.bump();
         m.remove(k);
     }
 
     pub fn clear(&self) {
         let mut m = self.lock();
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.bump();
         m.clear();
     }
 
@@ -76,6 +94,53 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Fully resolved credentials, valid while the shared epoch has not moved: any invalidation of
+/// the caches they were built from empties this one at once.
+pub struct EpochMap<V> {
+    map: Mutex<HashMap<String, (u64, V)>>,
+    epoch: Arc<AtomicU64>,
+    capacity: usize,
+}
+
+impl<V: Clone> EpochMap<V> {
+    pub fn new(capacity: usize, epoch: Arc<AtomicU64>) -> Self {
+        EpochMap {
+            map: Mutex::new(HashMap::new()),
+            epoch,
+            capacity,
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn get(&self, k: &str) -> Option<V> {
+        let now = self.epoch();
+        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(k).filter(|(e, _)| *e == now).map(|(_, v)| v.clone())
+    }
+
+    /// Stores `v` unless anything was invalidated since `epoch` was read.
+    pub fn insert_if(&self, epoch: u64, k: String, v: V) {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if self.epoch() != epoch {
+            return;
+        }
+        if m.len() >= self.capacity {
+            m.retain(|_, (e, _)| *e == epoch);
+            if m.len() >= self.capacity {
+                m.clear();
+            }
+        }
+        m.insert(k, (epoch, v));
+    }
+
+    pub fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 }
 

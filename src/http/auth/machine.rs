@@ -9,7 +9,8 @@ use actix_web::{HttpRequest, web};
 use serde_json::json;
 
 use super::{
-    AuthMethod, Caller, find_tenant, header_str, load_principal, load_tenant, resolve_tenant_header,
+    AuthMethod, Caller, CallerInfo, Recheck, find_tenant, header_str, load_principal, load_tenant,
+    resolve_tenant_header,
 };
 use crate::domain::capability::{CapSet, Capability};
 use crate::domain::net;
@@ -35,11 +36,11 @@ pub struct MachineCache {
     last_written: Mutex<HashMap<String, i64>>,
 }
 
-impl Default for MachineCache {
-    fn default() -> Self {
+impl MachineCache {
+    pub fn sharing(epoch: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
         MachineCache {
-            pats: Cache::new(10_000),
-            keys: Cache::new(10_000),
+            pats: Cache::sharing(10_000, epoch.clone()),
+            keys: Cache::sharing(10_000, epoch),
             last_written: Mutex::new(HashMap::new()),
         }
     }
@@ -141,8 +142,8 @@ pub fn service_of(path: &str) -> Option<Service> {
 }
 
 /// Writes a credential's last use at most once a minute, off the request path.
-fn note_use(
-    state: &web::Data<AppState>,
+pub(super) fn note_use(
+    state: &AppState,
     id: &str,
     ip: Option<String>,
     write: fn(&rusqlite::Connection, &str, time::Timestamp, Option<&str>) -> store::StoreResult<()>,
@@ -178,7 +179,7 @@ pub(super) async fn pat_caller(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     raw: &str,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, Recheck), ApiError> {
     if !token::well_formed(Kind::Pat, raw) {
         return Err(ApiError::invalid_token());
     }
@@ -218,7 +219,7 @@ pub(super) async fn pat_caller(
         tokens::touch,
     );
     let tenant = load_tenant(state, &t.tenant_id).await?;
-    let caller = Caller {
+    let caller = Caller::new(CallerInfo {
         method: AuthMethod::Pat,
         actor_type: "user",
         actor_id: principal.user_id.clone(),
@@ -229,8 +230,12 @@ pub(super) async fn pat_caller(
         amr: vec![],
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
+    });
+    let recheck = Recheck::Pat {
+        id: t.id.clone(),
+        expires_at: t.expires_at,
     };
-    resolve_tenant_header(req, state, caller).await
+    Ok((resolve_tenant_header(req, state, caller).await?, recheck))
 }
 
 async fn load_key(state: &web::Data<AppState>, raw: &str) -> Result<KeyState, ApiError> {
@@ -254,24 +259,50 @@ pub(super) async fn api_key_caller(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     raw: &str,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, Recheck), ApiError> {
     let k = load_key(state, raw).await?;
     super::note_identity(req, &k.tenant_id, "api_key", &k.id);
-    if k.deleted {
-        return Err(ApiError::token_revoked());
-    }
-    if k.expires_at.is_some_and(|e| e <= time::now()) {
-        return Err(ApiError::token_expired());
-    }
     let tenant = load_tenant(state, &k.tenant_id).await?;
-    // From here on the key is valid: what follows are refusals of an identified caller.
-    let path = route_path(req);
+    let cors_origin = key_gate(req, state, &k)?;
     let mut caps = CapSet::empty();
     for (name, _) in k.services.iter() {
         if let Some(c) = Service::parse(name).and_then(Service::capability) {
             caps.insert(c);
         }
     }
+    let caller = Caller::new(CallerInfo {
+        method: AuthMethod::ApiKey,
+        actor_type: "api_key",
+        actor_id: k.id.clone(),
+        user: None,
+        tenant,
+        caps,
+        session_id: None,
+        amr: vec![],
+        cors_origin,
+        mfa_blocked: CapSet::empty(),
+    });
+    Ok((
+        resolve_tenant_header(req, state, caller).await?,
+        Recheck::Key(Box::new(k)),
+    ))
+}
+
+/// Everything about an API key that depends on the request: its lifetime, the route's service
+/// and method, the client's subnet and the browser's origin (answered as the CORS origin).
+pub(super) fn key_gate(
+    req: &HttpRequest,
+    state: &AppState,
+    k: &KeyState,
+) -> Result<Option<String>, ApiError> {
+    if k.deleted {
+        return Err(ApiError::token_revoked());
+    }
+    if k.expires_at.is_some_and(|e| e <= time::now()) {
+        return Err(ApiError::token_expired());
+    }
+    // From here on the key is valid: what follows are refusals of an identified caller.
+    let path = route_path(req);
     // `/api/ping` and `/api/auth/me` answer any valid credential (me reports `api_key`); every
     // other route outside the key's services does not exist for it.
     if path != "/api/ping" && path != "/api/auth/me" {
@@ -317,19 +348,7 @@ pub(super) async fn api_key_caller(
         client_ip(req, state).map(|i| i.to_string()),
         api_keys::touch,
     );
-    let caller = Caller {
-        method: AuthMethod::ApiKey,
-        actor_type: "api_key",
-        actor_id: k.id.clone(),
-        user: None,
-        tenant,
-        caps,
-        session_id: None,
-        amr: vec![],
-        cors_origin,
-        mfa_blocked: CapSet::empty(),
-    };
-    resolve_tenant_header(req, state, caller).await
+    Ok(cors_origin)
 }
 
 /// Whether a CORS preflight from `origin` is answered: allowed by the key it carries, or by
@@ -419,7 +438,7 @@ pub(super) async fn global_key_caller(
         details: json!({"role": role}),
     };
     store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await?;
-    let caller = Caller {
+    let caller = Caller::new(CallerInfo {
         method: AuthMethod::GlobalKey,
         actor_type: "system",
         actor_id: "global-key".into(),
@@ -430,7 +449,7 @@ pub(super) async fn global_key_caller(
         amr: vec![],
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
-    };
+    });
     resolve_tenant_header(req, state, caller).await
 }
 
@@ -455,7 +474,7 @@ pub(super) async fn dispatch_caller(
             log::error!("LABGATE_NOISE_DISPATCH_TENANT names no tenant");
             ApiError::internal()
         })?;
-    let caller = Caller {
+    let caller = Caller::new(CallerInfo {
         method: AuthMethod::Dispatch,
         actor_type: "system",
         actor_id: "dispatch".into(),
@@ -466,6 +485,6 @@ pub(super) async fn dispatch_caller(
         amr: vec![],
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
-    };
+    });
     resolve_tenant_header(req, state, caller).await.map(Some)
 }

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, web};
 use serde_json::json;
 
-use super::{AuthMethod, Caller, find_tenant, header_str};
+use super::{AuthMethod, Caller, CallerInfo, find_tenant, header_str};
 use crate::domain::capability::CapSet;
 use crate::domain::token;
 use crate::http::AppState;
@@ -116,7 +116,7 @@ async fn decide(
             "X-Tenant-ID names no tenant.",
         )
     })?;
-    Ok(Caller {
+    Ok(Caller::new(CallerInfo {
         method: AuthMethod::Master,
         actor_type: "system",
         actor_id: "master".into(),
@@ -127,5 +127,5 @@ async fn decide(
         amr: vec![],
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
-    })
+    }))
 }

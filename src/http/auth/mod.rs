@@ -23,11 +23,11 @@ pub use machine::{MachineCache, Service, preflight_allows, service_of};
 pub use policy::{IpLists, ip_lists, tenant_settings};
 
 use super::AppState;
-use super::cache::Cache;
+use super::cache::{Cache, EpochMap};
 use super::error::ApiError;
 use crate::domain::capability::{CapSet, Capability};
 use crate::domain::jwt::{self, Claims};
-use crate::domain::time::Timestamp;
+use crate::domain::time::{self, Timestamp};
 use crate::store::sessions::SessionState;
 use crate::store::tenants::Tenant;
 use crate::store::users::Principal;
@@ -71,9 +71,31 @@ impl AuthMethod {
     }
 }
 
-/// Who is calling, in which tenant, with what capabilities right now.
+/// Who is calling, in which tenant, with what capabilities right now. Shared (`Arc`), so
+/// handing it to a handler, the pipeline and the cache costs no copies.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub struct Caller(Arc<CallerInfo>);
+
+impl std::ops::Deref for Caller {
+    type Target = CallerInfo;
+    fn deref(&self) -> &CallerInfo {
+        &self.0
+    }
+}
+
+impl Caller {
+    pub fn new(info: CallerInfo) -> Caller {
+        Caller(Arc::new(info))
+    }
+
+    /// The fields, to change before sharing again.
+    pub fn into_info(self) -> CallerInfo {
+        Arc::try_unwrap(self.0).unwrap_or_else(|a| (*a).clone())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CallerInfo {
     pub method: AuthMethod,
     /// `user`, `api_key` or `system`
     pub actor_type: &'static str,
@@ -90,7 +112,7 @@ pub struct Caller {
     pub mfa_blocked: CapSet,
 }
 
-impl Caller {
+impl CallerInfo {
     pub fn require(&self, cap: Capability) -> Result<(), ApiError> {
         if !self.caps.contains(cap) {
             return Err(ApiError::missing_capability(cap));
@@ -227,20 +249,24 @@ pub struct AuthCache {
     pub settings: Cache<String, Arc<crate::domain::settings::Settings>>,
     pub ip_lists: Cache<String, Arc<policy::IpLists>>,
     pub machine: MachineCache,
+    /// Credential value -> everything the authenticator resolved for it.
+    pub resolved: EpochMap<Resolved>,
 }
 
 impl Default for AuthCache {
     fn default() -> Self {
+        let epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
         AuthCache {
-            jwt: Cache::new(10_000),
-            sessions: Cache::new(10_000),
-            cookies: Cache::new(10_000),
-            principals: Cache::new(10_000),
-            tenants: Cache::new(1_000),
-            roles: Cache::new(1_000),
-            settings: Cache::new(1_000),
-            ip_lists: Cache::new(1_000),
-            machine: MachineCache::default(),
+            jwt: Cache::sharing(10_000, epoch.clone()),
+            sessions: Cache::sharing(10_000, epoch.clone()),
+            cookies: Cache::sharing(10_000, epoch.clone()),
+            principals: Cache::sharing(10_000, epoch.clone()),
+            tenants: Cache::sharing(1_000, epoch.clone()),
+            roles: Cache::sharing(1_000, epoch.clone()),
+            settings: Cache::sharing(1_000, epoch.clone()),
+            ip_lists: Cache::sharing(1_000, epoch.clone()),
+            machine: MachineCache::sharing(epoch.clone()),
+            resolved: EpochMap::new(10_000, epoch.clone()),
         }
     }
 }
@@ -248,6 +274,7 @@ impl Default for AuthCache {
 impl AuthCache {
     /// Everything dropped: after a change made outside this process.
     pub fn clear_all(&self) {
+        self.resolved.bump();
         self.jwt.clear();
         self.sessions.clear();
         self.cookies.clear();
@@ -282,17 +309,185 @@ pub(crate) fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str
 
 /// SPEC §4.2: the first credential present decides; an invalid one is refused, never passed
 /// over for a later one.
+///
+/// A credential seen before is answered from `AuthCache::resolved` (a memory lookup plus the
+/// checks that depend on time and on the request); anything that changes what a credential may
+/// do bumps the caches' shared epoch, which empties it.
 pub async fn authenticate(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Caller, ApiError> {
-    let caller = identify(req, state).await?;
-    policy::check(req, state, caller).await
+    let cacheable = !req.headers().contains_key("x-tenant-id");
+    let credential = if cacheable {
+        warm_key(req, state)
+    } else {
+        None
+    };
+    if let Some(key) = &credential
+        && let Some(r) = state.auth.resolved.get(key.as_str())
+        && let Some(answer) = warm(req, state, &r)
+    {
+        return answer;
+    }
+    let epoch = state.auth.resolved.epoch();
+    let (caller, recheck) = identify(req, state).await?;
+    let (caller, settings, lists) = policy::derive(state, caller).await?;
+    policy::gate(req, state, &caller, &settings, &lists)?;
+    if let (Some(key), Some(recheck)) = (credential, recheck) {
+        // Stored without the request's CORS origin: that is decided per request.
+        let stored = if caller.cors_origin.is_some() {
+            let mut info = (*caller).clone();
+            info.cors_origin = None;
+            Caller::new(info)
+        } else {
+            caller.clone()
+        };
+        state.auth.resolved.insert_if(
+            epoch,
+            key,
+            Resolved {
+                caller: stored,
+                recheck,
+                settings,
+                lists,
+            },
+        );
+    }
+    Ok(caller)
 }
 
-async fn identify(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, ApiError> {
+/// How a cached credential is checked again on each request.
+#[derive(Debug, Clone)]
+pub enum Recheck {
+    Jwt {
+        exp: i64,
+        nbf: i64,
+        sid: String,
+    },
+    Cookie {
+        sid: String,
+    },
+    Pat {
+        id: String,
+        expires_at: Option<Timestamp>,
+    },
+    Key(Box<crate::store::api_keys::KeyState>),
+}
+
+/// A credential as the authenticator last resolved it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub caller: Caller,
+    pub recheck: Recheck,
+    pub settings: Arc<crate::domain::settings::Settings>,
+    pub lists: Arc<IpLists>,
+}
+
+/// The credential value a warm lookup is keyed by (JWT, session cookie, PAT or API key).
+fn warm_key(req: &HttpRequest, state: &AppState) -> Option<String> {
+    if req.headers().contains_key("x-master-key") {
+        return None;
+    }
+    if let Some(v) = req.headers().get(header::AUTHORIZATION) {
+        let v = v.to_str().ok()?;
+        let (scheme, cred) = v.split_once(' ')?;
+        let cred = cred.trim();
+        let ok = (scheme.eq_ignore_ascii_case("bearer")
+            && (jwt::looks_like_jwt(cred) || cred.starts_with("lgk_")))
+            || (scheme.eq_ignore_ascii_case("token") && cred.starts_with("lgp_"));
+        return ok.then(|| cred.to_string());
+    }
+    if let Some(v) = header_str(req, "x-api-key") {
+        return v.trim().starts_with("lgp_").then(|| v.trim().to_string());
+    }
+    req.cookie(session_cookie_name(state))
+        .map(|c| c.value().to_string())
+}
+
+/// The warm path. `None` sends the request down the full path (e.g. its session fell out of
+/// the cache).
+fn warm(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    r: &Resolved,
+) -> Option<Result<Caller, ApiError>> {
+    let now = time::now();
+    let refused = |e: ApiError| {
+        req.extensions_mut().insert(r.caller.clone());
+        Some(Err(e))
+    };
+    let mut caller = r.caller.clone();
+    match &r.recheck {
+        Recheck::Jwt { exp, nbf, sid } => {
+            let claims_time = crate::domain::jwt::Claims {
+                iss: String::new(),
+                aud: String::new(),
+                sub: String::new(),
+                tid: String::new(),
+                sid: String::new(),
+                amr: vec![],
+                iat: 0,
+                nbf: *nbf,
+                exp: *exp,
+            };
+            if let Err(e) = claims_time.time_check(now.timestamp()) {
+                return refused(session::jwt_error(e));
+            }
+            match session::warm_session(state, sid, now, None)? {
+                Ok(()) => {}
+                Err(e) => return refused(e),
+            }
+        }
+        Recheck::Cookie { sid } => {
+            let unsafe_method = !matches!(
+                *req.method(),
+                actix_web::http::Method::GET
+                    | actix_web::http::Method::HEAD
+                    | actix_web::http::Method::OPTIONS
+            );
+            match session::warm_session(state, sid, now, unsafe_method.then_some(req))? {
+                Ok(()) => {}
+                Err(e) => return refused(e),
+            }
+        }
+        Recheck::Pat { id, expires_at } => {
+            if expires_at.is_some_and(|e| e <= now) {
+                return refused(ApiError::token_expired());
+            }
+            machine::note_use(
+                state,
+                id,
+                extract_ip(req, state),
+                crate::store::tokens::touch,
+            );
+        }
+        Recheck::Key(k) => match machine::key_gate(req, state, k) {
+            Ok(None) => {}
+            Ok(Some(origin)) => {
+                let mut info = (*caller).clone();
+                info.cors_origin = Some(origin);
+                caller = Caller::new(info);
+            }
+            Err(e) => return refused(e),
+        },
+    }
+    if let Err(e) = policy::gate(req, state, &caller, &r.settings, &r.lists) {
+        return Some(Err(e));
+    }
+    Some(Ok(caller))
+}
+
+fn extract_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
+    super::extract::client_ip(req, state).map(|i| i.to_string())
+}
+
+async fn identify(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<(Caller, Option<Recheck>), ApiError> {
+    let plain = |c: Caller| (c, None);
     if let Some(v) = header_str(req, "x-master-key") {
-        return master::authenticate(req, state, v).await;
+        return master::authenticate(req, state, v).await.map(plain);
     }
     if let Some(v) = req.headers().get(header::AUTHORIZATION) {
         let v = v.to_str().map_err(|_| ApiError::invalid_token())?;
@@ -300,30 +495,40 @@ async fn identify(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Call
         let cred = cred.trim();
         if scheme.eq_ignore_ascii_case("bearer") {
             if jwt::looks_like_jwt(cred) {
-                return session::jwt_caller(req, state, cred).await;
+                return session::jwt_caller(req, state, cred)
+                    .await
+                    .map(|(c, r)| (c, Some(r)));
             }
             if cred.starts_with("lgk_") {
-                return machine::api_key_caller(req, state, cred).await;
+                return machine::api_key_caller(req, state, cred)
+                    .await
+                    .map(|(c, r)| (c, Some(r)));
             }
             if let Some(c) = machine::dispatch_caller(req, state, cred).await? {
-                return Ok(c);
+                return Ok(plain(c));
             }
             return Err(ApiError::invalid_token());
         }
         if scheme.eq_ignore_ascii_case("token") && cred.starts_with("lgp_") {
-            return machine::pat_caller(req, state, cred).await;
+            return machine::pat_caller(req, state, cred)
+                .await
+                .map(|(c, r)| (c, Some(r)));
         }
         return Err(ApiError::invalid_token());
     }
     if let Some(v) = header_str(req, "x-api-key") {
         let v = v.trim();
         if v.starts_with("lgp_") {
-            return machine::pat_caller(req, state, v).await;
+            return machine::pat_caller(req, state, v)
+                .await
+                .map(|(c, r)| (c, Some(r)));
         }
-        return machine::global_key_caller(req, state, v).await;
+        return machine::global_key_caller(req, state, v).await.map(plain);
     }
     if let Some(c) = req.cookie(session_cookie_name(state)) {
-        return session::cookie_caller(req, state, c.value()).await;
+        return session::cookie_caller(req, state, c.value())
+            .await
+            .map(|(c, r)| (c, Some(r)));
     }
     Err(ApiError::no_credentials())
 }
@@ -379,7 +584,7 @@ pub async fn find_tenant(
 pub(super) async fn resolve_tenant_header(
     req: &HttpRequest,
     state: &web::Data<AppState>,
-    mut caller: Caller,
+    caller: Caller,
 ) -> Result<Caller, ApiError> {
     let Some(wanted) = header_str(req, "x-tenant-id") else {
         return Ok(caller);
@@ -399,8 +604,9 @@ pub(super) async fn resolve_tenant_header(
     if !(p.caps.contains(Capability::AdminUsers) && p.caps.contains(Capability::AdminSettings)) {
         return Err(forbidden());
     }
-    caller.caps = p.caps;
-    caller.user = Some(p);
-    caller.tenant = target;
-    Ok(caller)
+    let mut info = caller.into_info();
+    info.caps = p.caps;
+    info.user = Some(p);
+    info.tenant = target;
+    Ok(Caller::new(info))
 }

@@ -75,12 +75,38 @@ pub async fn ip_lists(
     Ok(l)
 }
 
-pub(super) async fn check(
-    req: &HttpRequest,
+/// The tenant's policies as they apply to one caller: settings, IP lists, and the caller with
+/// the capabilities an MFA policy holds back. Cached with the caller on the warm path.
+pub(super) async fn derive(
     state: &web::Data<AppState>,
-    mut caller: Caller,
-) -> Result<Caller, ApiError> {
+    caller: Caller,
+) -> Result<(Caller, Arc<Settings>, Arc<IpLists>), ApiError> {
     let settings = tenant_settings(state, &caller.tenant.id).await?;
+    let lists = ip_lists(state, &caller.tenant.id).await?;
+    let session_bound = matches!(caller.method, AuthMethod::Session | AuthMethod::Jwt);
+    let caller = if session_bound
+        && settings.require_mfa == RequireMfa::Admins
+        && !caller.amr.iter().any(|a| a == "otp")
+    {
+        let mut info = caller.into_info();
+        info.mfa_blocked.insert(Capability::AdminUsers);
+        info.mfa_blocked.insert(Capability::AdminSettings);
+        Caller::new(info)
+    } else {
+        caller
+    };
+    Ok((caller, settings, lists))
+}
+
+/// The per-request part: feature flags by route, the `all` MFA policy by route, and the IP
+/// lists by client address.
+pub(super) fn gate(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    settings: &Settings,
+    lists: &IpLists,
+) -> Result<(), ApiError> {
     let path = crate::http::middleware::route_path(req);
     if let Some(module) = module_of(&path)
         && !settings.features.enabled(module)
@@ -90,16 +116,15 @@ pub(super) async fn check(
             format!("The {module} module is disabled for this tenant."),
         );
         e.extra = Some(("moduleId", module.to_string()));
-        req_caller(req, &caller);
+        req_caller(req, caller);
         return Err(e);
     }
     // The master key is the appliance's break-glass credential, not the tenant's: the tenant's
     // own lists cannot lock it out.
-    if caller.method != AuthMethod::Master {
-        let lists = ip_lists(state, &caller.tenant.id).await?;
+    if caller.method != AuthMethod::Master && !(lists.allow.is_empty() && lists.block.is_empty()) {
         let ip = client_ip(req, state);
         if !ip.is_some_and(|ip| lists.permits(ip)) {
-            req_caller(req, &caller);
+            req_caller(req, caller);
             return Err(ApiError::forbidden(
                 "SOURCE_IP_NOT_ALLOWED",
                 "This tenant's credentials may not be used from this address.",
@@ -107,27 +132,20 @@ pub(super) async fn check(
         }
     }
     let session_bound = matches!(caller.method, AuthMethod::Session | AuthMethod::Jwt);
-    if session_bound && !caller.amr.iter().any(|a| a == "otp") {
-        match settings.require_mfa {
-            RequireMfa::Off => {}
-            RequireMfa::Admins => {
-                caller.mfa_blocked.insert(Capability::AdminUsers);
-                caller.mfa_blocked.insert(Capability::AdminSettings);
-            }
-            RequireMfa::All => {
-                let open =
-                    path == "/api/ping" || path == "/api/health" || path.starts_with("/api/auth/");
-                if !open {
-                    req_caller(req, &caller);
-                    return Err(ApiError::forbidden(
-                        "MFA_REQUIRED",
-                        "This tenant requires MFA: enroll at /api/auth/mfa/setup and sign in again with a second factor.",
-                    ));
-                }
-            }
+    if session_bound
+        && settings.require_mfa == RequireMfa::All
+        && !caller.amr.iter().any(|a| a == "otp")
+    {
+        let open = path == "/api/ping" || path == "/api/health" || path.starts_with("/api/auth/");
+        if !open {
+            req_caller(req, caller);
+            return Err(ApiError::forbidden(
+                "MFA_REQUIRED",
+                "This tenant requires MFA: enroll at /api/auth/mfa/setup and sign in again with a second factor.",
+            ));
         }
     }
-    Ok(caller)
+    Ok(())
 }
 
 /// Keeps the identified caller on the request so the refusal is audited with its identity.

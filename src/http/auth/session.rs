@@ -5,8 +5,8 @@ use actix_web::http::Method;
 use actix_web::{HttpRequest, web};
 
 use super::{
-    AuthMethod, CSRF_COOKIE, CSRF_HEADER, CachedSession, Caller, header_str, load_principal,
-    load_tenant, resolve_tenant_header,
+    AuthMethod, CSRF_COOKIE, CSRF_HEADER, CachedSession, Caller, CallerInfo, Recheck, header_str,
+    load_principal, load_tenant, resolve_tenant_header,
 };
 use crate::domain::capability::CapSet;
 use crate::domain::jwt::JwtError;
@@ -21,7 +21,7 @@ pub(super) async fn jwt_caller(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     raw: &str,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, Recheck), ApiError> {
     let h = token::hash(raw);
     let claims = match state.auth.jwt.get(&h) {
         Some(c) => c,
@@ -40,10 +40,18 @@ pub(super) async fn jwt_caller(
     if session.user_id != claims.sub || session.tenant_id != claims.tid {
         return Err(ApiError::invalid_token());
     }
-    session_bound_caller(req, state, session, AuthMethod::Jwt).await
+    let recheck = Recheck::Jwt {
+        exp: claims.exp,
+        nbf: claims.nbf,
+        sid: claims.sid.clone(),
+    };
+    Ok((
+        session_bound_caller(req, state, session, AuthMethod::Jwt).await?,
+        recheck,
+    ))
 }
 
-fn jwt_error(e: JwtError) -> ApiError {
+pub(super) fn jwt_error(e: JwtError) -> ApiError {
     match e {
         JwtError::Expired => ApiError::token_expired(),
         JwtError::Invalid => ApiError::invalid_token(),
@@ -54,7 +62,7 @@ pub(super) async fn cookie_caller(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     raw: &str,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, Recheck), ApiError> {
     if !token::well_formed(Kind::Session, raw) {
         return Err(ApiError::invalid_token());
     }
@@ -77,18 +85,29 @@ pub(super) async fn cookie_caller(
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         check_csrf(req, &session)?;
     }
-    session_bound_caller(req, state, session, AuthMethod::Session).await
+    let recheck = Recheck::Cookie {
+        sid: session.id.clone(),
+    };
+    Ok((
+        session_bound_caller(req, state, session, AuthMethod::Session).await?,
+        recheck,
+    ))
 }
 
 /// Double-submit CSRF: the header must equal the `labgate_csrf` cookie, and that value must be
 /// the one issued with this session.
 fn check_csrf(req: &HttpRequest, session: &SessionState) -> Result<(), ApiError> {
+    check_csrf_hash(req, &session.csrf_hash)
+}
+
+/// The double-submit check against the session's CSRF hash (also used on the warm path).
+pub(super) fn check_csrf_hash(req: &HttpRequest, csrf_hash: &str) -> Result<(), ApiError> {
     let fail = || ApiError::forbidden("CSRF_FAILED", "Missing or wrong X-CSRF-Token header.");
     let header = header_str(req, CSRF_HEADER).ok_or_else(fail)?;
     let cookie = req.cookie(CSRF_COOKIE).ok_or_else(fail)?;
     if header.is_empty()
         || !token::ct_eq(header, cookie.value())
-        || !token::ct_eq(&token::hash(header), &session.csrf_hash)
+        || !token::ct_eq(&token::hash(header), csrf_hash)
     {
         return Err(fail());
     }
@@ -144,7 +163,7 @@ pub(super) async fn session_bound_caller(
         ));
     }
     let tenant = load_tenant(state, &session.tenant_id).await?;
-    let caller = Caller {
+    let caller = Caller::new(CallerInfo {
         method,
         actor_type: "user",
         actor_id: principal.user_id.clone(),
@@ -155,7 +174,7 @@ pub(super) async fn session_bound_caller(
         amr: session.amr.clone(),
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
-    };
+    });
     resolve_tenant_header(req, state, caller).await
 }
 
@@ -186,4 +205,46 @@ fn note_session_use(state: &web::Data<AppState>, sid: &str, now: Timestamp) {
             }
         });
     }
+}
+
+/// The warm path's session check, on the cached session in place: liveness, the CSRF value
+/// for unsafe cookie requests, and the use noted. `None` when the session is not cached.
+pub(super) fn warm_session(
+    state: &web::Data<AppState>,
+    sid: &str,
+    now: Timestamp,
+    csrf_of: Option<&HttpRequest>,
+) -> Option<Result<(), ApiError>> {
+    let idle = state.config.session_idle;
+    let (result, flush) = state.auth.sessions.update(&sid.to_string(), |c| {
+        if c.state.ended {
+            return (Err(ApiError::token_revoked()), false);
+        }
+        if !c.state.alive(now, idle) {
+            return (Err(ApiError::token_expired()), false);
+        }
+        if let Some(req) = csrf_of
+            && let Err(e) = check_csrf_hash(req, &c.state.csrf_hash)
+        {
+            return (Err(e), false);
+        }
+        c.state.last_used_at = now;
+        let flush = (now - c.flushed_at).num_seconds() >= 60;
+        if flush {
+            c.flushed_at = now;
+        }
+        (Ok(()), flush)
+    })?;
+    if flush {
+        let pool = state.pool.clone();
+        let id = sid.to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Ok(c) = pool.get()
+                && let Err(e) = sessions::touch(&c, &id, now)
+            {
+                log::warn!("could not record session use: {e}");
+            }
+        });
+    }
+    Some(result)
 }
