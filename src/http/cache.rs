@@ -53,7 +53,11 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
     }
 
     /// Runs `f` on the cached value in place (e.g. to note a use).
-    pub fn update<R>(&self, k: &K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+    pub fn update<R, Q>(&self, k: &Q, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().get_mut(k).map(f)
     }
 

@@ -319,21 +319,23 @@ pub async fn authenticate(
 ) -> Result<Caller, ApiError> {
     let cacheable = !req.headers().contains_key("x-tenant-id");
     let credential = if cacheable {
-        warm_key(req, state)
+        warm_credential(req, state)
     } else {
         None
     };
-    if let Some(key) = &credential
-        && let Some(r) = state.auth.resolved.get(key.as_str())
+    if let Some(c) = credential
+        && let Some(r) = state.auth.resolved.get(warm_key(c))
+        && r.credential == c
         && let Some(answer) = warm(req, state, &r)
     {
         return answer;
     }
+    let credential = credential.map(str::to_string);
     let epoch = state.auth.resolved.epoch();
     let (caller, recheck) = identify(req, state).await?;
     let (caller, settings, lists) = policy::derive(state, caller).await?;
     policy::gate(req, state, &caller, &settings, &lists)?;
-    if let (Some(key), Some(recheck)) = (credential, recheck) {
+    if let (Some(credential), Some(recheck)) = (credential, recheck) {
         // Stored without the request's CORS origin: that is decided per request.
         let stored = if caller.cors_origin.is_some() {
             let mut info = (*caller).clone();
@@ -342,10 +344,12 @@ pub async fn authenticate(
         } else {
             caller.clone()
         };
+        let key = warm_key(&credential).to_string();
         state.auth.resolved.insert_if(
             epoch,
             key,
             Resolved {
+                credential,
                 caller: stored,
                 recheck,
                 settings,
@@ -377,31 +381,53 @@ pub enum Recheck {
 /// A credential as the authenticator last resolved it.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The whole credential, compared on a hit.
+    pub credential: String,
     pub caller: Caller,
     pub recheck: Recheck,
     pub settings: Arc<crate::domain::settings::Settings>,
     pub lists: Arc<IpLists>,
 }
 
-/// The credential value a warm lookup is keyed by (JWT, session cookie, PAT or API key).
-fn warm_key(req: &HttpRequest, state: &AppState) -> Option<String> {
-    if req.headers().contains_key("x-master-key") {
+/// The credential value a warm lookup is for (JWT, session cookie, PAT or API key), borrowed
+/// from the request.
+fn warm_credential<'r>(req: &'r HttpRequest, state: &AppState) -> Option<&'r str> {
+    let h = req.headers();
+    if h.contains_key("x-master-key") {
         return None;
     }
-    if let Some(v) = req.headers().get(header::AUTHORIZATION) {
+    if let Some(v) = h.get(header::AUTHORIZATION) {
         let v = v.to_str().ok()?;
         let (scheme, cred) = v.split_once(' ')?;
         let cred = cred.trim();
         let ok = (scheme.eq_ignore_ascii_case("bearer")
-            && (jwt::looks_like_jwt(cred) || cred.starts_with("lgk_")))
+            && (cred.starts_with("lgk_") || jwt::looks_like_jwt(cred)))
             || (scheme.eq_ignore_ascii_case("token") && cred.starts_with("lgp_"));
-        return ok.then(|| cred.to_string());
+        return ok.then_some(cred);
     }
-    if let Some(v) = header_str(req, "x-api-key") {
-        return v.trim().starts_with("lgp_").then(|| v.trim().to_string());
+    if let Some(v) = h.get("x-api-key") {
+        let v = v.to_str().ok()?.trim();
+        return v.starts_with("lgp_").then_some(v);
     }
-    req.cookie(session_cookie_name(state))
-        .map(|c| c.value().to_string())
+    // The session cookie, read straight from the header (the full path parses cookies).
+    let name = session_cookie_name(state);
+    h.get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// The cache key of a credential: a JWT by its signature (short, and unique to the token; the
+/// whole token is compared on a hit), anything else by its value.
+fn warm_key(credential: &str) -> &str {
+    if credential.starts_with("lg") {
+        credential
+    } else {
+        credential.rsplit('.').next().unwrap_or(credential)
+    }
 }
 
 /// The warm path. `None` sends the request down the full path (e.g. its session fell out of

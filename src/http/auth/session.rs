@@ -216,7 +216,7 @@ pub(super) fn warm_session(
     csrf_of: Option<&HttpRequest>,
 ) -> Option<Result<(), ApiError>> {
     let idle = state.config.session_idle;
-    let (result, flush) = state.auth.sessions.update(&sid.to_string(), |c| {
+    let (result, flush) = state.auth.sessions.update(sid, |c| {
         if c.state.ended {
             return (Err(ApiError::token_revoked()), false);
         }
