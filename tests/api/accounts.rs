@@ -1395,3 +1395,121 @@ async fn admins_end_sessions_of_their_tenant() {
     .await;
     assert_eq!(app.audit("session.revoke").len(), 1);
 }
+
+/// A minimal SMTP receiver: answers the dialogue and hands back each message's DATA.
+fn smtp_receiver() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut w = s.try_clone().unwrap();
+            let mut r = BufReader::new(s);
+            let _ = w.write_all(b"220 relay.lab ESMTP\r\n");
+            let mut data = String::new();
+            let mut in_data = false;
+            let mut line = String::new();
+            while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if in_data {
+                    if line == ".\r\n" {
+                        in_data = false;
+                        let _ = tx.send(std::mem::take(&mut data));
+                        let _ = w.write_all(b"250 queued\r\n");
+                    } else {
+                        data.push_str(&line);
+                    }
+                } else {
+                    let cmd = line.to_ascii_uppercase();
+                    let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                        b"250 relay.lab\r\n"
+                    } else if cmd.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n");
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = w.write_all(reply);
+                }
+                line.clear();
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn mail_goes_through_smtp_when_configured() {
+    let (port, rx) = smtp_receiver();
+    let app = spawn_with(move |c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
+    app.user_with_role("smtp@lab.example", "viewer", "default");
+    let res = app
+        .post_json(
+            "/api/auth/forgot-password",
+            json!({"email": "smtp@lab.example"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let msg =
+        tokio::task::spawn_blocking(move || rx.recv_timeout(std::time::Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .expect("a message over SMTP");
+    assert!(msg.contains("To: smtp@lab.example"));
+    assert!(msg.contains("/reset-password#token=lgx_"));
+    assert!(
+        !app.state.config.mail_dir.exists()
+            || std::fs::read_dir(&app.state.config.mail_dir)
+                .unwrap()
+                .next()
+                .is_none(),
+        "nothing spooled"
+    );
+}
+
+#[tokio::test]
+async fn a_mail_failure_loses_nothing_and_is_audited() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_with(move |c| c.smtp_url = Some(format!("smtp://127.0.0.1:{closed}"))).await;
+    let admin = app.admin().await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/admin/invitations",
+            &admin.jwt,
+            json!({"email": "late@lab.example", "roles": ["viewer"]}),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        201,
+        "the invitation exists even though the mail failed"
+    );
+    let list: Value = app
+        .get_bearer("/api/admin/invitations", &admin.jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["meta"]["total"], 1);
+    for _ in 0..100 {
+        if !app.audit("mail.send").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rec = &app.audit("mail.send")[0];
+    assert_eq!(rec["outcome"], "failure");
+    assert!(rec["details"]["error"].as_str().unwrap().contains("SMTP"));
+    assert!(
+        !rec.to_string().contains("lgx_"),
+        "no token in the audit record"
+    );
+}

@@ -208,3 +208,97 @@ fn audit_verify_detects_tampering() {
         "names the first bad record"
     );
 }
+
+#[test]
+fn audit_verify_detects_removed_and_reordered_records() {
+    for tamper in [
+        "DELETE FROM audit_log WHERE seq = 2",
+        "UPDATE audit_log SET seq = seq + 100 WHERE seq = 1",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        for slug in ["one", "two", "three"] {
+            assert!(
+                labgate(&db)
+                    .args(["tenant", "create", "--slug", slug, "--name", slug])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            );
+        }
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(tamper).unwrap();
+        drop(conn);
+        let out = labgate(&db).args(["audit", "verify"]).output().unwrap();
+        assert!(!out.status.success(), "{tamper} went unnoticed");
+        assert!(
+            String::from_utf8(out.stderr)
+                .unwrap()
+                .contains("audit chain broken")
+        );
+    }
+}
+
+#[test]
+fn reset_mfa_removes_the_enrollment_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let mut child = labgate(&db)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "phone@lab.example",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE users SET totp_secret = x'00', totp_last_step = 5",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = labgate(&db)
+        .args(["user", "reset-mfa", "--email", "phone@lab.example"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (secret, step): (Option<Vec<u8>>, Option<i64>) = conn
+        .query_row("SELECT totp_secret, totp_last_step FROM users", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(secret.is_none() && step.is_none());
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'user.mfa_reset'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let out = labgate(&db)
+        .args(["user", "reset-mfa", "--email", "nobody@lab.example"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -926,3 +926,54 @@ async fn dispatch_token_is_refused_outside_its_route() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn api_key_expiry_checksum_and_tenant_rules() {
+    let app = spawn_app().await;
+    app.tenant("red");
+    let admin = app.admin().await;
+    let k = create_key(&app, &admin.jwt, json!({"name": "short", "services": {"audit": "read"}, "expires_at": "2099-01-01T00:00:00Z"})).await;
+    let key = k["key"].as_str().unwrap().to_string();
+    assert_eq!(k["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(app.get_bearer("/api/ping", &key).await.status(), 200);
+    let mut typo = key.clone();
+    typo.replace_range(12..13, if &key[12..13] == "x" { "y" } else { "x" });
+    assert_error(
+        app.get_bearer("/api/ping", &typo).await,
+        401,
+        "INVALID_TOKEN",
+    )
+    .await;
+    app.sql("UPDATE api_keys SET expires_at = '2020-01-01T00:00:00Z'");
+    app.state.auth.machine.keys.clear();
+    assert_error(
+        app.get_bearer("/api/ping", &key).await,
+        401,
+        "TOKEN_EXPIRED",
+    )
+    .await;
+    // a PAT acts in its own tenant only; naming another needs admin rights there
+    let t: Value = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/tokens",
+            &admin.jwt,
+            json!({"name": "p", "expires_in": "30d"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header(
+            "authorization",
+            format!("token {}", t["token"].as_str().unwrap()),
+        )
+        .header("x-tenant-id", "red")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 403, "TENANT_FORBIDDEN").await;
+}
