@@ -283,3 +283,18 @@ pub fn paged<T: serde::Serialize>(
         "meta": {"total": total, "page": page.page, "limit": page.limit, "totalPages": total_pages},
     }))
 }
+
+/// `paged` over a list already read whole (short lists: a user's tokens, a tenant's roles).
+pub fn paged_all<T: serde::Serialize>(
+    req: &HttpRequest,
+    page: Page,
+    all: Vec<T>,
+) -> actix_web::HttpResponse {
+    let total = all.len() as u64;
+    let items: Vec<T> = all
+        .into_iter()
+        .skip(page.offset() as usize)
+        .take(page.limit as usize)
+        .collect();
+    paged(req, page, total, items)
+}

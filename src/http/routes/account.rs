@@ -13,7 +13,7 @@ use crate::domain::{password, time, totp};
 use crate::http::AppState;
 use crate::http::auth::{self as authn, Caller, tenant_settings};
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Meta, Page, paged, url_pairs};
+use crate::http::extract::{Json, Meta, Page, paged, paged_all, url_pairs};
 use crate::store::audit::{self, AuditEvent, Outcome};
 use crate::store::one_time::{self, Refused};
 use crate::store::{self, StoreError, invitations, lockout, sessions, tenants, users};
@@ -644,13 +644,7 @@ pub async fn my_tenants(
         )
     })?;
     let all = store::run(&state.pool, move |c| tenants::for_user(c, &user.user_id)).await?;
-    let total = all.len() as u64;
-    let items: Vec<_> = all
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.limit as usize)
-        .collect();
-    Ok(paged(&req, page, total, items))
+    Ok(paged_all(&req, page, all))
 }
 
 #[derive(Deserialize, ToSchema)]

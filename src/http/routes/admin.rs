@@ -16,7 +16,7 @@ use crate::domain::time;
 use crate::http::AppState;
 use crate::http::auth::{AdminSettings, AdminUsers, Require, tenant_settings};
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Meta, Page, paged};
+use crate::http::extract::{Json, Meta, Page, paged, paged_all};
 use crate::store::invitations::{self, Invitation};
 use crate::store::{self, StoreError, audit, one_time, roles, tenants, users};
 
@@ -67,13 +67,7 @@ pub async fn roles_list(
 ) -> Result<HttpResponse, ApiError> {
     let tid = caller.tenant.id.clone();
     let all = store::run(&state.pool, move |c| roles::list(c, &tid)).await?;
-    let total = all.len() as u64;
-    let items: Vec<_> = all
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.limit as usize)
-        .collect();
-    Ok(paged(&req, page, total, items))
+    Ok(paged_all(&req, page, all))
 }
 
 /// Create a custom role naming only the six capabilities.

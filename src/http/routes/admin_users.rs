@@ -13,7 +13,7 @@ use crate::domain::password;
 use crate::http::AppState;
 use crate::http::auth::{self, AdminUsers, Caller, Require, tenant_settings};
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Meta, Page, paged, url_pairs};
+use crate::http::extract::{Json, Meta, Page, paged, paged_all, url_pairs};
 use crate::store::{self, StoreError, audit, one_time, sessions, tenants, users};
 
 /// No change may leave a tenant without an active member holding `admin.users`.
@@ -439,13 +439,7 @@ pub async fn sessions_list(
 ) -> Result<HttpResponse, ApiError> {
     let tid = caller.tenant.id.clone();
     let all = store::run(&state.pool, move |c| sessions::list_open(c, &tid, None)).await?;
-    let total = all.len() as u64;
-    let items: Vec<_> = all
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.limit as usize)
-        .collect();
-    Ok(paged(&req, page, total, items))
+    Ok(paged_all(&req, page, all))
 }
 
 /// End one of the tenant's login sessions at once.

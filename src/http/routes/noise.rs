@@ -12,7 +12,7 @@ use crate::domain::{cron, time};
 use crate::http::AppState;
 use crate::http::auth::{Caller, ManageNoiseLogs, Require};
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Meta, Page, paged};
+use crate::http::extract::{Json, Meta, Page, paged, paged_all};
 use crate::lab::noise::{PROFILES, exists};
 use crate::lab::runner;
 use crate::lab::sinks::{SinkSpec, file_path_allowed};
@@ -30,16 +30,7 @@ pub async fn profiles(
         .iter()
         .map(|p| json!({"name": p.name, "description": p.description}))
         .collect();
-    let total = all.len() as u64;
-    Ok(paged(
-        &req,
-        page,
-        total,
-        all.into_iter()
-            .skip(page.offset() as usize)
-            .take(page.limit as usize)
-            .collect(),
-    ))
+    Ok(paged_all(&req, page, all))
 }
 
 fn spec_of(
@@ -92,16 +83,7 @@ pub async fn sinks_list(
 ) -> Result<HttpResponse, ApiError> {
     let tid = caller.tenant.id.clone();
     let all = store::run(&state.pool, move |c| noise::sinks(c, &tid)).await?;
-    let total = all.len() as u64;
-    Ok(paged(
-        &req,
-        page,
-        total,
-        all.into_iter()
-            .skip(page.offset() as usize)
-            .take(page.limit as usize)
-            .collect(),
-    ))
+    Ok(paged_all(&req, page, all))
 }
 
 /// Create a sink: `file` (`path` under the noise root), `syslog` (`host`, `port`, `protocol`,
@@ -407,16 +389,7 @@ pub async fn schedules_list(
 ) -> Result<HttpResponse, ApiError> {
     let tid = caller.tenant.id.clone();
     let all = store::run(&state.pool, move |c| noise::schedules(c, &tid)).await?;
-    let total = all.len() as u64;
-    Ok(paged(
-        &req,
-        page,
-        total,
-        all.into_iter()
-            .skip(page.offset() as usize)
-            .take(page.limit as usize)
-            .collect(),
-    ))
+    Ok(paged_all(&req, page, all))
 }
 
 /// Create a schedule (`cron` has 5 fields, UTC).

@@ -10,7 +10,7 @@ use crate::domain::net;
 use crate::http::AppState;
 use crate::http::auth::{AdminSettings, Caller, IpLists, Require};
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Meta, Page, client_ip, paged};
+use crate::http::extract::{Json, Meta, Page, client_ip, paged_all};
 use crate::store::{self, StoreError, audit, ip_rules};
 
 #[derive(Deserialize, ToSchema)]
@@ -29,13 +29,7 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let tid = caller.tenant.id.clone();
     let all = store::run(&state.pool, move |c| ip_rules::list(c, &tid, which)).await?;
-    let total = all.len() as u64;
-    let items: Vec<_> = all
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.limit as usize)
-        .collect();
-    Ok(paged(&req, page, total, items))
+    Ok(paged_all(&req, page, all))
 }
 
 async fn add(

@@ -10,7 +10,7 @@ use crate::domain::time;
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Meta, Page, paged};
+use crate::http::extract::{Json, Meta, Page, paged_all};
 use crate::store::audit;
 use crate::store::{self, tokens};
 
@@ -109,13 +109,7 @@ pub async fn list(
     let user = caller.user.clone().ok_or_else(not_personal)?;
     let tid = caller.tenant.id.clone();
     let all = store::run(&state.pool, move |c| tokens::list(c, &user.user_id, &tid)).await?;
-    let total = all.len() as u64;
-    let items = all
-        .into_iter()
-        .skip(page.offset() as usize)
-        .take(page.limit as usize)
-        .collect();
-    Ok(paged(&req, page, total, items))
+    Ok(paged_all(&req, page, all))
 }
 
 fn not_personal() -> ApiError {
