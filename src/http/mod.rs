@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
@@ -35,6 +36,12 @@ pub fn app(
         .app_data(web::PayloadConfig::new(extract::BODY_LIMIT))
         .wrap(actix_web::middleware::from_fn(middleware::pipeline))
         .route("/api-docs/openapi.json", web::get().to(openapi::document))
+        .route("/login", web::get().to(pages::login))
+        .route("/", web::get().to(pages::console))
+        .route("/console", web::get().to(pages::console))
+        .route("/assets/{name}", web::get().to(pages::asset))
+        .route("/api-playground", web::get().to(pages::playground_redirect))
+        .service(pages::playground())
         // /api/v1 first: the /api scope would otherwise claim /api/v1/... and answer 404.
         .service(web::scope("/api/v1").configure(routes::configure))
         .service(web::scope("/api").configure(routes::configure))

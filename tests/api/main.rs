@@ -8,6 +8,7 @@ mod credentials;
 mod foundation;
 mod jwt;
 mod lab;
+mod pages;
 mod process;
 mod properties;
 mod protection;

@@ -1,0 +1,103 @@
+//! The browser side: the sign-in page, the console for the signed-in user, their assets, and
+//! the Swagger UI playground, all served from the binary (the lab is air-gapped: no CDN).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::AppState;
+use super::auth;
+
+const LOGIN_HTML: &str = include_str!("pages/login.html");
+const CONSOLE_HTML: &str = include_str!("pages/console.html");
+const LOGIN_JS: &str = include_str!("pages/login.js");
+const CONSOLE_JS: &str = include_str!("pages/console.js");
+const CSS: &str = include_str!("pages/labgate.css");
+
+/// Pages run only their own scripts and styles, embed nothing and are embedded nowhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(html: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html)
+}
+
+/// `GET /login`: email and password, then the TOTP step when needed.
+pub async fn login() -> HttpResponse {
+    page(LOGIN_HTML.to_string())
+}
+
+/// `GET /` and `GET /console`: the signed-in user's console; without a session, the sign-in page.
+pub async fn console(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let caller = match auth::authenticate(&req, &state).await {
+        Ok(c) if c.user.is_some() => c,
+        _ => {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish();
+        }
+    };
+    let Some(user) = caller.user.clone() else {
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/login"))
+            .finish();
+    };
+    let usable: Vec<&str> = caller
+        .caps
+        .names()
+        .into_iter()
+        .filter(|c| !caller.mfa_blocked.names().contains(c))
+        .collect();
+    let html = CONSOLE_HTML
+        .replace("{{caps}}", &escape(&usable.join(",")))
+        .replace("{{name}}", &escape(&user.name))
+        .replace("{{email}}", &escape(&user.email))
+        .replace("{{tenant}}", &escape(&caller.tenant.slug))
+        .replace("{{roles}}", &escape(&user.roles.join(", ")))
+        .replace(
+            "{{mfa}}",
+            if user.mfa_enabled {
+                "MFA is enabled."
+            } else {
+                "MFA is not enabled."
+            },
+        );
+    page(html)
+}
+
+/// `GET /assets/{name}`: the pages' own scripts and stylesheet.
+pub async fn asset(name: web::Path<String>) -> HttpResponse {
+    let (body, ctype) = match name.as_str() {
+        "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
+        "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
+        "labgate.css" => (CSS, "text/css; charset=utf-8"),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, ctype))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
+}
+
+/// `GET /api-playground` without the trailing slash.
+pub async fn playground_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/api-playground/"))
+        .finish()
+}
+
+/// Swagger UI from the binary, reading the generated document; "Authorize" takes a token.
+pub fn playground() -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new("/api-playground/{_:.*}")
+        .config(utoipa_swagger_ui::Config::new(["/api-docs/openapi.json"]))
+}

@@ -1,0 +1,42 @@
+// Sign-in page: password, then the TOTP step when the account has MFA. The session cookie is
+// set by the API's answer; nothing secret is kept in the page.
+"use strict";
+const $ = (id) => document.getElementById(id);
+let mfaToken = null;
+
+function fail(msg) { $("error").textContent = msg; }
+
+async function post(path, body) {
+  const res = await fetch(path, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => ({}));
+  return { res, data };
+}
+
+$("login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  fail("");
+  const f = ev.target;
+  const { res, data } = await post("/api/auth/login", { email: f.email.value, password: f.password.value });
+  if (!res.ok) return fail(data.message || "Sign-in failed.");
+  if (data.mfa_required) {
+    mfaToken = data.mfa_token;
+    $("login").hidden = true;
+    $("mfa").hidden = false;
+    $("mfa").code.focus();
+    return;
+  }
+  location.href = "/console";
+});
+
+$("mfa").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  fail("");
+  const { res, data } = await post("/api/auth/mfa/validate", { mfa_token: mfaToken, code: ev.target.code.value.trim() });
+  if (!res.ok) return fail(data.message || "The code was not accepted.");
+  location.href = "/console";
+});

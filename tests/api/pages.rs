@@ -1,0 +1,144 @@
+//! The browser side: sign-in page, console, assets and the Swagger UI playground, all from the
+//! binary with nothing loaded from elsewhere.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn no_external_urls(body: &str) {
+    for scheme in ["http://", "https://", "//cdn", "//unpkg"] {
+        assert!(
+            !body.contains(scheme),
+            "a page refers outside the appliance: {scheme}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_sign_in_page_and_its_assets_are_self_contained() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'")
+    );
+    let html = res.text().await.unwrap();
+    assert!(html.contains("/api/auth/login") || html.contains("/assets/login.js"));
+    no_external_urls(&html);
+    for asset in ["login.js", "console.js", "labgate.css"] {
+        let res = app
+            .client
+            .get(app.url(&format!("/assets/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{asset}");
+        no_external_urls(&res.text().await.unwrap());
+    }
+    assert_eq!(
+        app.client
+            .get(app.url("/assets/../../etc/passwd"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/assets/secret.js"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn the_console_needs_a_session_and_escapes_what_it_shows() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/login");
+    let res = app
+        .client
+        .get(app.url("/"))
+        .header("cookie", "labgate_session=lgs_forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+
+    let admin = app.admin().await;
+    let uid = admin.body["user"]["id"].as_str().unwrap();
+    app.send_json(
+        reqwest::Method::PATCH,
+        &format!("/api/admin/users/{uid}"),
+        &admin.jwt,
+        json!({"name": "<script>alert(1)</script>"}),
+    )
+    .await;
+    let res = app
+        .client
+        .get(app.url("/console"))
+        .header("cookie", admin.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("content-security-policy"));
+    let html = res.text().await.unwrap();
+    assert!(
+        !html.contains("<script>alert(1)</script>"),
+        "names are escaped"
+    );
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("data-caps=\"manage_exercises,manage_noise_logs,manage_api_keys,admin.users,admin.settings,audit.read\""));
+    no_external_urls(&html);
+}
+
+#[tokio::test]
+async fn the_playground_serves_swagger_ui_from_the_binary() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/api-playground"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 308);
+    let res = app
+        .client
+        .get(app.url("/api-playground/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"));
+    no_external_urls(&html);
+    let init = app
+        .client
+        .get(app.url("/api-playground/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/api-docs/openapi.json"));
+    let bundle = app
+        .client
+        .get(app.url("/api-playground/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), 200);
+}
