@@ -33,7 +33,8 @@ pat=$(curl -s -XPOST $base/api/tokens -H "Authorization: Bearer $jwt" -H 'conten
 key=$(curl -s -XPOST $base/api/api-keys -H "Authorization: Bearer $jwt" -H 'content-type: application/json' \
   -d '{"name":"bench","services":{"platform-status":"read"}}' | grep -o '"key":"[^"]*' | cut -d'"' -f4)
 
-rps() { taskset -c 1 wrk -t1 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+# each row gets a one-second warm-up first, so the order of the rows does not bias them
+rps() { taskset -c 1 wrk -t1 -c32 -d1s "$@" >/dev/null; taskset -c 1 wrk -t1 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 # the bare actix-web handler first, on the same core, then labgate
 cargo bench -q --bench bare --no-run 2>/dev/null
 BARE_LISTEN=127.0.0.1:18182 taskset -c 0 cargo bench -q --bench bare >/dev/null 2>&1 &
