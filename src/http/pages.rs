@@ -71,6 +71,10 @@ pub async fn console(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             } else {
                 "MFA is not enabled."
             },
+        )
+        .replace(
+            "{{mfa_on}}",
+            if user.mfa_enabled { "true" } else { "false" },
         );
     page(html)
 }

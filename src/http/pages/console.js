@@ -60,6 +60,12 @@ async function refresh() {
   }
 }
 
+function showMfa(on) {
+  $("mfa-setup").hidden = on;
+  $("mfa-disable").hidden = !on;
+}
+showMfa(document.body.dataset.mfa === "true");
+
 for (const el of document.querySelectorAll("[data-need]")) {
   if (!caps.includes(el.dataset.need)) el.hidden = true;
 }
@@ -85,6 +91,7 @@ $("mfa-confirm").addEventListener("submit", async (ev) => {
   $("mfa-codes").textContent = "Recovery codes (shown once):\n" + r.recovery_codes.join("\n");
   $("mfa-codes").hidden = false;
   $("mfa-status").textContent = "MFA is enabled.";
+  showMfa(true);
 });
 
 $("mfa-disable").addEventListener("submit", async (ev) => {
@@ -92,6 +99,7 @@ $("mfa-disable").addEventListener("submit", async (ev) => {
   await api("POST", "/api/auth/mfa/disable", { password: ev.target.password.value, code: ev.target.code.value.trim() });
   $("mfa-status").textContent = "MFA is disabled.";
   ev.target.reset();
+  showMfa(false);
 });
 
 $("pat-create").addEventListener("submit", async (ev) => {
