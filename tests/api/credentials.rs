@@ -977,3 +977,55 @@ async fn api_key_expiry_checksum_and_tenant_rules() {
         .unwrap();
     assert_error(res, 403, "TENANT_FORBIDDEN").await;
 }
+
+#[tokio::test]
+async fn last_use_is_recorded_without_a_write_per_request() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let t: Value = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/tokens",
+            &admin.jwt,
+            json!({"name": "p", "expires_in": "30d"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pat = format!("token {}", t["token"].as_str().unwrap());
+    for _ in 0..20 {
+        assert_eq!(
+            app.client
+                .get(app.url("/api/ping"))
+                .header("authorization", &pat)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let mut seen = Value::Null;
+    for _ in 0..50 {
+        let list: Value = app
+            .get_bearer("/api/tokens", &admin.jwt)
+            .await
+            .json()
+            .await
+            .unwrap();
+        seen = list["data"][0].clone();
+        if seen["last_used_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen["last_used_at"].is_string(), "{seen}");
+    assert!(seen["last_used_ip"].as_str().unwrap().starts_with("127."));
+    // one write for twenty uses: the second use within the minute changed nothing
+    let conn = app.state.pool.get().unwrap();
+    let at: String = conn
+        .query_row("SELECT last_used_at FROM personal_tokens", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(at, seen["last_used_at"].as_str().unwrap());
+}
