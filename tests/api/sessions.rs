@@ -205,10 +205,12 @@ async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
 
 #[tokio::test]
 async fn idle_sessions_end() {
-    let app = spawn_with(|c| c.session_idle = std::time::Duration::from_secs(1)).await;
+    // Stored times have whole seconds, so an idle limit of a few seconds leaves room for a
+    // loaded machine between sign-in and the first request.
+    let app = spawn_with(|c| c.session_idle = std::time::Duration::from_secs(3)).await;
     let admin = app.admin().await;
     assert_eq!(app.get_bearer("/api/ping", &admin.jwt).await.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     assert_error(
         app.get_bearer("/api/ping", &admin.jwt).await,
         401,
