@@ -28,14 +28,19 @@ pub struct Claims {
 impl Claims {
     /// The time checks done on every request, also for claims taken from the cache.
     pub fn time_check(&self, now: i64) -> Result<(), JwtError> {
-        if now > self.exp + LEEWAY_S {
-            return Err(JwtError::Expired);
-        }
-        if now + LEEWAY_S < self.nbf {
-            return Err(JwtError::Invalid);
-        }
-        Ok(())
+        time_check(self.exp, self.nbf, now)
     }
+}
+
+/// `exp` and `nbf` against `now`, with the leeway (also run on cached claims).
+pub fn time_check(exp: i64, nbf: i64, now: i64) -> Result<(), JwtError> {
+    if now > exp + LEEWAY_S {
+        return Err(JwtError::Expired);
+    }
+    if now + LEEWAY_S < nbf {
+        return Err(JwtError::Invalid);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

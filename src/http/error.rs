@@ -123,6 +123,16 @@ impl ApiError {
         e.retry_after = Some(retry_after);
         e
     }
+    /// 423 for a sign-in while the email is locked, with `Retry-After` until `until`.
+    pub fn locked(until: crate::domain::time::Timestamp) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::LOCKED,
+            "ACCOUNT_LOCKED",
+            "Too many failed sign-ins: this account is temporarily locked.",
+        );
+        e.retry_after = Some((until - crate::domain::time::now()).num_seconds().max(1) as u64);
+        e
+    }
     pub fn already_audited(mut self) -> ApiError {
         self.audited = true;
         self

@@ -446,18 +446,7 @@ fn warm(
     let mut caller = r.caller.clone();
     match &r.recheck {
         Recheck::Jwt { exp, nbf, sid } => {
-            let claims_time = crate::domain::jwt::Claims {
-                iss: String::new(),
-                aud: String::new(),
-                sub: String::new(),
-                tid: String::new(),
-                sid: String::new(),
-                amr: vec![],
-                iat: 0,
-                nbf: *nbf,
-                exp: *exp,
-            };
-            if let Err(e) = claims_time.time_check(now.timestamp()) {
+            if let Err(e) = jwt::time_check(*exp, *nbf, now.timestamp()) {
                 return refused(session::jwt_error(e));
             }
             match session::warm_session(state, sid, now, None)? {

@@ -7,14 +7,14 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::auth::{Attempt, MFA_PURPOSE, audit_only, finish_second_factor, start_session};
+use super::auth::{Attempt, MFA_PURPOSE, audit_only, event, finish_second_factor, start_session};
 use super::user_event;
 use crate::domain::{password, time, totp};
 use crate::http::AppState;
 use crate::http::auth::{self as authn, Caller, tenant_settings};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged, paged_all, url_pairs};
-use crate::store::audit::{self, AuditEvent, Outcome};
+use crate::store::audit::{self, Outcome};
 use crate::store::one_time::{self, Refused};
 use crate::store::{self, StoreError, invitations, lockout, sessions, tenants, users};
 
@@ -42,28 +42,6 @@ async fn check_password(
         None => password::MIN_LEN,
     };
     password::check_policy(pw, min).map_err(|m| ApiError::validation(field, m))
-}
-
-fn anon_event(
-    meta: &Meta,
-    tenant: Option<&str>,
-    user: Option<&str>,
-    action: &str,
-    outcome: Outcome,
-    details: serde_json::Value,
-) -> AuditEvent {
-    AuditEvent {
-        tenant_id: tenant.map(str::to_string),
-        actor_type: if user.is_some() { "user" } else { "anonymous" }.into(),
-        actor_id: user.map(str::to_string),
-        action: action.into(),
-        target: user.map(|u| format!("user:{u}")),
-        outcome,
-        ip: meta.ip.clone(),
-        user_agent: meta.user_agent.clone(),
-        request_id: Some(meta.request_id.clone()),
-        details,
-    }
 }
 
 /// Start MFA enrollment: a new secret, pending until confirmed with `/mfa/validate`.
@@ -193,7 +171,7 @@ async fn mfa_login_step(
         Err(r) => {
             audit_only(
                 state,
-                anon_event(
+                event(
                     meta,
                     None,
                     None,
@@ -228,13 +206,7 @@ async fn mfa_login_step(
             ),
         )
         .await?;
-        let mut e = ApiError::new(
-            actix_web::http::StatusCode::LOCKED,
-            "ACCOUNT_LOCKED",
-            "Too many failed sign-ins: this account is temporarily locked.",
-        );
-        e.retry_after = Some((until - time::now()).num_seconds().max(1) as u64);
-        return Err(e.already_audited());
+        return Err(ApiError::locked(until).already_audited());
     }
     let attempt = attempt.unwrap_or(lockout::THRESHOLD);
     finish_second_factor(
@@ -284,13 +256,7 @@ pub async fn mfa_disable(
     {
         Ok(n) => n,
         Err(until) => {
-            let mut e = ApiError::new(
-                actix_web::http::StatusCode::LOCKED,
-                "ACCOUNT_LOCKED",
-                "Too many failed sign-ins: this account is temporarily locked.",
-            );
-            e.retry_after = Some((until - time::now()).num_seconds().max(1) as u64);
-            return Err(e);
+            return Err(ApiError::locked(until));
         }
     };
     let u2 = uid.clone();
@@ -372,7 +338,7 @@ pub async fn change_password(
     if !state.passwords.verify(body.0.current_password, hash).await {
         audit_only(
             &state,
-            anon_event(
+            event(
                 &meta,
                 Some(&caller.tenant.id),
                 Some(&uid),
@@ -428,7 +394,7 @@ pub async fn forgot_password(
         let Some(u) = users::find_by_email(tx, &lookup)?.filter(|u| u.status == "active") else {
             audit::append(
                 tx,
-                &anon_event(
+                &event(
                     &m,
                     None,
                     None,
@@ -450,7 +416,7 @@ pub async fn forgot_password(
         )?;
         audit::append(
             tx,
-            &anon_event(
+            &event(
                 &m,
                 tenant.as_deref(),
                 Some(&u.id),
@@ -508,7 +474,7 @@ pub async fn reset_password(
         Err(r) => {
             audit_only(
                 &state,
-                anon_event(
+                event(
                     &meta,
                     None,
                     None,
@@ -544,7 +510,7 @@ pub async fn reset_password(
         lockout::reset(tx, &users::normalize_email(&u.email))?;
         audit::append(
             tx,
-            &anon_event(
+            &event(
                 &m,
                 ot.tenant_id.as_deref(),
                 Some(&uid),
@@ -744,7 +710,7 @@ pub async fn accept_invitation(
         Ok((None, _)) | Err(Refused::Invalid) => {
             audit_only(
                 &state,
-                anon_event(
+                event(
                     &meta,
                     None,
                     None,
@@ -759,7 +725,7 @@ pub async fn accept_invitation(
         Err(Refused::Expired) => {
             audit_only(
                 &state,
-                anon_event(
+                event(
                     &meta,
                     None,
                     None,
@@ -802,7 +768,7 @@ pub async fn accept_invitation(
         invitations::mark_accepted(tx, &ot.token_hash)?;
         audit::append(
             tx,
-            &anon_event(
+            &event(
                 &m,
                 Some(&tid),
                 Some(&user.id),
@@ -839,7 +805,7 @@ pub async fn verify_email(
             Err(r) => {
                 audit::append(
                     tx,
-                    &anon_event(
+                    &event(
                         &m,
                         None,
                         None,
@@ -855,7 +821,7 @@ pub async fn verify_email(
         users::set_email_verified(tx, &uid)?;
         audit::append(
             tx,
-            &anon_event(
+            &event(
                 &m,
                 ot.tenant_id.as_deref(),
                 Some(&uid),

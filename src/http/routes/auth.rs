@@ -157,7 +157,8 @@ pub fn login_answer(state: &AppState, p: &Principal, t: &Tenant, s: &NewSession)
         .json(body)
 }
 
-fn event(
+/// The audit record of a sign-in step by a user (or, before one is known, anonymous).
+pub fn event(
     meta: &Meta,
     tenant: Option<&str>,
     actor: Option<&str>,
@@ -170,7 +171,7 @@ fn event(
         actor_type: if actor.is_some() { "user" } else { "anonymous" }.into(),
         actor_id: actor.map(str::to_string),
         action: action.into(),
-        target: None,
+        target: actor.map(|u| format!("user:{u}")),
         outcome,
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.clone(),
@@ -345,14 +346,7 @@ async fn locked_error(
         ),
     )
     .await?;
-    let secs = (until - time::now()).num_seconds().max(1) as u64;
-    let mut e = ApiError::new(
-        actix_web::http::StatusCode::LOCKED,
-        "ACCOUNT_LOCKED",
-        "Too many failed sign-ins: this account is temporarily locked.",
-    );
-    e.retry_after = Some(secs);
-    Ok(e.already_audited())
+    Ok(ApiError::locked(until).already_audited())
 }
 
 /// Audits a failed sign-in (the attempt was already counted) and, when it reached the
