@@ -1,5 +1,6 @@
 //! labgate: the access layer and control API of a self-hosted security-lab appliance.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -3,11 +3,11 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use serde_json::json;
+use std::sync::Arc;
 
+use crate::app::{App, NoCache, PasswordWorkers, provision};
 use crate::domain::password;
-use crate::store::audit::{self, AuditEvent, Outcome};
-use crate::store::{self, Pool, StoreError, tenants, users};
+use crate::store::{self, Pool, audit, users};
 
 fn open(db: &Path) -> Result<Pool, String> {
     let pool =
@@ -16,30 +16,10 @@ fn open(db: &Path) -> Result<Pool, String> {
     Ok(pool)
 }
 
-fn cli_event(
-    tenant: Option<&str>,
-    action: &str,
-    target: String,
-    details: serde_json::Value,
-) -> AuditEvent {
-    AuditEvent {
-        tenant_id: tenant.map(str::to_string),
-        actor_type: "system".into(),
-        actor_id: Some("cli".into()),
-        action: action.into(),
-        target: Some(target),
-        outcome: Outcome::Success,
-        details,
-        ..Default::default()
-    }
-}
-
-fn store_err(e: StoreError) -> String {
-    match e {
-        StoreError::Invalid { field, message } => format!("{field}: {message}"),
-        StoreError::Conflict(m) => m,
-        other => other.to_string(),
-    }
+/// The use cases' context for a command: no cache of its own (the epoch tells a running
+/// server), hashing on this thread's pool.
+fn app(pool: Pool) -> App {
+    App::new(pool, Arc::new(NoCache), PasswordWorkers::new(1))
 }
 
 pub fn migrate(db: &Path) -> Result<(), String> {
@@ -53,33 +33,9 @@ pub fn migrate(db: &Path) -> Result<(), String> {
 }
 
 pub fn tenant_create(db: &Path, slug: &str, name: &str) -> Result<(), String> {
-    if !tenants::valid_slug(slug) {
-        return Err(format!(
-            "--slug: {slug:?} is not a valid slug (lower-case letters, digits and dashes)"
-        ));
-    }
-    let pool = open(db)?;
-    let t = store::write_blocking(&pool, |tx| {
-        if tenants::find(tx, slug)?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "a tenant with slug {slug:?} already exists"
-            )));
-        }
-        let t = tenants::create(tx, slug, name)?;
-        store::bump_epoch(tx)?;
-        audit::append(
-            tx,
-            &cli_event(
-                Some(&t.id),
-                "tenant.create",
-                format!("tenant:{}", t.id),
-                json!({"slug": slug}),
-            ),
-        )?;
-        Ok(t)
-    })
-    .map_err(store_err)?;
-    println!("{}", t.id);
+    let app = app(open(db)?);
+    let id = provision::create_tenant(&app, slug, name).map_err(|e| provision::message(&e))?;
+    println!("{id}");
     Ok(())
 }
 
@@ -106,58 +62,17 @@ pub fn user_create(
     } else {
         None
     };
-    let pool = open(db)?;
-    let id = store::write_blocking(&pool, |tx| {
-        let t = tenants::find(tx, tenant)?
-            .ok_or_else(|| StoreError::Invalid { field: "--tenant".into(), message: format!("no tenant {tenant:?}") })?;
-        let roles = vec![role.to_string()];
-        let (user, created) = match users::find_by_email(tx, email)? {
-            Some(u) => (u, false),
-            None => (users::create(tx, email, name.unwrap_or(""), pw.as_deref())?, true),
-        };
-        if users::is_member(tx, &user.id, &t.id)? {
-            let ids = users::role_ids(tx, &t.id, &roles)?;
-            for rid in ids {
-                tx.execute(
-                    "INSERT OR IGNORE INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![user.id, t.id, rid],
-                )?;
-            }
-        } else {
-            users::add_membership(tx, &user.id, &t.id, &roles)?;
-        }
-        let action = if created { "user.create" } else { "membership.add" };
-        store::bump_epoch(tx)?;
-        audit::append(tx, &cli_event(Some(&t.id), action, format!("user:{}", user.id), json!({"email": user.email, "role": role})))?;
-        Ok(user.id)
-    })
-    .map_err(store_err)?;
+    let app = app(open(db)?);
+    let id =
+        provision::provision_user(&app, email, name.unwrap_or(""), role, tenant, pw.as_deref())
+            .map_err(|e| provision::message(&e))?;
     println!("{id}");
     Ok(())
 }
 
 pub fn user_reset_mfa(db: &Path, email: &str) -> Result<(), String> {
-    let pool = open(db)?;
-    store::write_blocking(&pool, |tx| {
-        let u = users::find_by_email(tx, email)?.ok_or_else(|| StoreError::Invalid {
-            field: "--email".into(),
-            message: "no such user".into(),
-        })?;
-        users::clear_mfa(tx, &u.id)?;
-        store::sessions::end_all_for_user(tx, &u.id, None, "mfa_reset")?;
-        store::bump_epoch(tx)?;
-        audit::append(
-            tx,
-            &cli_event(
-                None,
-                "user.mfa_reset",
-                format!("user:{}", u.id),
-                json!({"email": u.email}),
-            ),
-        )?;
-        Ok(())
-    })
-    .map_err(store_err)?;
+    let app = app(open(db)?);
+    provision::reset_mfa(&app, email).map_err(|e| provision::message(&e))?;
     println!("MFA removed for {email}; the user signs in with the password and can enroll again");
     Ok(())
 }

@@ -63,7 +63,7 @@ async fn watch_cli_changes(state: web::Data<AppState>) {
         if let Ok(n) = crate::store::run(&state.pool, crate::store::epoch).await {
             if seen.is_some_and(|s| s != n) {
                 log::info!("a command changed the database: caches dropped");
-                state.auth.clear_all();
+                state.app.changed_outside();
             }
             seen = Some(n);
         }

@@ -75,6 +75,16 @@ impl CapSet {
     pub fn covers(self, o: CapSet) -> bool {
         o.0 & !self.0 == 0
     }
+    /// The first capability of `o` that `self` lacks.
+    pub fn first_missing(self, o: CapSet) -> Option<Capability> {
+        Capability::ALL
+            .into_iter()
+            .find(|c| o.contains(*c) && !self.contains(*c))
+    }
+    /// `self` without the capabilities of `o`.
+    pub fn without(self, o: CapSet) -> CapSet {
+        CapSet(self.0 & !o.0)
+    }
     pub fn names(self) -> Vec<&'static str> {
         Capability::ALL
             .into_iter()

@@ -5,22 +5,42 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::domain::capability::Capability;
 use crate::store::StoreError;
 
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct FieldError {
+pub use crate::domain::error::{Code, DomainError, FieldError};
+
+/// One field that failed validation, as documented.
+#[derive(utoipa::ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)]
+pub struct FieldErrorDoc {
     pub field: String,
     pub message: String,
+}
+
+/// The error body of every failed request (SPEC §2), as documented.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// The status text, e.g. `Unauthorized`
+    pub error: String,
+    pub message: String,
+    /// One of the codes of SPEC §2
+    pub code: String,
+    /// The request's `X-Correlation-ID`
+    pub request_id: String,
+    /// Validation errors only
+    pub details: Option<Vec<FieldErrorDoc>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub details: Option<Vec<FieldError>>,
     /// Extra top-level fields of the body (e.g. `moduleId`).
@@ -42,92 +62,90 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        if e.code == Code::Internal {
+            log::error!("internal error: {}", e.message);
+            return ApiError::internal();
+        }
         ApiError {
-            status,
-            code,
-            message: message.into(),
+            status: StatusCode::from_u16(e.code.status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: e.code,
+            message: e.message,
+            details: e.details,
+            extra: e.module.map(|m| ("moduleId", m.to_string())),
+            retry_after: e.retry_after,
+            audited: false,
+        }
+    }
+}
+
+impl ApiError {
+    /// An error with the status SPEC §2 gives `code`.
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        DomainError::new(code, message).into()
+    }
+    pub fn unauthorized(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError::new(code, message)
+    }
+    pub fn forbidden(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError::new(code, message)
+    }
+    pub fn no_credentials() -> ApiError {
+        ApiError::new(Code::NoCredentials, "No valid session or token found.")
+    }
+    pub fn invalid_token() -> ApiError {
+        ApiError::new(Code::InvalidToken, "The credential is not valid.")
+    }
+    pub fn token_expired() -> ApiError {
+        ApiError::new(Code::TokenExpired, "The credential has expired.")
+    }
+    pub fn token_revoked() -> ApiError {
+        ApiError::new(Code::TokenRevoked, "The credential has been revoked.")
+    }
+    pub fn invalid_credentials() -> ApiError {
+        ApiError::new(Code::InvalidCredentials, "Invalid email or password.")
+    }
+    pub fn missing_capability(cap: Capability) -> ApiError {
+        ApiError::new(
+            Code::MissingCapability,
+            format!("This action requires the capability {}.", cap.as_str()),
+        )
+    }
+    pub fn not_found() -> ApiError {
+        DomainError::not_found().into()
+    }
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        DomainError::conflict(message).into()
+    }
+    pub fn validation(field: &str, message: impl Into<String>) -> ApiError {
+        DomainError::validation(field, message).into()
+    }
+    pub fn internal() -> ApiError {
+        let e = DomainError::internal();
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: e.code,
+            message: e.message,
             details: None,
             extra: None,
             retry_after: None,
             audited: false,
         }
     }
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
-    }
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, code, message)
-    }
-    pub fn no_credentials() -> ApiError {
-        ApiError::unauthorized("NO_CREDENTIALS", "No valid session or token found.")
-    }
-    pub fn invalid_token() -> ApiError {
-        ApiError::unauthorized("INVALID_TOKEN", "The credential is not valid.")
-    }
-    pub fn token_expired() -> ApiError {
-        ApiError::unauthorized("TOKEN_EXPIRED", "The credential has expired.")
-    }
-    pub fn token_revoked() -> ApiError {
-        ApiError::unauthorized("TOKEN_REVOKED", "The credential has been revoked.")
-    }
-    pub fn invalid_credentials() -> ApiError {
-        ApiError::unauthorized("INVALID_CREDENTIALS", "Invalid email or password.")
-    }
-    pub fn missing_capability(cap: Capability) -> ApiError {
-        ApiError::forbidden(
-            "MISSING_CAPABILITY",
-            format!("This action requires the capability {}.", cap.as_str()),
-        )
-    }
-    pub fn not_found() -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such resource.")
-    }
-    pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
-    }
-    pub fn validation(field: &str, message: impl Into<String>) -> ApiError {
-        let message = message.into();
-        let mut e = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            format!("{field}: {message}"),
-        );
-        e.details = Some(vec![FieldError {
-            field: field.into(),
-            message,
-        }]);
-        e
-    }
-    pub fn internal() -> ApiError {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "An unexpected error occurred.",
-        )
-    }
     pub fn db_unavailable() -> ApiError {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DB_UNAVAILABLE",
-            "The database cannot be reached; the request was not carried out.",
-        )
+        DomainError::db_unavailable().into()
     }
     pub fn rate_limited(retry_after: u64) -> ApiError {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "Too many requests; retry later.",
-        );
+        let mut e = ApiError::new(Code::RateLimited, "Too many requests; retry later.");
         e.retry_after = Some(retry_after);
         e
     }
     /// 423 for a sign-in while the email is locked, with `Retry-After` until `until`.
     pub fn locked(until: crate::domain::time::Timestamp) -> ApiError {
         let mut e = ApiError::new(
-            StatusCode::LOCKED,
-            "ACCOUNT_LOCKED",
+            Code::AccountLocked,
             "Too many failed sign-ins: this account is temporarily locked.",
         );
         e.retry_after = Some((until - crate::domain::time::now()).num_seconds().max(1) as u64);
@@ -141,26 +159,26 @@ impl ApiError {
     /// The error a status code stands for when actix produced it without an `ApiError`.
     pub fn from_status(status: StatusCode) -> ApiError {
         match status.as_u16() {
-            400 => ApiError::new(status, "VALIDATION_ERROR", "The request is malformed."),
+            400 => ApiError::new(Code::ValidationError, "The request is malformed."),
             401 => ApiError::no_credentials(),
             404 => ApiError::not_found(),
             405 => ApiError::new(
-                status,
-                "METHOD_NOT_ALLOWED",
+                Code::MethodNotAllowed,
                 "This method is not allowed on this path.",
             ),
             413 => ApiError::new(
-                status,
-                "PAYLOAD_TOO_LARGE",
+                Code::PayloadTooLarge,
                 "The request body is larger than 1 MiB.",
             ),
             415 => ApiError::new(
-                status,
-                "UNSUPPORTED_MEDIA_TYPE",
+                Code::UnsupportedMediaType,
                 "A request body must be sent as Content-Type: application/json.",
             ),
             s if s < 500 => {
-                ApiError::new(status, "BAD_REQUEST", "The request could not be processed.")
+                let mut e =
+                    ApiError::new(Code::ValidationError, "The request could not be processed.");
+                e.status = status;
+                e
             }
             _ => ApiError::internal(),
         }
@@ -171,7 +189,7 @@ impl ApiError {
         let mut b = json!({
             "error": self.status.canonical_reason().unwrap_or("Error"),
             "message": self.message,
-            "code": self.code,
+            "code": self.code.as_str(),
             "request_id": request_id,
         });
         if let Some(d) = &self.details {
@@ -219,7 +237,7 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::Invalid { field, message } if field == "__forbidden_grant" => {
-                ApiError::forbidden("MISSING_CAPABILITY", message)
+                ApiError::forbidden(Code::MissingCapability, message)
             }
             StoreError::Invalid { field, message } => ApiError::validation(&field, message),
             StoreError::Other(why) => {

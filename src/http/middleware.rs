@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
@@ -18,6 +17,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Meta, RequestId};
 use super::ratelimit::RateInfo;
+use crate::domain::error::Code;
 use crate::store::{self, audit};
 
 /// Query parameters that carry credentials; a URL with one is refused (URLs end up in logs,
@@ -117,8 +117,7 @@ pub async fn pipeline(
 
     let res = if credential_in_url(req.query_string()) {
         let e = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "CREDENTIAL_IN_URL",
+            Code::CredentialInUrl,
             "Credentials must not be sent in the URL; send them in a header.",
         );
         req.into_response(e.error_response())
@@ -172,7 +171,7 @@ async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<Box
             .get::<ApiError>()
             .cloned()
             .unwrap_or_else(|| ApiError::from_status(status));
-        if err.code == "INTERNAL" {
+        if err.code == Code::Internal {
             log::error!("internal error answered, request_id={rid}");
         }
         audit_refusal(&res, &err).await;
@@ -243,7 +242,7 @@ async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<Box
 /// unless the handler wrote a more specific one itself.
 async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
     let status = err.status.as_u16();
-    if err.audited || !(status == 401 || status == 403) || err.code == "NO_CREDENTIALS" {
+    if err.audited || !(status == 401 || status == 403) || err.code == Code::NoCredentials {
         return;
     }
     let req = res.request();
@@ -277,7 +276,7 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
         ip: meta.ip,
         user_agent: meta.user_agent,
         request_id: Some(meta.request_id),
-        details: json!({"code": err.code, "status": status}),
+        details: json!({"code": err.code.as_str(), "status": status}),
     };
     if let Err(e) = store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await {
         log::error!("could not write audit record for a refused request: {e}");

@@ -33,7 +33,7 @@ use super::routes::{
         api_keys::reveal, api_keys::share, api_keys::unshare,
     ),
     components(schemas(auth::LoginRequest, auth::LoginAnswer, auth::UserView, auth::RefreshRequest, auth::Me,
-                        setup::SetupRequest, super::error::FieldError,
+                        setup::SetupRequest, super::error::FieldErrorDoc, super::error::ErrorBody,
                         tokens::CreateToken, crate::store::tokens::TokenInfo,
                         api_keys::CreateKey, api_keys::UpdateKey, api_keys::ShareKey, crate::store::api_keys::KeyInfo, crate::store::audit::AuditRecord,
                         account::MfaValidate, account::MfaDisable, account::ChangePassword, account::ForgotPassword,

@@ -3,10 +3,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
-
 use super::auth::AuthCache;
 use super::ratelimit::Limits;
+pub use crate::app::PasswordWorkers;
 use crate::config::Config;
 use crate::domain::crypto::DataKey;
 use crate::domain::jwt::Keys;
@@ -15,49 +14,6 @@ use crate::lab::events::EventHub;
 use crate::lab::runner::Runner;
 use crate::mail::Mailer;
 use crate::store::{self, Pool};
-
-/// Runs argon2 off the actix workers, at most one hash per core at a time, so a login storm
-/// queues here instead of starving other requests.
-#[derive(Clone)]
-pub struct PasswordWorkers {
-    permits: Arc<Semaphore>,
-}
-
-impl PasswordWorkers {
-    pub fn new(n: usize) -> Self {
-        PasswordWorkers {
-            permits: Arc::new(Semaphore::new(n.max(1))),
-        }
-    }
-
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore is never closed");
-        tokio::task::spawn_blocking(f)
-            .await
-            .expect("argon2 task does not panic")
-    }
-
-    /// Verifies `password` against `phc`, or against a dummy hash when there is no user, so
-    /// both cost the same.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> bool {
-        self.run(move || match phc {
-            Some(h) => password::verify(&password, &h),
-            None => {
-                let _ = password::verify(&password, password::dummy_hash());
-                false
-            }
-        })
-        .await
-    }
-
-    pub async fn hash(&self, password: String) -> String {
-        self.run(move || password::hash(&password)).await
-    }
-}
 
 #[derive(Default)]
 pub struct HealthProbe {
@@ -69,8 +25,10 @@ pub struct AppState {
     pub config: Config,
     pub pool: Pool,
     pub keys: Keys,
-    pub auth: AuthCache,
+    pub auth: Arc<AuthCache>,
     pub passwords: PasswordWorkers,
+    /// The use cases' context (shares the pool, the password workers and `auth`).
+    pub app: crate::app::App,
     pub started: Instant,
     pub limits: Limits,
     pub events: EventHub,
@@ -116,12 +74,16 @@ impl AppState {
         let _ = password::dummy_hash();
         let limits = Limits::new(config.rate_limit_per_minute);
         let mailer = Mailer::new(config.mail_dir.clone(), config.smtp_url.clone());
+        let auth = Arc::new(AuthCache::default());
+        let passwords = PasswordWorkers::new(cores);
+        let app = crate::app::App::new(pool.clone(), auth.clone(), passwords.clone());
         Ok(AppState {
             config,
             pool,
             keys,
-            auth: AuthCache::default(),
-            passwords: PasswordWorkers::new(cores),
+            auth,
+            passwords,
+            app,
             started: Instant::now(),
             limits,
             events: EventHub::default(),

@@ -10,12 +10,7 @@ use crate::domain::crypto::DataKey;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::token::{self, Kind, Secret};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    Read,
-    Write,
-}
+pub use crate::domain::api_key::Access;
 
 /// A key as listed (never the secret).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -23,6 +18,8 @@ pub struct KeyInfo {
     pub id: String,
     pub name: String,
     pub prefix: String,
+    /// `{"<service>": "read" | "write"}`
+    #[schema(value_type = Object)]
     pub services: BTreeMap<String, Access>,
     pub allowed_subnets: Vec<String>,
     pub allowed_origins: Vec<String>,

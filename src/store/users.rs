@@ -146,6 +146,22 @@ pub fn add_membership(
     Ok(())
 }
 
+/// Adds roles to an existing membership (roles it already holds are kept).
+pub fn add_roles(
+    conn: &Connection,
+    user_id: &str,
+    tenant_id: &str,
+    roles: &[String],
+) -> StoreResult<()> {
+    for id in role_ids(conn, tenant_id, roles)? {
+        conn.execute(
+            "INSERT OR IGNORE INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3)",
+            params![user_id, tenant_id, id],
+        )?;
+    }
+    Ok(())
+}
+
 /// A user as seen in one tenant: identity, state, and the capabilities its roles grant there.
 #[derive(Debug, Clone)]
 pub struct Principal {

@@ -169,7 +169,7 @@ async fn personal_access_token_errors() {
             [],
         )
         .unwrap();
-    app.state.auth.machine.pats.clear();
+    app.state.app.changed_outside();
     assert_error(
         ping(format!("token {secret}")).await.unwrap(),
         401,
@@ -946,7 +946,7 @@ async fn api_key_expiry_checksum_and_tenant_rules() {
     )
     .await;
     app.sql("UPDATE api_keys SET expires_at = '2020-01-01T00:00:00Z'");
-    app.state.auth.machine.keys.clear();
+    app.state.app.changed_outside();
     assert_error(
         app.get_bearer("/api/ping", &key).await,
         401,

@@ -106,7 +106,7 @@ impl TestApp {
             Ok(u.id)
         })
         .unwrap();
-        self.state.auth.principals_changed();
+        self.state.app.changed_outside();
         id
     }
 

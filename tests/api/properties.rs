@@ -20,7 +20,7 @@ proptest! {
     fn json_bodies_never_panic_and_errors_carry_the_spec_code(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Err(e) = parse_json::<Body>(&bytes) {
             prop_assert_eq!(e.status.as_u16(), 400);
-            prop_assert_eq!(e.code, "VALIDATION_ERROR");
+            prop_assert_eq!(e.code.as_str(), "VALIDATION_ERROR");
             prop_assert!(e.details.is_some());
         }
     }

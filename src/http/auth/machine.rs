@@ -13,6 +13,7 @@ use super::{
     resolve_tenant_header,
 };
 use crate::domain::capability::{CapSet, Capability};
+use crate::domain::error::Code;
 use crate::domain::net;
 use crate::domain::time;
 use crate::domain::token::{self, Kind};
@@ -27,11 +28,13 @@ use crate::store::tokens::TokenState;
 use crate::store::{self, api_keys, tokens};
 
 /// Caches of the machine credentials, invalidated on every change to them.
+pub use crate::domain::api_key::Service;
+
 pub struct MachineCache {
     /// SHA-256 of a PAT -> its state
-    pub pats: Cache<String, TokenState>,
+    pub(super) pats: Cache<String, TokenState>,
     /// SHA-256 of an API key -> its state
-    pub keys: Cache<String, KeyState>,
+    pub(super) keys: Cache<String, KeyState>,
     /// credential id -> Unix time its use was last written
     last_written: Mutex<HashMap<String, i64>>,
 }
@@ -42,69 +45,6 @@ impl MachineCache {
             pats: Cache::sharing(10_000, epoch.clone()),
             keys: Cache::sharing(10_000, epoch),
             last_written: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl MachineCache {
-    pub fn keys_changed(&self) {
-        self.keys.clear();
-    }
-}
-
-/// The services of an API key (SPEC §4.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Exercises,
-    Noise,
-    PlatformStatus,
-    Audit,
-    Users,
-    Settings,
-}
-
-impl Service {
-    pub const ALL: [Service; 6] = [
-        Service::Exercises,
-        Service::Noise,
-        Service::PlatformStatus,
-        Service::Audit,
-        Service::Users,
-        Service::Settings,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Exercises => "exercises",
-            Service::Noise => "noise",
-            Service::PlatformStatus => "platform-status",
-            Service::Audit => "audit",
-            Service::Users => "users",
-            Service::Settings => "settings",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|v| v.name() == s)
-    }
-
-    /// The capability a key with this service acts with (limited to GET/HEAD for `read`).
-    pub fn capability(self) -> Option<Capability> {
-        match self {
-            Service::Exercises => Some(Capability::ManageExercises),
-            Service::Noise => Some(Capability::ManageNoiseLogs),
-            Service::PlatformStatus => None,
-            Service::Audit => Some(Capability::AuditRead),
-            Service::Users => Some(Capability::AdminUsers),
-            Service::Settings => Some(Capability::AdminSettings),
-        }
-    }
-
-    /// What a creator must hold to grant `access` on this service: what it could do itself.
-    pub fn needed_to_grant(self, access: Access) -> Option<Capability> {
-        match (self, access) {
-            (Service::Exercises | Service::Noise | Service::PlatformStatus, Access::Read) => None,
-            _ => self.capability(),
         }
     }
 }
@@ -208,7 +148,7 @@ pub(super) async fn pat_caller(
         .ok_or_else(ApiError::token_revoked)?;
     if !principal.active() {
         return Err(ApiError::unauthorized(
-            "TOKEN_REVOKED",
+            Code::TokenRevoked,
             "The account is disabled.",
         ));
     }
@@ -314,7 +254,7 @@ pub(super) fn key_gate(
         };
         if *access == Access::Read && !matches!(*req.method(), Method::GET | Method::HEAD) {
             return Err(ApiError::forbidden(
-                "READ_ONLY_KEY",
+                Code::ReadOnlyKey,
                 "This API key may only read this service.",
             ));
         }
@@ -327,7 +267,7 @@ pub(super) fn key_gate(
             .collect();
         if !client_ip(req, state).is_some_and(|ip| net::contains_any(&nets, ip)) {
             return Err(ApiError::forbidden(
-                "SOURCE_IP_NOT_ALLOWED",
+                Code::SourceIpNotAllowed,
                 "This API key may not be used from this address.",
             ));
         }
@@ -336,7 +276,7 @@ pub(super) fn key_gate(
     if let Some(origin) = header_str(req, header::ORIGIN.as_str()) {
         if !k.allowed_origins.iter().any(|o| o == origin) {
             return Err(ApiError::forbidden(
-                "ORIGIN_NOT_ALLOWED",
+                Code::OriginNotAllowed,
                 "This API key may not be used from this origin.",
             ));
         }

@@ -2,12 +2,12 @@
 //! at a time, exactly the configured capabilities, 10 requests a minute per IP counting
 //! failures, and every use, accepted or refused, audited and raised as `breakglass.used`.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, web};
 use serde_json::json;
 
 use super::{AuthMethod, Caller, CallerInfo, find_tenant, header_str};
 use crate::domain::capability::CapSet;
+use crate::domain::error::Code;
 use crate::domain::token;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -26,7 +26,7 @@ pub(super) async fn authenticate(
     let meta = Meta::of(req);
     let (tenant_id, outcome, code) = match &result {
         Ok(c) => (Some(c.tenant.id.clone()), Outcome::Success, None),
-        Err(e) => (None, Outcome::Denied, Some(e.code)),
+        Err(e) => (None, Outcome::Denied, Some(e.code.as_str())),
     };
     let details = json!({
         "reason": reason,
@@ -84,20 +84,20 @@ async fn decide(
     }
     if state.started.elapsed() > cfg.break_glass_ttl {
         return Err(ApiError::unauthorized(
-            "TOKEN_EXPIRED",
+            Code::TokenExpired,
             "The master key is only accepted for BREAK_GLASS_TTL after the service starts.",
         ));
     }
     match reason {
         None if cfg.is_production() => {
             return Err(ApiError::forbidden(
-                "BREAK_GLASS_REASON_REQUIRED",
+                Code::BreakGlassReasonRequired,
                 "X-Break-Glass-Reason (10-500 characters) is required in production.",
             ));
         }
         Some(r) if !(10..=500).contains(&r.chars().count()) => {
             return Err(ApiError::forbidden(
-                "BREAK_GLASS_REASON_REQUIRED",
+                Code::BreakGlassReasonRequired,
                 "X-Break-Glass-Reason must be 10-500 characters.",
             ));
         }
@@ -109,13 +109,9 @@ async fn decide(
             "the master key must name a tenant",
         ));
     };
-    let tenant = find_tenant(state, wanted.trim()).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "X-Tenant-ID names no tenant.",
-        )
-    })?;
+    let tenant = find_tenant(state, wanted.trim())
+        .await?
+        .ok_or_else(|| ApiError::new(Code::ValidationError, "X-Tenant-ID names no tenant."))?;
     Ok(Caller::new(CallerInfo {
         method: AuthMethod::Master,
         actor_type: "system",

@@ -25,7 +25,9 @@ pub use policy::{IpLists, ip_lists, tenant_settings};
 use super::AppState;
 use super::cache::{Cache, EpochMap};
 use super::error::ApiError;
+use crate::app::{Invalidate, Invalidation};
 use crate::domain::capability::{CapSet, Capability};
+use crate::domain::error::Code;
 use crate::domain::jwt::{self, Claims};
 use crate::domain::time::{self, Timestamp};
 use crate::store::sessions::SessionState;
@@ -119,7 +121,7 @@ impl CallerInfo {
         }
         if self.mfa_blocked.contains(cap) {
             return Err(ApiError::forbidden(
-                "MFA_REQUIRED",
+                Code::MfaRequired,
                 format!(
                     "{} needs a session signed in with a second factor in this tenant.",
                     cap.as_str()
@@ -129,6 +131,12 @@ impl CallerInfo {
         Ok(())
     }
 
+    /// The capabilities the caller can use right now: held, less those the MFA policy holds
+    /// back. Reach and grant rules compare against this.
+    pub fn usable_caps(&self) -> CapSet {
+        self.caps.without(self.mfa_blocked)
+    }
+
     /// Routes that manage a person's own sign-in need a login session (JWT or cookie).
     pub fn require_interactive(&self) -> Result<(&Arc<Principal>, &str), ApiError> {
         match (&self.user, &self.session_id) {
@@ -136,7 +144,7 @@ impl CallerInfo {
                 Ok((u, s))
             }
             _ => Err(ApiError::forbidden(
-                "INTERACTIVE_SESSION_REQUIRED",
+                Code::InteractiveSessionRequired,
                 "This action needs an interactive login session (JWT or browser session).",
             )),
         }
@@ -234,23 +242,23 @@ pub struct CachedSession {
     pub(super) flushed_at: Timestamp,
 }
 
-/// Every cache the authenticator reads. Anything that changes what a credential may do
-/// invalidates the relevant entries before it answers.
+/// Every cache the authenticator reads. Its fields are private to `http::auth`: the only way to
+/// invalidate them from outside is `app::Invalidate`, applied by `App::write` after a commit.
 pub struct AuthCache {
     /// SHA-256 of a JWT -> its verified claims (the signature is checked once).
-    pub jwt: Cache<String, Claims>,
-    pub sessions: Cache<String, CachedSession>,
+    jwt: Cache<String, Claims>,
+    sessions: Cache<String, CachedSession>,
     /// SHA-256 of a session cookie -> session id
-    pub cookies: Cache<String, String>,
-    pub principals: Cache<(String, String), Option<Arc<Principal>>>,
-    pub tenants: Cache<String, Arc<Tenant>>,
+    cookies: Cache<String, String>,
+    principals: Cache<(String, String), Option<Arc<Principal>>>,
+    tenants: Cache<String, Arc<Tenant>>,
     /// Role name in a tenant -> its capabilities (for the global key).
-    pub roles: Cache<(String, String), CapSet>,
-    pub settings: Cache<String, Arc<crate::domain::settings::Settings>>,
-    pub ip_lists: Cache<String, Arc<policy::IpLists>>,
-    pub machine: MachineCache,
+    roles: Cache<(String, String), CapSet>,
+    settings: Cache<String, Arc<crate::domain::settings::Settings>>,
+    ip_lists: Cache<String, Arc<policy::IpLists>>,
+    machine: MachineCache,
     /// Credential value -> everything the authenticator resolved for it.
-    pub resolved: EpochMap<Resolved>,
+    resolved: EpochMap<Resolved>,
 }
 
 impl Default for AuthCache {
@@ -271,32 +279,37 @@ impl Default for AuthCache {
     }
 }
 
-impl AuthCache {
-    /// Everything dropped: after a change made outside this process.
-    pub fn clear_all(&self) {
-        self.resolved.bump();
-        self.jwt.clear();
-        self.sessions.clear();
-        self.cookies.clear();
-        self.principals.clear();
-        self.tenants.clear();
-        self.roles.clear();
-        self.settings.clear();
-        self.ip_lists.clear();
-        self.machine.pats.clear();
-        self.machine.keys_changed();
-    }
-
-    /// Users, memberships or roles changed: every resolved permission is dropped.
-    pub fn principals_changed(&self) {
-        self.principals.clear();
-        self.roles.clear();
-    }
-
-    /// Sessions ended: their cached state goes, so their JWTs and cookies die now.
-    pub fn sessions_ended(&self, ids: &[String]) {
-        for id in ids {
-            self.sessions.remove(id);
+impl Invalidate for AuthCache {
+    fn invalidate(&self, what: &Invalidation) {
+        match what {
+            Invalidation::Principals => {
+                self.principals.clear();
+                self.roles.clear();
+            }
+            Invalidation::Sessions(ids) => {
+                for id in ids {
+                    self.sessions.remove(id);
+                }
+            }
+            Invalidation::AllSessions => self.sessions.clear(),
+            Invalidation::Pat(hash) => self.machine.pats.remove(hash),
+            Invalidation::AllPats => self.machine.pats.clear(),
+            Invalidation::Keys => self.machine.keys.clear(),
+            Invalidation::Settings(t) => self.settings.remove(&t.as_str().to_string()),
+            Invalidation::IpLists(t) => self.ip_lists.remove(&t.as_str().to_string()),
+            Invalidation::Everything => {
+                self.resolved.bump();
+                self.jwt.clear();
+                self.sessions.clear();
+                self.cookies.clear();
+                self.principals.clear();
+                self.tenants.clear();
+                self.roles.clear();
+                self.settings.clear();
+                self.ip_lists.clear();
+                self.machine.pats.clear();
+                self.machine.keys.clear();
+            }
         }
     }
 }
@@ -609,7 +622,8 @@ pub(super) async fn resolve_tenant_header(
     if wanted == caller.tenant.id || wanted == caller.tenant.slug {
         return Ok(caller);
     }
-    let forbidden = || ApiError::forbidden("TENANT_FORBIDDEN", "You may not act in that tenant.");
+    let forbidden =
+        || ApiError::forbidden(Code::TenantForbidden, "You may not act in that tenant.");
     let Some(user) = caller.user.clone() else {
         return Err(forbidden());
     };

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, web};
 
 use super::{AuthMethod, Caller};
 use crate::domain::capability::Capability;
+use crate::domain::error::Code;
 use crate::domain::net;
 use crate::domain::settings::{RequireMfa, Settings, module_of};
 use crate::http::AppState;
@@ -112,7 +113,7 @@ pub(super) fn gate(
         && !settings.features.enabled(module)
     {
         let mut e = ApiError::forbidden(
-            "MODULE_DISABLED",
+            Code::ModuleDisabled,
             format!("The {module} module is disabled for this tenant."),
         );
         e.extra = Some(("moduleId", module.to_string()));
@@ -126,7 +127,7 @@ pub(super) fn gate(
         if !ip.is_some_and(|ip| lists.permits(ip)) {
             req_caller(req, caller);
             return Err(ApiError::forbidden(
-                "SOURCE_IP_NOT_ALLOWED",
+                Code::SourceIpNotAllowed,
                 "This tenant's credentials may not be used from this address.",
             ));
         }
@@ -140,7 +141,7 @@ pub(super) fn gate(
         if !open {
             req_caller(req, caller);
             return Err(ApiError::forbidden(
-                "MFA_REQUIRED",
+                Code::MfaRequired,
                 "This tenant requires MFA: enroll at /api/auth/mfa/setup and sign in again with a second factor.",
             ));
         }

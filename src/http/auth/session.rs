@@ -9,6 +9,7 @@ use super::{
     load_principal, load_tenant, resolve_tenant_header,
 };
 use crate::domain::capability::CapSet;
+use crate::domain::error::Code;
 use crate::domain::jwt::JwtError;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::token::{self, Kind};
@@ -102,7 +103,7 @@ fn check_csrf(req: &HttpRequest, session: &SessionState) -> Result<(), ApiError>
 
 /// The double-submit check against the session's CSRF hash (also used on the warm path).
 pub(super) fn check_csrf_hash(req: &HttpRequest, csrf_hash: &str) -> Result<(), ApiError> {
-    let fail = || ApiError::forbidden("CSRF_FAILED", "Missing or wrong X-CSRF-Token header.");
+    let fail = || ApiError::forbidden(Code::CsrfFailed, "Missing or wrong X-CSRF-Token header.");
     let header = header_str(req, CSRF_HEADER).ok_or_else(fail)?;
     let cookie = req.cookie(CSRF_COOKIE).ok_or_else(fail)?;
     if header.is_empty()
@@ -158,7 +159,7 @@ pub(super) async fn session_bound_caller(
         .ok_or_else(ApiError::token_revoked)?;
     if !principal.active() {
         return Err(ApiError::unauthorized(
-            "TOKEN_REVOKED",
+            Code::TokenRevoked,
             "The account is disabled.",
         ));
     }

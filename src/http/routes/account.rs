@@ -1,6 +1,7 @@
 //! A person's own account: MFA enrollment, password change and reset, their login sessions,
 //! their tenants, accepting an invitation and verifying the email address.
 
+use crate::app::Invalidation;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -9,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::auth::{Attempt, MFA_PURPOSE, audit_only, event, finish_second_factor, start_session};
 use super::user_event;
+use crate::domain::error::Code;
 use crate::domain::{password, time, totp};
 use crate::http::AppState;
 use crate::http::auth::{self as authn, Caller, tenant_settings};
@@ -18,10 +20,10 @@ use crate::store::audit::{self, Outcome};
 use crate::store::one_time::{self, Refused};
 use crate::store::{self, StoreError, invitations, lockout, sessions, tenants, users};
 
-pub const RESET_PURPOSE: &str = "reset";
+pub use crate::app::users::RESET_PURPOSE;
 pub const INVITE_PURPOSE: &str = "invite";
 pub const VERIFY_PURPOSE: &str = "verify_email";
-pub const RESET_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+pub use crate::app::users::RESET_TTL;
 
 fn refused(r: Refused) -> ApiError {
     match r {
@@ -117,26 +119,28 @@ pub async fn mfa_validate(
         format!("user:{uid}"),
         json!({}),
     );
-    let ok = store::write(&state.pool, move |tx| {
-        let st = users::mfa_state(tx, &uid)?;
-        let Some(secret) = st.pending.as_deref().and_then(|e| dk.decrypt(e)) else {
-            return Ok(Err(
-                "no enrollment is pending: call /api/auth/mfa/setup first",
-            ));
-        };
-        let now = time::now().timestamp().max(0) as u64;
-        let Some(step) = totp::verify(&secret, &code, now, None) else {
-            return Ok(Err("the code is wrong or expired"));
-        };
-        users::confirm_mfa(tx, &uid, step, &hashes)?;
-        audit::append(tx, &ev)?;
-        Ok(Ok(()))
-    })
-    .await?;
+    let ok = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Principals);
+            let st = users::mfa_state(tx, &uid)?;
+            let Some(secret) = st.pending.as_deref().and_then(|e| dk.decrypt(e)) else {
+                return Ok(Err(
+                    "no enrollment is pending: call /api/auth/mfa/setup first",
+                ));
+            };
+            let now = time::now().timestamp().max(0) as u64;
+            let Some(step) = totp::verify(&secret, &code, now, None) else {
+                return Ok(Err("the code is wrong or expired"));
+            };
+            users::confirm_mfa(tx, &uid, step, &hashes)?;
+            audit::append(tx, &ev)?;
+            Ok(Ok(()))
+        })
+        .await?;
     if let Err(why) = ok {
         return Err(ApiError::validation("code", why));
     }
-    state.auth.principals_changed();
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(json!({"recovery_codes": codes})))
@@ -285,23 +289,25 @@ pub async fn mfa_disable(
         format!("user:{uid}"),
         json!({}),
     );
-    let ok = store::write(&state.pool, move |tx| {
-        if !users::verify_second_factor(tx, &dk, &uid, &code)? {
-            return Ok(false);
-        }
-        users::clear_mfa(tx, &uid)?;
-        lockout::reset(tx, &users::normalize_email(&email))?;
-        audit::append(tx, &ev)?;
-        Ok(true)
-    })
-    .await?;
+    let ok = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Principals);
+            if !users::verify_second_factor(tx, &dk, &uid, &code)? {
+                return Ok(false);
+            }
+            users::clear_mfa(tx, &uid)?;
+            lockout::reset(tx, &users::normalize_email(&email))?;
+            audit::append(tx, &ev)?;
+            Ok(true)
+        })
+        .await?;
     if !ok {
         return Err(ApiError::validation(
             "code",
             "the code is wrong or already used",
         ));
     }
-    state.auth.principals_changed();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -361,15 +367,17 @@ pub async fn change_password(
         format!("user:{uid}"),
         json!({}),
     );
-    let ended = store::write(&state.pool, move |tx| {
-        users::set_password(tx, &uid, &new_hash)?;
-        let ended = sessions::end_all_for_user(tx, &uid, Some(&sid), "password_changed")?;
-        one_time::revoke_user_purpose(tx, &uid, RESET_PURPOSE)?;
-        audit::append(tx, &ev)?;
-        Ok(ended)
-    })
-    .await?;
-    state.auth.sessions_ended(&ended);
+    state
+        .app
+        .write(move |tx, fx| {
+            users::set_password(tx, &uid, &new_hash)?;
+            let ended = sessions::end_all_for_user(tx, &uid, Some(&sid), "password_changed")?;
+            fx.invalidate(Invalidation::Sessions(ended));
+            one_time::revoke_user_purpose(tx, &uid, RESET_PURPOSE)?;
+            audit::append(tx, &ev)?;
+            Ok(())
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -497,33 +505,35 @@ pub async fn reset_password(
     .await?;
     let hash = state.passwords.hash(new_password).await;
     let m = meta.clone();
-    let out = store::write(&state.pool, move |tx| {
-        let ot = match one_time::consume(tx, RESET_PURPOSE, &token)? {
-            Ok(ot) => ot,
-            Err(r) => return Ok(Err(r)),
-        };
-        let uid = ot.user_id.clone().ok_or(StoreError::NotFound)?;
-        let u = users::get(tx, &uid)?.ok_or(StoreError::NotFound)?;
-        users::set_password(tx, &uid, &hash)?;
-        let ended = sessions::end_all_for_user(tx, &uid, None, "password_reset")?;
-        one_time::revoke_user_purpose(tx, &uid, RESET_PURPOSE)?;
-        lockout::reset(tx, &users::normalize_email(&u.email))?;
-        audit::append(
-            tx,
-            &event(
-                &m,
-                ot.tenant_id.as_deref(),
-                Some(&uid),
-                "auth.reset_password",
-                Outcome::Success,
-                json!({}),
-            ),
-        )?;
-        Ok(Ok(ended))
-    })
-    .await?;
-    let ended = out.map_err(refused)?;
-    state.auth.sessions_ended(&ended);
+    let out = state
+        .app
+        .write(move |tx, fx| {
+            let ot = match one_time::consume(tx, RESET_PURPOSE, &token)? {
+                Ok(ot) => ot,
+                Err(r) => return Ok(Err(r)),
+            };
+            let uid = ot.user_id.clone().ok_or(StoreError::NotFound)?;
+            let u = users::get(tx, &uid)?.ok_or(StoreError::NotFound)?;
+            users::set_password(tx, &uid, &hash)?;
+            let ended = sessions::end_all_for_user(tx, &uid, None, "password_reset")?;
+            fx.invalidate(Invalidation::Sessions(ended));
+            one_time::revoke_user_purpose(tx, &uid, RESET_PURPOSE)?;
+            lockout::reset(tx, &users::normalize_email(&u.email))?;
+            audit::append(
+                tx,
+                &event(
+                    &m,
+                    ot.tenant_id.as_deref(),
+                    Some(&uid),
+                    "auth.reset_password",
+                    Outcome::Success,
+                    json!({}),
+                ),
+            )?;
+            Ok(Ok(()))
+        })
+        .await?;
+    out.map_err(refused)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -577,21 +587,24 @@ pub async fn end_my_session(
         json!({}),
     );
     let sid = id.clone();
-    let ended = store::write(&state.pool, move |tx| {
-        let Some(s) = sessions::get(tx, &id)?.filter(|s| s.user_id == uid) else {
-            return Ok(false);
-        };
-        if !sessions::end(tx, &s.id, "ended_by_user")? {
-            return Ok(false);
-        }
-        audit::append(tx, &ev)?;
-        Ok(true)
-    })
-    .await?;
+    let sid_inv = sid.clone();
+    let ended = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Sessions(vec![sid_inv]));
+            let Some(s) = sessions::get(tx, &id)?.filter(|s| s.user_id == uid) else {
+                return Ok(false);
+            };
+            if !sessions::end(tx, &s.id, "ended_by_user")? {
+                return Ok(false);
+            }
+            audit::append(tx, &ev)?;
+            Ok(true)
+        })
+        .await?;
     if !ended {
         return Err(ApiError::not_found());
     }
-    state.auth.sessions_ended(&[sid]);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -605,7 +618,7 @@ pub async fn my_tenants(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user.clone().ok_or_else(|| {
         ApiError::forbidden(
-            "INTERACTIVE_SESSION_REQUIRED",
+            Code::InteractiveSessionRequired,
             "Tenants belong to a signed-in user.",
         )
     })?;
@@ -629,8 +642,12 @@ pub async fn switch_tenant(
     body: Json<SwitchTenant>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, sid) = caller.require_interactive()?;
-    let forbidden =
-        || ApiError::forbidden("TENANT_FORBIDDEN", "You are not a member of that tenant.");
+    let forbidden = || {
+        ApiError::forbidden(
+            Code::TenantForbidden,
+            "You are not a member of that tenant.",
+        )
+    };
     let target = authn::find_tenant(&state, body.0.tenant.trim())
         .await?
         .ok_or_else(forbidden)?;
@@ -646,12 +663,15 @@ pub async fn switch_tenant(
         json!({"to": target.id}),
     );
     let s2 = sid.clone();
-    store::write(&state.pool, move |tx| {
-        sessions::end(tx, &s2, "switched_tenant")?;
-        audit::append(tx, &ev).map(|_| ())
-    })
-    .await?;
-    state.auth.sessions_ended(&[sid]);
+    let sid_inv = sid.clone();
+    state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Sessions(vec![sid_inv]));
+            sessions::end(tx, &s2, "switched_tenant")?;
+            audit::append(tx, &ev).map(|_| ())
+        })
+        .await?;
     start_session(
         &state,
         &meta,
@@ -746,42 +766,44 @@ pub async fn accept_invitation(
     };
     let m = meta.clone();
     let tid = tenant_id.clone();
-    let out = store::write(&state.pool, move |tx| {
-        let ot = match one_time::consume(tx, INVITE_PURPOSE, &token)? {
-            Ok(ot) => ot,
-            Err(r) => return Ok(Err(r)),
-        };
-        let user = match users::find_by_email(tx, &inv.email)? {
-            Some(u) => u,
-            None => {
-                let u = users::create(tx, &inv.email, name.trim(), hash.as_deref())?;
-                users::set_email_verified(tx, &u.id)?;
-                u
+    let out = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Principals);
+            let ot = match one_time::consume(tx, INVITE_PURPOSE, &token)? {
+                Ok(ot) => ot,
+                Err(r) => return Ok(Err(r)),
+            };
+            let user = match users::find_by_email(tx, &inv.email)? {
+                Some(u) => u,
+                None => {
+                    let u = users::create(tx, &inv.email, name.trim(), hash.as_deref())?;
+                    users::set_email_verified(tx, &u.id)?;
+                    u
+                }
+            };
+            if users::is_member(tx, &user.id, &tid)? {
+                return Err(StoreError::Conflict(
+                    "you are already a member of this tenant".into(),
+                ));
             }
-        };
-        if users::is_member(tx, &user.id, &tid)? {
-            return Err(StoreError::Conflict(
-                "you are already a member of this tenant".into(),
-            ));
-        }
-        users::add_membership(tx, &user.id, &tid, &inv.roles)?;
-        invitations::mark_accepted(tx, &ot.token_hash)?;
-        audit::append(
-            tx,
-            &event(
-                &m,
-                Some(&tid),
-                Some(&user.id),
-                "invitation.accept",
-                Outcome::Success,
-                json!({"invitation_id": inv.id, "email": inv.email}),
-            ),
-        )?;
-        Ok(Ok(users::member(tx, &tid, &user.id)?))
-    })
-    .await?;
+            users::add_membership(tx, &user.id, &tid, &inv.roles)?;
+            invitations::mark_accepted(tx, &ot.token_hash)?;
+            audit::append(
+                tx,
+                &event(
+                    &m,
+                    Some(&tid),
+                    Some(&user.id),
+                    "invitation.accept",
+                    Outcome::Success,
+                    json!({"invitation_id": inv.id, "email": inv.email}),
+                ),
+            )?;
+            Ok(Ok(users::member(tx, &tid, &user.id)?))
+        })
+        .await?;
     let member = out.map_err(refused)?;
-    state.auth.principals_changed();
     Ok(HttpResponse::Created().json(member))
 }
 
@@ -799,42 +821,44 @@ pub async fn verify_email(
         .map(|(_, v)| v)
         .ok_or_else(|| ApiError::validation("t", "the verification token is missing"))?;
     let m = meta.clone();
-    let out = store::write(&state.pool, move |tx| {
-        let ot = match one_time::consume(tx, VERIFY_PURPOSE, &t)? {
-            Ok(ot) => ot,
-            Err(r) => {
-                audit::append(
-                    tx,
-                    &event(
-                        &m,
-                        None,
-                        None,
-                        "auth.verify_email",
-                        Outcome::Failure,
-                        json!({"reason": format!("{r:?}")}),
-                    ),
-                )?;
-                return Ok(Err(r));
-            }
-        };
-        let uid = ot.user_id.clone().ok_or(StoreError::NotFound)?;
-        users::set_email_verified(tx, &uid)?;
-        audit::append(
-            tx,
-            &event(
-                &m,
-                ot.tenant_id.as_deref(),
-                Some(&uid),
-                "auth.verify_email",
-                Outcome::Success,
-                json!({}),
-            ),
-        )?;
-        Ok(Ok(()))
-    })
-    .await?;
+    let out = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Principals);
+            let ot = match one_time::consume(tx, VERIFY_PURPOSE, &t)? {
+                Ok(ot) => ot,
+                Err(r) => {
+                    audit::append(
+                        tx,
+                        &event(
+                            &m,
+                            None,
+                            None,
+                            "auth.verify_email",
+                            Outcome::Failure,
+                            json!({"reason": format!("{r:?}")}),
+                        ),
+                    )?;
+                    return Ok(Err(r));
+                }
+            };
+            let uid = ot.user_id.clone().ok_or(StoreError::NotFound)?;
+            users::set_email_verified(tx, &uid)?;
+            audit::append(
+                tx,
+                &event(
+                    &m,
+                    ot.tenant_id.as_deref(),
+                    Some(&uid),
+                    "auth.verify_email",
+                    Outcome::Success,
+                    json!({}),
+                ),
+            )?;
+            Ok(Ok(()))
+        })
+        .await?;
     out.map_err(|r| refused(r).already_audited())?;
-    state.auth.principals_changed();
     Ok(HttpResponse::Ok().json(json!({"email_verified": true})))
 }
 

@@ -1,6 +1,7 @@
 //! Tenant administration: custom roles and invitations (`admin.users`), settings
 //! (`admin.settings`).
 
+use crate::app::Invalidation;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -8,9 +9,10 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::account::INVITE_PURPOSE;
-use super::admin_users::keep_an_admin;
 use super::user_event;
+use crate::app::users::{check_grant, keep_an_admin};
 use crate::domain::capability::CapSet;
+use crate::domain::error::Code;
 use crate::domain::settings::{RequireMfa, Settings};
 use crate::domain::time;
 use crate::http::AppState;
@@ -45,7 +47,7 @@ fn permissions(p: &[String]) -> Result<CapSet, ApiError> {
 
 fn builtin_read_only() -> ApiError {
     ApiError::forbidden(
-        "BUILTIN_ROLE_READ_ONLY",
+        Code::BuiltinRoleReadOnly,
         "Built-in roles cannot be changed or deleted.",
     )
 }
@@ -88,7 +90,7 @@ pub async fn roles_create(
     let caps = permissions(body.0.permissions.as_deref().unwrap_or(&[]))?;
     if !caller.caps.covers(caps) {
         return Err(ApiError::forbidden(
-            "MISSING_CAPABILITY",
+            Code::MissingCapability,
             "A role may only hold capabilities you hold yourself.",
         ));
     }
@@ -138,7 +140,7 @@ pub async fn roles_update(
     let caps = body.0.permissions.as_deref().map(permissions).transpose()?;
     if caps.is_some_and(|c| !caller.caps.covers(c)) {
         return Err(ApiError::forbidden(
-            "MISSING_CAPABILITY",
+            Code::MissingCapability,
             "A role may only hold capabilities you hold yourself.",
         ));
     }
@@ -154,25 +156,25 @@ pub async fn roles_update(
         Builtin,
         Done(roles::Role),
     }
-    let r = store::write(&state.pool, move |tx| {
-        let role = roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?;
-        if role.builtin {
-            return Ok(R::Builtin);
-        }
-        roles::update(tx, &tid, &id, name.as_deref(), caps)?;
-        keep_an_admin(tx, &tid)?;
-        audit::append(tx, &ev)?;
-        Ok(R::Done(
-            roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?,
-        ))
-    })
-    .await?;
+    let r = state
+        .app
+        .change(move |tx, fx| {
+            fx.invalidate(Invalidation::Principals);
+            let role = roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?;
+            if role.builtin {
+                return Ok(R::Builtin);
+            }
+            roles::update(tx, &tid, &id, name.as_deref(), caps)?;
+            keep_an_admin(tx, &tid)?;
+            audit::append(tx, &ev)?;
+            Ok(R::Done(
+                roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?,
+            ))
+        })
+        .await?;
     match r {
         R::Builtin => Err(builtin_read_only()),
-        R::Done(role) => {
-            state.auth.principals_changed();
-            Ok(HttpResponse::Ok().json(role))
-        }
+        R::Done(role) => Ok(HttpResponse::Ok().json(role)),
     }
 }
 
@@ -193,25 +195,27 @@ pub async fn roles_delete(
         format!("role:{id}"),
         json!({}),
     );
-    let builtin = store::write(&state.pool, move |tx| {
-        let role = roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?;
-        if role.builtin {
-            return Ok(true);
-        }
-        if roles::in_use(tx, &id)? {
-            return Err(StoreError::Conflict(
-                "The role is held by members; take it from them first.".into(),
-            ));
-        }
-        roles::delete(tx, &tid, &id)?;
-        audit::append(tx, &ev)?;
-        Ok(false)
-    })
-    .await?;
+    let builtin = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Principals);
+            let role = roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?;
+            if role.builtin {
+                return Ok(true);
+            }
+            if roles::in_use(tx, &id)? {
+                return Err(StoreError::Conflict(
+                    "The role is held by members; take it from them first.".into(),
+                ));
+            }
+            roles::delete(tx, &tid, &id)?;
+            audit::append(tx, &ev)?;
+            Ok(false)
+        })
+        .await?;
     if builtin {
         return Err(builtin_read_only());
     }
-    state.auth.principals_changed();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -261,28 +265,31 @@ pub async fn invite(
     );
     let i2 = inv.clone();
     let held = caller.caps;
-    let token = store::write(&state.pool, move |tx| {
-        super::admin_users::check_grant(tx, &tid, &i2.roles, held)?;
-        if let Some(u) = users::find_by_email(tx, &i2.email)?
-            && users::is_member(tx, &u.id, &tid)?
-        {
-            return Err(StoreError::Conflict(
-                "That person is already a member of this tenant.".into(),
-            ));
-        }
-        let t = one_time::issue(
-            tx,
-            INVITE_PURPOSE,
-            None,
-            Some(&tid),
-            &json!({"invitation_id": i2.id}),
-            INVITE_TTL,
-        )?;
-        invitations::create(tx, &i2, &tid, &crate::domain::token::hash(t.expose()))?;
-        audit::append(tx, &ev)?;
-        Ok(t)
-    })
-    .await?;
+    let token = state
+        .app
+        .change(move |tx, _| {
+            check_grant(tx, &tid, &i2.roles, held)?;
+            if let Some(u) = users::find_by_email(tx, &i2.email)?
+                && users::is_member(tx, &u.id, &tid)?
+            {
+                return Err(StoreError::Conflict(
+                    "That person is already a member of this tenant.".into(),
+                )
+                .into());
+            }
+            let t = one_time::issue(
+                tx,
+                INVITE_PURPOSE,
+                None,
+                Some(&tid),
+                &json!({"invitation_id": i2.id}),
+                INVITE_TTL,
+            )?;
+            invitations::create(tx, &i2, &tid, &crate::domain::token::hash(t.expose()))?;
+            audit::append(tx, &ev)?;
+            Ok(t)
+        })
+        .await?;
     let link = format!(
         "{}/invite#token={}",
         state.config.public_url,
@@ -425,11 +432,14 @@ pub async fn settings_put(
         json!({"changed": patch, "settings": value}),
     );
     let v2 = value.clone();
-    store::write(&state.pool, move |tx| {
-        tenants::save_settings(tx, &tid, &v2)?;
-        audit::append(tx, &ev).map(|_| ())
-    })
-    .await?;
-    state.auth.settings.remove(&caller.tenant.id);
+    let tid_inv = crate::domain::ids::TenantId::from_raw(caller.tenant.id.clone());
+    state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Settings(tid_inv));
+            tenants::save_settings(tx, &tid, &v2)?;
+            audit::append(tx, &ev).map(|_| ())
+        })
+        .await?;
     Ok(HttpResponse::build(StatusCode::OK).json(value))
 }

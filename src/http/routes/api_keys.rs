@@ -1,6 +1,7 @@
 //! Organization API keys (capability `manage_api_keys`): create, list, read, change, delete,
 //! reveal (also to users a key is shared with), share and unshare.
 
+use crate::app::Invalidation;
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,15 +10,17 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::tokens::valid_name;
-use super::user_event;
-use crate::domain::capability::Capability;
+use super::{actor, user_event};
+use crate::app::api_keys as keys_app;
+use crate::domain::error::Code;
+use crate::domain::ids::{KeyId, UserId};
 use crate::domain::{net, time};
 use crate::http::AppState;
 use crate::http::auth::{Caller, ManageApiKeys, Require, Service};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged};
 use crate::store::api_keys::{self, Access, KeyChange, NewKey};
-use crate::store::{self, audit, users};
+use crate::store::{self, audit};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +71,7 @@ fn check_services(caller: &Caller, services: &BTreeMap<String, Access>) -> Resul
         if let Some(cap) = svc.needed_to_grant(*access) {
             caller.require(cap).map_err(|_| {
                 ApiError::forbidden(
-                    "MISSING_CAPABILITY",
+                    Code::MissingCapability,
                     format!(
                         "Granting {name}:{} requires the capability {}.",
                         if *access == Access::Write {
@@ -162,26 +165,28 @@ pub async fn create(
         json!({"name": name, "services": b.services}),
     );
     let services = b.services;
-    let (info, secret) = store::write(&state.pool, move |tx| {
-        let (info, secret) = api_keys::create(
-            tx,
-            &dk,
-            NewKey {
-                tenant_id: &tid,
-                name: &name,
-                services: &services,
-                allowed_subnets: &subnets,
-                allowed_origins: &origins,
-                expires_at,
-                created_by: Some(&creator),
-            },
-        )?;
-        ev.target = Some(format!("api_key:{}", info.id));
-        audit::append(tx, &ev)?;
-        Ok((info, secret))
-    })
-    .await?;
-    state.auth.machine.keys_changed();
+    let (info, secret) = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Keys);
+            let (info, secret) = api_keys::create(
+                tx,
+                &dk,
+                NewKey {
+                    tenant_id: &tid,
+                    name: &name,
+                    services: &services,
+                    allowed_subnets: &subnets,
+                    allowed_origins: &origins,
+                    expires_at,
+                    created_by: Some(&creator),
+                },
+            )?;
+            ev.target = Some(format!("api_key:{}", info.id));
+            audit::append(tx, &ev)?;
+            Ok((info, secret))
+        })
+        .await?;
     let mut v = serde_json::to_value(&info).unwrap_or_default();
     v["key"] = json!(secret.expose());
     Ok(HttpResponse::Created().json(v))
@@ -219,7 +224,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(info))
 }
 
-/// Change name, services, subnets or origins; never the expiry.
+/// Change name, services, subnets or origins; never the expiry. **Permissions**:
+/// `manage_api_keys` and every capability the key grants now and after the change.
 #[utoipa::path(patch, path = "/api/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)), request_body = UpdateKey,
     responses((status = 200, description = "the changed key"), (status = 400, description = "e.g. expires_at sent")))]
 pub async fn update(
@@ -257,30 +263,13 @@ pub async fn update(
             .map(check_origins)
             .transpose()?,
     };
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let ev = user_event(
-        &caller,
-        &meta,
-        "api_key.update",
-        format!("api_key:{id}"),
-        json!({
-            "name": change.name, "services": change.services, "allowed_subnets": change.allowed_subnets, "allowed_origins": change.allowed_origins,
-        }),
-    );
-    let info = store::write(&state.pool, move |tx| {
-        if !api_keys::update(tx, &tid, &id, &change)? {
-            return Ok(None);
-        }
-        audit::append(tx, &ev)?;
-        api_keys::get(tx, &tid, &id)
-    })
-    .await?
-    .ok_or_else(ApiError::not_found)?;
-    state.auth.machine.keys_changed();
+    let key = KeyId::from_raw(id.into_inner());
+    let info = keys_app::update(&state.app, actor(&caller, &meta), key, change).await?;
     Ok(HttpResponse::Ok().json(info))
 }
 
-/// Delete a key: it stops working at once.
+/// Delete a key: it stops working at once. **Permissions**: `manage_api_keys` and every
+/// capability the key grants.
 #[utoipa::path(delete, path = "/api/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
     responses((status = 204, description = "deleted"), (status = 404, description = "no such key")))]
 pub async fn delete(
@@ -289,30 +278,13 @@ pub async fn delete(
     meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let ev = user_event(
-        &caller,
-        &meta,
-        "api_key.delete",
-        format!("api_key:{id}"),
-        json!({}),
-    );
-    let done = store::write(&state.pool, move |tx| {
-        let d = api_keys::delete(tx, &tid, &id)?;
-        if d {
-            audit::append(tx, &ev)?;
-        }
-        Ok(d)
-    })
-    .await?;
-    if !done {
-        return Err(ApiError::not_found());
-    }
-    state.auth.machine.keys_changed();
+    let key = KeyId::from_raw(id.into_inner());
+    keys_app::delete(&state.app, actor(&caller, &meta), key).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Reveal a key's secret (audited): to holders of `manage_api_keys` and users it is shared with.
+/// Reveal a key's secret (audited). **Permissions**: `manage_api_keys` and every capability the
+/// key grants, or a share of the key.
 #[utoipa::path(get, path = "/api/api-keys/{id}/secret", tag = "api-keys", params(("id" = String, Path)),
     responses((status = 200, description = "`{id, key}`"), (status = 403, description = "MISSING_CAPABILITY"), (status = 404, description = "no such key")))]
 pub async fn reveal(
@@ -321,46 +293,15 @@ pub async fn reveal(
     meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let may_manage = caller.caps.contains(Capability::ManageApiKeys);
-    let user = caller.user.as_ref().map(|u| u.user_id.clone());
-    if !may_manage && user.is_none() {
-        return Err(ApiError::missing_capability(Capability::ManageApiKeys));
-    }
+    let key = KeyId::from_raw(id.into_inner());
+    let kid = key.to_string();
     let dk = state.data_key.clone();
-    let ev = user_event(
-        &caller,
-        &meta,
-        "api_key.reveal",
-        format!("api_key:{id}"),
-        json!({"via": if may_manage { "manage_api_keys" } else { "share" }}),
-    );
-    enum R {
-        Missing,
-        Denied,
-        Secret(crate::domain::token::Secret),
-    }
-    let key_id = id.clone();
-    let r = store::write(&state.pool, move |tx| {
-        if api_keys::get(tx, &tid, &id)?.is_none() {
-            return Ok(R::Missing);
-        }
-        if !may_manage && !api_keys::is_shared_with(tx, &id, user.as_deref().unwrap_or(""))? {
-            return Ok(R::Denied);
-        }
-        let s = api_keys::reveal(tx, &dk, &tid, &id)?.ok_or(store::StoreError::NotFound)?;
-        audit::append(tx, &ev)?;
-        Ok(R::Secret(s))
-    })
-    .await?;
-    match r {
-        R::Missing => Err(ApiError::not_found()),
-        R::Denied => Err(ApiError::missing_capability(Capability::ManageApiKeys)),
-        R::Secret(s) => Ok(HttpResponse::Ok().json(json!({"id": key_id, "key": s.expose()}))),
-    }
+    let secret = keys_app::reveal(&state.app, actor(&caller, &meta), key, dk).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": kid, "key": secret.expose()})))
 }
 
-/// Share a key with another member of the tenant, so they can reveal it.
+/// Share a key with another member of the tenant, so they can reveal it. **Permissions**:
+/// `manage_api_keys` and every capability the key grants.
 #[utoipa::path(post, path = "/api/api-keys/{id}/shares", tag = "api-keys", params(("id" = String, Path)), request_body = ShareKey,
     responses((status = 201, description = "shared"), (status = 404, description = "no such key or member")))]
 pub async fn share(
@@ -370,31 +311,17 @@ pub async fn share(
     id: web::Path<String>,
     body: Json<ShareKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id, uid) = (caller.tenant.id.clone(), id.into_inner(), body.0.user_id);
-    let ev = user_event(
-        &caller,
-        &meta,
-        "api_key.share",
-        format!("api_key:{id}"),
-        json!({"user_id": uid}),
+    let (key, with) = (
+        KeyId::from_raw(id.into_inner()),
+        UserId::from_raw(body.0.user_id),
     );
-    let (kid, u2) = (id.clone(), uid.clone());
-    let ok = store::write(&state.pool, move |tx| {
-        if api_keys::get(tx, &tid, &id)?.is_none() || !users::is_member(tx, &uid, &tid)? {
-            return Ok(false);
-        }
-        api_keys::share(tx, &id, &uid)?;
-        audit::append(tx, &ev)?;
-        Ok(true)
-    })
-    .await?;
-    if !ok {
-        return Err(ApiError::not_found());
-    }
-    Ok(HttpResponse::Created().json(json!({"key_id": kid, "user_id": u2})))
+    let out = json!({"key_id": key.as_str(), "user_id": with.as_str()});
+    keys_app::share(&state.app, actor(&caller, &meta), key, with).await?;
+    Ok(HttpResponse::Created().json(out))
 }
 
-/// Stop sharing a key with a user (the key itself keeps working).
+/// Stop sharing a key with a user (the key itself keeps working). **Permissions**:
+/// `manage_api_keys` and every capability the key grants.
 #[utoipa::path(delete, path = "/api/api-keys/{id}/shares/{user_id}", tag = "api-keys", params(("id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204, description = "unshared"), (status = 404, description = "no such share")))]
 pub async fn unshare(
@@ -404,24 +331,7 @@ pub async fn unshare(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, uid) = path.into_inner();
-    let tid = caller.tenant.id.clone();
-    let ev = user_event(
-        &caller,
-        &meta,
-        "api_key.unshare",
-        format!("api_key:{id}"),
-        json!({"user_id": uid}),
-    );
-    let ok = store::write(&state.pool, move |tx| {
-        if api_keys::get(tx, &tid, &id)?.is_none() || !api_keys::unshare(tx, &id, &uid)? {
-            return Ok(false);
-        }
-        audit::append(tx, &ev)?;
-        Ok(true)
-    })
-    .await?;
-    if !ok {
-        return Err(ApiError::not_found());
-    }
+    let (key, with) = (KeyId::from_raw(id), UserId::from_raw(uid));
+    keys_app::unshare(&state.app, actor(&caller, &meta), key, with).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,11 +1,13 @@
 //! Sign-in: login, refresh, logout, the caller's profile and the published verification key.
 
+use crate::app::Invalidation;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::domain::error::Code;
 use crate::domain::jwt::{AUDIENCE, Claims};
 use crate::domain::time;
 use crate::domain::token::{self, Kind};
@@ -252,7 +254,7 @@ pub async fn login(
         )
         .await?;
         return Err(ApiError::forbidden(
-            "TENANT_FORBIDDEN",
+            Code::TenantForbidden,
             "You are not a member of that tenant.",
         )
         .already_audited());
@@ -457,7 +459,10 @@ pub async fn start_session(
     let principal = auth::load_principal(state, user_id, &tenant.id)
         .await?
         .ok_or_else(|| {
-            ApiError::forbidden("TENANT_FORBIDDEN", "You are not a member of that tenant.")
+            ApiError::forbidden(
+                Code::TenantForbidden,
+                "You are not a member of that tenant.",
+            )
         })?;
     let ev = event(
         meta,
@@ -506,9 +511,7 @@ enum RefreshOutcome {
         session: sessions::SessionState,
         refresh: token::Secret,
     },
-    Reused {
-        session_id: String,
-    },
+    Reused,
     Refused(ApiError),
 }
 
@@ -547,78 +550,78 @@ pub async fn refresh(
     let h = token::hash(&presented);
     let idle = state.config.session_idle;
     let m = meta.clone();
-    let outcome = store::write(&state.pool, move |tx| {
-        let Some((sid, spent)) = sessions::find_refresh(tx, &h)? else {
-            audit::append(
-                tx,
-                &event(
+    let outcome = state
+        .app
+        .write(move |tx, fx| {
+            let Some((sid, spent)) = sessions::find_refresh(tx, &h)? else {
+                audit::append(
+                    tx,
+                    &event(
+                        &m,
+                        None,
+                        None,
+                        "auth.refresh",
+                        Outcome::Failure,
+                        json!({"reason": "unknown_token"}),
+                    ),
+                )?;
+                return Ok(RefreshOutcome::Refused(ApiError::invalid_token()));
+            };
+            let session = sessions::get(tx, &sid)?.ok_or(StoreError::NotFound)?;
+            let ev = |action: &str, outcome, reason: &str| {
+                let mut e = event(
                     &m,
-                    None,
-                    None,
-                    "auth.refresh",
-                    Outcome::Failure,
-                    json!({"reason": "unknown_token"}),
-                ),
-            )?;
-            return Ok(RefreshOutcome::Refused(ApiError::invalid_token()));
-        };
-        let session = sessions::get(tx, &sid)?.ok_or(StoreError::NotFound)?;
-        let ev = |action: &str, outcome, reason: &str| {
-            let mut e = event(
-                &m,
-                Some(&session.tenant_id),
-                Some(&session.user_id),
-                action,
-                outcome,
-                json!({"reason": reason}),
-            );
-            e.target = Some(format!("session:{}", session.id));
-            e
-        };
-        if spent || !sessions::spend_refresh(tx, &h)? {
-            sessions::end(tx, &sid, "refresh_token_reuse")?;
-            audit::append(
-                tx,
-                &ev("auth.refresh_reuse", Outcome::Denied, "spent_refresh_token"),
-            )?;
-            return Ok(RefreshOutcome::Reused { session_id: sid });
-        }
-        let now = time::now();
-        if session.ended {
-            audit::append(tx, &ev("auth.refresh", Outcome::Failure, "session_ended"))?;
-            return Ok(RefreshOutcome::Refused(ApiError::token_revoked()));
-        }
-        if !session.alive(now, idle) {
-            audit::append(tx, &ev("auth.refresh", Outcome::Failure, "session_expired"))?;
-            return Ok(RefreshOutcome::Refused(ApiError::token_expired()));
-        }
-        let active = users::get(tx, &session.user_id)?.is_some_and(|u| u.status == "active")
-            && users::is_member(tx, &session.user_id, &session.tenant_id)?;
-        if !active {
-            audit::append(
-                tx,
-                &ev("auth.refresh", Outcome::Failure, "account_disabled"),
-            )?;
-            return Ok(RefreshOutcome::Refused(ApiError::token_revoked()));
-        }
-        let refresh = sessions::add_refresh(tx, &sid)?;
-        sessions::touch(tx, &sid, now)?;
-        audit::append(tx, &ev("auth.refresh", Outcome::Success, "rotated"))?;
-        Ok(RefreshOutcome::Rotated { session, refresh })
-    })
-    .await?;
+                    Some(&session.tenant_id),
+                    Some(&session.user_id),
+                    action,
+                    outcome,
+                    json!({"reason": reason}),
+                );
+                e.target = Some(format!("session:{}", session.id));
+                e
+            };
+            if spent || !sessions::spend_refresh(tx, &h)? {
+                sessions::end(tx, &sid, "refresh_token_reuse")?;
+                fx.invalidate(Invalidation::Sessions(vec![sid.clone()]));
+                audit::append(
+                    tx,
+                    &ev("auth.refresh_reuse", Outcome::Denied, "spent_refresh_token"),
+                )?;
+                return Ok(RefreshOutcome::Reused);
+            }
+            let now = time::now();
+            if session.ended {
+                audit::append(tx, &ev("auth.refresh", Outcome::Failure, "session_ended"))?;
+                return Ok(RefreshOutcome::Refused(ApiError::token_revoked()));
+            }
+            if !session.alive(now, idle) {
+                audit::append(tx, &ev("auth.refresh", Outcome::Failure, "session_expired"))?;
+                return Ok(RefreshOutcome::Refused(ApiError::token_expired()));
+            }
+            let active = users::get(tx, &session.user_id)?.is_some_and(|u| u.status == "active")
+                && users::is_member(tx, &session.user_id, &session.tenant_id)?;
+            if !active {
+                audit::append(
+                    tx,
+                    &ev("auth.refresh", Outcome::Failure, "account_disabled"),
+                )?;
+                return Ok(RefreshOutcome::Refused(ApiError::token_revoked()));
+            }
+            let refresh = sessions::add_refresh(tx, &sid)?;
+            sessions::touch(tx, &sid, now)?;
+            fx.invalidate(Invalidation::Sessions(vec![sid.clone()]));
+            audit::append(tx, &ev("auth.refresh", Outcome::Success, "rotated"))?;
+            Ok(RefreshOutcome::Rotated { session, refresh })
+        })
+        .await?;
     match outcome {
         RefreshOutcome::Refused(e) => Err(e.already_audited()),
-        RefreshOutcome::Reused { session_id } => {
-            state.auth.sessions_ended(&[session_id]);
-            Err(ApiError::unauthorized(
-                "TOKEN_REVOKED",
-                "This refresh token was already used; the session has been ended.",
-            )
-            .already_audited())
-        }
+        RefreshOutcome::Reused => Err(ApiError::unauthorized(
+            Code::TokenRevoked,
+            "This refresh token was already used; the session has been ended.",
+        )
+        .already_audited()),
         RefreshOutcome::Rotated { session, refresh } => {
-            state.auth.sessions.remove(&session.id);
             let principal = auth::load_principal(&state, &session.user_id, &session.tenant_id)
                 .await?
                 .ok_or_else(ApiError::token_revoked)?;
@@ -669,13 +672,16 @@ pub async fn logout(
     );
     ev.target = Some(format!("session:{sid}"));
     let id = sid.clone();
-    store::write(&state.pool, move |tx| {
-        sessions::end(tx, &id, "logout")?;
-        audit::append(tx, &ev)?;
-        Ok(())
-    })
-    .await?;
-    state.auth.sessions_ended(&[sid]);
+    let sid_inv = sid.clone();
+    state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Sessions(vec![sid_inv]));
+            sessions::end(tx, &id, "logout")?;
+            audit::append(tx, &ev)?;
+            Ok(())
+        })
+        .await?;
     Ok(HttpResponse::NoContent()
         .cookie(expired_cookie(
             &state,

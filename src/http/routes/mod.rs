@@ -45,6 +45,19 @@ pub fn user_event(
     }
 }
 
+/// The actor of a use case: the caller as `app` sees it, with the capabilities it can use now.
+pub fn actor(caller: &Caller, meta: &Meta) -> crate::app::Actor {
+    crate::app::Actor {
+        tenant: crate::domain::ids::TenantId::from_raw(caller.tenant.id.clone()),
+        caps: caller.usable_caps(),
+        user: caller
+            .user
+            .as_ref()
+            .map(|u| crate::domain::ids::UserId::from_raw(u.user_id.clone())),
+        template: user_event(caller, meta, "", String::new(), serde_json::Value::Null),
+    }
+}
+
 /// Sends a message after the change that caused it has committed, off the request path (so
 /// the answer's timing reveals nothing). A failure is logged and audited; it never undoes the
 /// change.

@@ -1,5 +1,6 @@
 //! Per-tenant source-IP allow and block lists (capability `admin.settings`).
 
+use crate::app::Invalidation;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -59,31 +60,34 @@ async fn add(
         String::new(),
         json!({"cidr": net.to_string(), "note": note}),
     );
-    let rule = store::write(&state.pool, move |tx| {
-        let r = ip_rules::add(tx, &tid, which, &net.to_string(), &note, &by)?;
-        // Refuse an entry that would shut the caller out: the check runs on the lists as they
-        // would be after the change, inside the same transaction.
-        let parse = |rules: Vec<ip_rules::IpRule>| {
-            rules
-                .iter()
-                .filter_map(|r| net::parse_cidr(&r.cidr))
-                .collect()
-        };
-        let lists = IpLists {
-            allow: parse(ip_rules::list(tx, &tid, "allow")?),
-            block: parse(ip_rules::list(tx, &tid, "block")?),
-        };
-        if !own_ip.is_some_and(|ip| lists.permits(ip)) {
-            return Err(StoreError::Conflict(
-                "This entry would shut out your own address.".into(),
-            ));
-        }
-        ev.target = Some(format!("ip_rule:{}", r.id));
-        audit::append(tx, &ev)?;
-        Ok(r)
-    })
-    .await?;
-    state.auth.ip_lists.remove(&caller.tenant.id);
+    let tid_inv = crate::domain::ids::TenantId::from_raw(caller.tenant.id.clone());
+    let rule = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::IpLists(tid_inv));
+            let r = ip_rules::add(tx, &tid, which, &net.to_string(), &note, &by)?;
+            // Refuse an entry that would shut the caller out: the check runs on the lists as they
+            // would be after the change, inside the same transaction.
+            let parse = |rules: Vec<ip_rules::IpRule>| {
+                rules
+                    .iter()
+                    .filter_map(|r| net::parse_cidr(&r.cidr))
+                    .collect()
+            };
+            let lists = IpLists {
+                allow: parse(ip_rules::list(tx, &tid, "allow")?),
+                block: parse(ip_rules::list(tx, &tid, "block")?),
+            };
+            if !own_ip.is_some_and(|ip| lists.permits(ip)) {
+                return Err(StoreError::Conflict(
+                    "This entry would shut out your own address.".into(),
+                ));
+            }
+            ev.target = Some(format!("ip_rule:{}", r.id));
+            audit::append(tx, &ev)?;
+            Ok(r)
+        })
+        .await?;
     Ok(HttpResponse::Created().json(rule))
 }
 
@@ -102,18 +106,21 @@ async fn remove(
         format!("ip_rule:{id}"),
         json!({}),
     );
-    let ok = store::write(&state.pool, move |tx| {
-        let ok = ip_rules::remove(tx, &tid, which, &id)?;
-        if ok {
-            audit::append(tx, &ev)?;
-        }
-        Ok(ok)
-    })
-    .await?;
+    let tid_inv = crate::domain::ids::TenantId::from_raw(caller.tenant.id.clone());
+    let ok = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::IpLists(tid_inv));
+            let ok = ip_rules::remove(tx, &tid, which, &id)?;
+            if ok {
+                audit::append(tx, &ev)?;
+            }
+            Ok(ok)
+        })
+        .await?;
     if !ok {
         return Err(ApiError::not_found());
     }
-    state.auth.ip_lists.remove(&caller.tenant.id);
     Ok(HttpResponse::NoContent().finish())
 }
 

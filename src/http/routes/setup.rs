@@ -1,11 +1,12 @@
 //! First-admin bootstrap with the setup token printed at start.
 
-use actix_web::http::StatusCode;
+use crate::app::Invalidation;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::domain::error::Code;
 use crate::domain::password;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -27,8 +28,7 @@ pub struct SetupRequest {
 
 fn gone() -> ApiError {
     ApiError::new(
-        StatusCode::GONE,
-        "SETUP_COMPLETE",
+        Code::SetupComplete,
         "Setup is complete: a user already exists.",
     )
 }
@@ -78,36 +78,38 @@ pub async fn setup(
     let email = b.email.clone();
     let token = b.setup_token.clone();
     let ok_ev = ev(Outcome::Success, None, json!({"email": b.email}));
-    let out = store::write(&state.pool, move |tx| {
-        if users::count(tx)? > 0 {
-            return Ok(Outcome2::Gone);
-        }
-        match one_time::consume(tx, SETUP_PURPOSE, &token)? {
-            Err(r) => {
-                audit::append(tx, &fail_ev)?;
-                Ok(Outcome2::Refused(r))
+    let out = state
+        .app
+        .write(move |tx, fx| {
+            fx.invalidate(Invalidation::Principals);
+            if users::count(tx)? > 0 {
+                return Ok(Outcome2::Gone);
             }
-            Ok(_) => {
-                let default = tenants::find(tx, "default")?.ok_or(StoreError::NotFound)?;
-                let u = users::create(tx, &email, &name, Some(&hash))?;
-                users::add_membership(tx, &u.id, &default.id, &["admin".to_string()])?;
-                let mut ok_ev = ok_ev;
-                ok_ev.actor_type = "user".into();
-                ok_ev.actor_id = Some(u.id.clone());
-                ok_ev.tenant_id = Some(default.id.clone());
-                ok_ev.target = Some(format!("user:{}", u.id));
-                audit::append(tx, &ok_ev)?;
-                Ok(Outcome2::Created(u))
+            match one_time::consume(tx, SETUP_PURPOSE, &token)? {
+                Err(r) => {
+                    audit::append(tx, &fail_ev)?;
+                    Ok(Outcome2::Refused(r))
+                }
+                Ok(_) => {
+                    let default = tenants::find(tx, "default")?.ok_or(StoreError::NotFound)?;
+                    let u = users::create(tx, &email, &name, Some(&hash))?;
+                    users::add_membership(tx, &u.id, &default.id, &["admin".to_string()])?;
+                    let mut ok_ev = ok_ev;
+                    ok_ev.actor_type = "user".into();
+                    ok_ev.actor_id = Some(u.id.clone());
+                    ok_ev.tenant_id = Some(default.id.clone());
+                    ok_ev.target = Some(format!("user:{}", u.id));
+                    audit::append(tx, &ok_ev)?;
+                    Ok(Outcome2::Created(u))
+                }
             }
-        }
-    })
-    .await?;
+        })
+        .await?;
     match out {
         Outcome2::Gone => Err(gone()),
         Outcome2::Refused(Refused::Expired) => Err(ApiError::token_expired().already_audited()),
         Outcome2::Refused(Refused::Invalid) => Err(ApiError::invalid_token().already_audited()),
         Outcome2::Created(u) => {
-            state.auth.principals_changed();
             log::info!("setup complete: first admin {} created", u.id);
             Ok(HttpResponse::Created().json(json!({
                 "id": u.id, "email": u.email, "name": u.name, "status": u.status,

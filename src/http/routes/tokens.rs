@@ -1,11 +1,13 @@
 //! Personal access tokens: create (interactive sessions only), list and revoke one's own.
 
+use crate::app::Invalidation;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::user_event;
+use crate::domain::error::Code;
 use crate::domain::time;
 use crate::http::AppState;
 use crate::http::auth::Caller;
@@ -69,7 +71,7 @@ pub async fn create(
         && !caller.amr.iter().any(|a| a == "otp")
     {
         return Err(ApiError::forbidden(
-            "MFA_REQUIRED",
+            Code::MfaRequired,
             "This tenant requires MFA: sign in with a second factor to create tokens.",
         ));
     }
@@ -114,7 +116,7 @@ pub async fn list(
 
 fn not_personal() -> ApiError {
     ApiError::forbidden(
-        "INTERACTIVE_SESSION_REQUIRED",
+        Code::InteractiveSessionRequired,
         "Personal access tokens belong to a signed-in user.",
     )
 }
@@ -137,17 +139,20 @@ pub async fn revoke(
         format!("token:{id}"),
         json!({}),
     );
-    let revoked = store::write(&state.pool, move |tx| {
-        let h = tokens::revoke(tx, &user.user_id, &id)?;
-        if h.is_some() {
-            audit::append(tx, &ev)?;
-        }
-        Ok(h)
-    })
-    .await?;
-    let Some(hash) = revoked else {
+    let revoked = state
+        .app
+        .write(move |tx, fx| {
+            let h = tokens::revoke(tx, &user.user_id, &id)?;
+            if let Some(h) = h {
+                audit::append(tx, &ev)?;
+                fx.invalidate(Invalidation::Pat(h));
+                return Ok(true);
+            }
+            Ok(false)
+        })
+        .await?;
+    if !revoked {
         return Err(ApiError::not_found());
-    };
-    state.auth.machine.pats.remove(&hash);
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,258 @@
+//! The use cases: one function per SPEC action, called by the HTTP handlers, the CLI and the lab
+//! alike. A use case owns its transaction and the audit record committed with it; what it
+//! changed that caches may hold is returned as `Invalidation` values through `Changes`, and
+//! `App::write` applies them after the commit, in this one place, so no caller can forget one.
+
+pub mod api_keys;
+pub mod passwords;
+pub mod provision;
+pub mod users;
+
+use std::sync::Arc;
+
+use rusqlite::Transaction;
+
+use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::error::DomainError;
+use crate::domain::ids::TenantId;
+use crate::domain::time::Timestamp;
+use crate::store::audit::{AuditEvent, Outcome};
+use crate::store::{self, Pool, StoreError, StoreResult};
+
+pub use passwords::PasswordWorkers;
+
+/// What a committed change may have made stale in a cache of resolved credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Users, memberships or roles: every resolved permission.
+    Principals,
+    /// These login sessions ended or changed.
+    Sessions(Vec<String>),
+    /// Any number of login sessions ended (e.g. a user was deleted).
+    AllSessions,
+    /// A personal access token (by the SHA-256 of its value) was revoked.
+    Pat(String),
+    /// Any number of personal access tokens were removed.
+    AllPats,
+    /// API keys were created, changed, shared or deleted.
+    Keys,
+    /// A tenant's settings changed.
+    Settings(TenantId),
+    /// A tenant's IP allow or block list changed.
+    IpLists(TenantId),
+    /// Anything may have changed (a change made by another process).
+    Everything,
+}
+
+/// Applies invalidations; implemented by the HTTP layer's credential cache.
+pub trait Invalidate: Send + Sync {
+    fn invalidate(&self, what: &Invalidation);
+}
+
+/// Nothing to invalidate: for the CLI, which keeps no cache (it bumps the shared epoch instead).
+pub struct NoCache;
+
+impl Invalidate for NoCache {
+    fn invalidate(&self, _: &Invalidation) {}
+}
+
+/// What a write noted for after its commit.
+#[derive(Debug, Default)]
+pub struct Changes {
+    invalidations: Vec<Invalidation>,
+}
+
+impl Changes {
+    pub fn invalidate(&mut self, what: Invalidation) {
+        if !self.invalidations.contains(&what) {
+            self.invalidations.push(what);
+        }
+    }
+}
+
+/// Who acts in a use case: its tenant, the capabilities it can use right now (held, less any
+/// the MFA policy holds back), the user behind it if any, and the audit fields of the request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub tenant: TenantId,
+    pub caps: crate::domain::capability::CapSet,
+    pub user: Option<crate::domain::ids::UserId>,
+    /// actor type, actor id, ip, user agent and request id; the use case fills in the rest.
+    pub template: AuditEvent,
+}
+
+impl Actor {
+    /// The audit record of a successful change by this actor.
+    pub fn event(&self, action: &str, target: String, details: serde_json::Value) -> AuditEvent {
+        AuditEvent {
+            tenant_id: Some(self.tenant.as_str().to_string()),
+            action: action.into(),
+            target: Some(target),
+            outcome: Outcome::Success,
+            details,
+            ..self.template.clone()
+        }
+    }
+}
+
+/// The use cases' context: the database door, the clock and the cache to keep true.
+#[derive(Clone)]
+pub struct App {
+    pub pool: Pool,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: PasswordWorkers,
+    cache: Arc<dyn Invalidate>,
+}
+
+pub type AppResult<T> = Result<T, DomainError>;
+
+impl From<StoreError> for DomainError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) => {
+                log::error!("database unavailable: {why}");
+                DomainError::db_unavailable()
+            }
+            StoreError::NotFound => DomainError::not_found(),
+            StoreError::Conflict(msg) => {
+                // Constraint texts name tables and columns; keep them out of the answer.
+                if msg.contains("constraint") || msg.contains("UNIQUE") {
+                    DomainError::conflict("The request conflicts with existing data.")
+                } else {
+                    DomainError::conflict(msg)
+                }
+            }
+            StoreError::Invalid { field, message } if field == "__forbidden_grant" => {
+                DomainError::new(crate::domain::error::Code::MissingCapability, message)
+            }
+            StoreError::Invalid { field, message } => DomainError::validation(&field, message),
+            StoreError::Other(why) => {
+                log::error!("database error: {why}");
+                DomainError::internal()
+            }
+        }
+    }
+}
+
+/// A write's own failure: a refusal decided inside the transaction (rolled back) or a store
+/// error.
+#[derive(Debug)]
+pub enum WriteError {
+    Refused(DomainError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for WriteError {
+    fn from(e: StoreError) -> Self {
+        WriteError::Store(e)
+    }
+}
+
+impl From<DomainError> for WriteError {
+    fn from(e: DomainError) -> Self {
+        WriteError::Refused(e)
+    }
+}
+
+impl From<WriteError> for DomainError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Refused(d) => d,
+            WriteError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl App {
+    pub fn new(pool: Pool, cache: Arc<dyn Invalidate>, passwords: PasswordWorkers) -> App {
+        App {
+            pool,
+            clock: Arc::new(SystemClock),
+            passwords,
+            cache,
+        }
+    }
+
+    /// The same context with another clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> App {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction off the async workers; after the commit, applies
+    /// every invalidation `f` noted. On an error nothing is committed and nothing applied.
+    pub async fn write<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction, &mut Changes) -> StoreResult<T> + Send + 'static,
+    {
+        self.change(move |tx, c| f(tx, c).map_err(WriteError::Store))
+            .await
+    }
+
+    /// `write` for a use case that may refuse inside its transaction with a `DomainError`.
+    pub async fn change<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction, &mut Changes) -> Result<T, WriteError> + Send + 'static,
+    {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || app.write_blocking(f))
+            .await
+            .map_err(|e| {
+                log::error!("blocking task failed: {e}");
+                DomainError::internal()
+            })?
+    }
+
+    /// `change` for code already off the async workers (the CLI).
+    pub fn write_blocking<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&Transaction, &mut Changes) -> Result<T, WriteError>,
+    {
+        let mut refused = None;
+        let r = store::write_blocking(&self.pool, |tx| {
+            let mut changes = Changes::default();
+            match f(tx, &mut changes) {
+                Ok(out) => Ok((out, changes)),
+                Err(WriteError::Store(e)) => Err(e),
+                Err(WriteError::Refused(d)) => {
+                    refused = Some(d);
+                    // Any error rolls the transaction back; this one is never shown.
+                    Err(StoreError::NotFound)
+                }
+            }
+        });
+        let (out, changes) = match (r, refused) {
+            (_, Some(d)) => return Err(d),
+            (Ok(v), None) => v,
+            (Err(e), None) => return Err(e.into()),
+        };
+        self.apply(&changes);
+        Ok(out)
+    }
+
+    /// Reads on a pooled connection off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    {
+        store::run(&self.pool, f).await
+    }
+
+    /// Everything cached is dropped: another process changed the database.
+    pub fn changed_outside(&self) {
+        self.cache.invalidate(&Invalidation::Everything);
+    }
+
+    fn apply(&self, changes: &Changes) {
+        for i in &changes.invalidations {
+            self.cache.invalidate(i);
+        }
+    }
+}

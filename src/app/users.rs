@@ -1,0 +1,317 @@
+//! Member administration (SPEC §8): change, remove, reset the password of, and end the sessions
+//! of a member of the actor's tenant. Each applies the reach rule (`domain::reach`) inside the
+//! transaction that makes the change, so no check can race the data it checks.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde_json::json;
+
+use super::{Actor, App, AppResult, Invalidation, WriteError};
+use crate::domain::capability::{CapSet, Capability};
+use crate::domain::error::{Code, DomainError};
+use crate::domain::ids::{SessionId, UserId};
+use crate::domain::reach;
+use crate::domain::time::{self, Timestamp};
+use crate::domain::token::Secret;
+use crate::store::users::Member;
+use crate::store::{StoreError, audit, one_time, sessions, tenants, users};
+
+/// The purpose of a password-reset one-time token, and how long it lives (SPEC §5).
+pub const RESET_PURPOSE: &str = "reset";
+pub const RESET_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// Member status, parsed from the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Disabled,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Result<Status, DomainError> {
+        match s {
+            "active" => Ok(Status::Active),
+            "disabled" => Ok(Status::Disabled),
+            _ => Err(DomainError::validation(
+                "status",
+                "must be active or disabled",
+            )),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled => "disabled",
+        }
+    }
+}
+
+/// A display name: at most 200 printable characters, trimmed.
+pub fn parse_name(n: &str) -> Result<String, DomainError> {
+    if n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(DomainError::validation(
+            "name",
+            "must be at most 200 printable characters",
+        ));
+    }
+    Ok(n.trim().to_string())
+}
+
+/// Role names for a membership: at least one.
+pub fn parse_roles(roles: Vec<String>) -> Result<Vec<String>, DomainError> {
+    if roles.is_empty() {
+        return Err(DomainError::validation("roles", "name at least one role"));
+    }
+    Ok(roles)
+}
+
+#[derive(Debug, Default)]
+pub struct MemberChange {
+    pub name: Option<String>,
+    pub status: Option<Status>,
+    pub roles: Option<Vec<String>>,
+}
+
+/// No change may leave a tenant without an active member holding `admin.users`.
+pub fn keep_an_admin(tx: &Connection, tenant_id: &str) -> Result<(), WriteError> {
+    if users::count_active_user_admins(tx, tenant_id)? == 0 {
+        return Err(DomainError::conflict(
+            "This change would leave the tenant without an active member holding admin.users.",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The caller may hand out only capabilities it holds itself.
+pub fn check_grant(
+    tx: &Connection,
+    tenant_id: &str,
+    roles: &[String],
+    held: CapSet,
+) -> Result<(), WriteError> {
+    let granted = users::roles_caps(tx, tenant_id, roles)?;
+    reach::grant(held, granted).map_err(|_| {
+        DomainError::new(
+            Code::MissingCapability,
+            "You may only grant roles whose capabilities you hold yourself.",
+        )
+        .into()
+    })
+}
+
+/// What the member holds in the actor's tenant; `NotFound` when they are no member there.
+fn member_caps(tx: &Connection, actor: &Actor, user: &UserId) -> Result<CapSet, WriteError> {
+    let p =
+        users::principal(tx, user.as_str(), actor.tenant.as_str())?.ok_or(StoreError::NotFound)?;
+    Ok(p.caps)
+}
+
+/// A change to what belongs to the user rather than to one membership (name, status, a reset
+/// link answered to the caller) reaches every tenant of the user: the actor must administer
+/// users in each of them and, where `reach` is set, hold everything the user holds there.
+fn reach_every_tenant(
+    tx: &Connection,
+    actor: &Actor,
+    user: &UserId,
+    reach_caps: bool,
+) -> Result<(), WriteError> {
+    let outside = || {
+        DomainError::new(
+            Code::TenantForbidden,
+            "The user also belongs to a tenant you do not administer; only an admin of all their tenants may do this.",
+        )
+    };
+    for t in tenants::for_user(tx, user.as_str())? {
+        if t.id == actor.tenant.as_str() {
+            continue;
+        }
+        let Some(me) = &actor.user else {
+            return Err(outside().into());
+        };
+        let mine = users::principal(tx, me.as_str(), &t.id)?
+            .filter(|p| p.active() && p.caps.contains(Capability::AdminUsers))
+            .ok_or_else(outside)?;
+        if reach_caps {
+            let theirs = users::principal(tx, user.as_str(), &t.id)?
+                .map(|p| p.caps)
+                .unwrap_or_default();
+            reach::over_member(mine.caps, theirs)?;
+        }
+    }
+    Ok(())
+}
+
+/// PATCH of a member: name, status, roles (SPEC §8).
+pub async fn change_member(
+    app: &App,
+    actor: Actor,
+    user: UserId,
+    change: MemberChange,
+) -> AppResult<Member> {
+    app.change(move |tx, fx| {
+        let target = member_caps(tx, &actor, &user)?;
+        if change.status.is_some() || change.roles.is_some() {
+            reach::over_member(actor.caps, target)?;
+        }
+        if change.name.is_some() || change.status.is_some() {
+            reach_every_tenant(tx, &actor, &user, change.status.is_some())?;
+        }
+        let (tid, uid) = (actor.tenant.as_str(), user.as_str());
+        if let Some(n) = &change.name {
+            users::set_name(tx, uid, n)?;
+        }
+        if let Some(r) = &change.roles {
+            check_grant(tx, tid, r, actor.caps)?;
+            users::set_roles(tx, uid, tid, r)?;
+        }
+        if let Some(s) = change.status {
+            users::set_status(tx, uid, s.as_str())?;
+            if s == Status::Disabled {
+                let ended = sessions::end_all_for_user(tx, uid, None, "user_disabled")?;
+                fx.invalidate(Invalidation::Sessions(ended));
+            }
+        }
+        // A status change reaches every tenant of the user: none may lose its last admin.
+        for t in tenants::for_user(tx, uid)? {
+            keep_an_admin(tx, &t.id)?;
+        }
+        keep_an_admin(tx, tid)?;
+        let roles: Option<&Vec<String>> = change.roles.as_ref();
+        audit::append(
+            tx,
+            &actor.event(
+                "user.update",
+                format!("user:{uid}"),
+                json!({"name": change.name, "status": change.status.map(Status::as_str), "roles": roles}),
+            ),
+        )?;
+        fx.invalidate(Invalidation::Principals);
+        Ok(users::member(tx, tid, uid)?.ok_or(StoreError::NotFound)?)
+    })
+    .await
+}
+
+/// DELETE of a member: the membership goes, and the user with it when this was their last
+/// tenant (with their sessions and personal tokens).
+pub async fn remove_member(app: &App, actor: Actor, user: UserId) -> AppResult<()> {
+    app.change(move |tx, fx| {
+        let target = member_caps(tx, &actor, &user)?;
+        reach::over_member(actor.caps, target)?;
+        let (tid, uid) = (actor.tenant.as_str(), user.as_str());
+        let deleted = users::remove_from_tenant(tx, uid, tid)?;
+        keep_an_admin(tx, tid)?;
+        audit::append(
+            tx,
+            &actor.event(
+                "user.remove",
+                format!("user:{uid}"),
+                json!({"user_deleted": deleted}),
+            ),
+        )?;
+        fx.invalidate(Invalidation::Principals);
+        fx.invalidate(Invalidation::AllSessions);
+        fx.invalidate(Invalidation::AllPats);
+        Ok(())
+    })
+    .await
+}
+
+/// How an admin-started reset reaches the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deliver {
+    Mail,
+    /// The link is answered to the caller: it opens the whole account.
+    Response,
+}
+
+impl Deliver {
+    pub fn parse(s: Option<&str>) -> Result<Deliver, DomainError> {
+        match s.unwrap_or("mail") {
+            "mail" => Ok(Deliver::Mail),
+            "response" => Ok(Deliver::Response),
+            _ => Err(DomainError::validation(
+                "deliver",
+                "must be mail or response",
+            )),
+        }
+    }
+}
+
+/// An issued reset token and where it goes.
+pub struct ResetIssued {
+    pub token: Secret,
+    pub email: String,
+    pub expires_at: Timestamp,
+}
+
+/// POST /admin/users/{id}/reset-password: a one-time reset token for a member the actor
+/// reaches (in every tenant of theirs when it is answered rather than mailed).
+pub async fn reset_password(
+    app: &App,
+    actor: Actor,
+    user: UserId,
+    deliver: Deliver,
+) -> AppResult<ResetIssued> {
+    let now = app.now();
+    app.change(move |tx, _| {
+        let target = member_caps(tx, &actor, &user)?;
+        reach::over_member(actor.caps, target)?;
+        if deliver == Deliver::Response {
+            reach_every_tenant(tx, &actor, &user, true)?;
+        }
+        let (tid, uid) = (actor.tenant.as_str(), user.as_str());
+        let m = users::member(tx, tid, uid)?.ok_or(StoreError::NotFound)?;
+        let token = one_time::issue(
+            tx,
+            RESET_PURPOSE,
+            Some(uid),
+            Some(tid),
+            &json!({}),
+            RESET_TTL,
+        )?;
+        let how = match deliver {
+            Deliver::Mail => "mail",
+            Deliver::Response => "response",
+        };
+        audit::append(
+            tx,
+            &actor.event(
+                "user.reset_password",
+                format!("user:{uid}"),
+                json!({"deliver": how}),
+            ),
+        )?;
+        Ok(ResetIssued {
+            token,
+            email: m.email,
+            expires_at: time::plus(now, RESET_TTL),
+        })
+    })
+    .await
+}
+
+/// DELETE /admin/sessions/{id}: ends one of the tenant's login sessions, when the actor
+/// reaches its user. An unknown, ended or foreign session is `NotFound`.
+pub async fn end_member_session(app: &App, actor: Actor, session: SessionId) -> AppResult<()> {
+    app.change(move |tx, fx| {
+        let s = sessions::get(tx, session.as_str())?
+            .filter(|s| s.tenant_id == actor.tenant.as_str() && !s.ended)
+            .ok_or(StoreError::NotFound)?;
+        let target = users::principal(tx, &s.user_id, &s.tenant_id)?
+            .map(|p| p.caps)
+            .unwrap_or_default();
+        reach::over_member(actor.caps, target)?;
+        if !sessions::end(tx, &s.id, "revoked_by_admin")? {
+            return Err(StoreError::NotFound.into());
+        }
+        audit::append(
+            tx,
+            &actor.event("session.revoke", format!("session:{}", s.id), json!({})),
+        )?;
+        fx.invalidate(Invalidation::Sessions(vec![s.id]));
+        Ok(())
+    })
+    .await
+}
