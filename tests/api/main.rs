@@ -12,5 +12,6 @@ mod pages;
 mod process;
 mod properties;
 mod protection;
+mod reach;
 mod review;
 mod sessions;

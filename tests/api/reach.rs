@@ -1,0 +1,358 @@
+//! SPEC §8 "Reach": no caller, by any credential, gains a capability through another account or
+//! key. Each test is the attack as it was tried, now refused with the state unchanged, beside
+//! the allowed neighbour that must keep working.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// A custom role in the default tenant, made by an admin through the API.
+async fn role(app: &TestApp, admin: &Login, name: &str, permissions: &[&str]) {
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/admin/roles",
+            &admin.jwt,
+            json!({"name": name, "permissions": permissions}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+}
+
+/// The reset link's token from a `deliver: response` answer, or the refusal.
+async fn reset_by_response(app: &TestApp, cred: &str, user: &str) -> reqwest::Response {
+    app.send_json(
+        Method::POST,
+        &format!("/api/admin/users/{user}/reset-password"),
+        cred,
+        json!({"deliver": "response"}),
+    )
+    .await
+}
+
+fn member_status(app: &TestApp, user: &str) -> String {
+    app.state
+        .pool
+        .get()
+        .unwrap()
+        .query_row("SELECT status FROM users WHERE id = ?1", [user], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_helpdesk_role_cannot_take_over_a_full_admin() {
+    let app = spawn_app().await;
+    let root = app.admin().await;
+    role(&app, &root, "helpdesk", &["admin.users"]).await;
+    let victim = app.user_with_role("victim-admin@lab.example", "admin", "default");
+    let victim_login = app.login("victim-admin@lab.example").await;
+    app.user_with_role("helpdesk@lab.example", "helpdesk", "default");
+    let hd = app.login("helpdesk@lab.example").await;
+
+    // the reset link answered in the response: the takeover as it was tried
+    let b = assert_error(
+        reset_by_response(&app, &hd.jwt, &victim).await,
+        403,
+        "MISSING_CAPABILITY",
+    )
+    .await;
+    assert!(!b.to_string().contains("lgx_"), "{b}");
+    // a mailed reset, a demotion, disabling, removal and ending their sessions: all refused
+    let res = app
+        .send_json(
+            Method::POST,
+            &format!("/api/admin/users/{victim}/reset-password"),
+            &hd.jwt,
+            json!({}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    let path = format!("/api/admin/users/{victim}");
+    for body in [json!({"roles": ["viewer"]}), json!({"status": "disabled"})] {
+        let res = app.send_json(Method::PATCH, &path, &hd.jwt, body).await;
+        assert_error(res, 403, "MISSING_CAPABILITY").await;
+    }
+    let res = app
+        .send_json(Method::DELETE, &path, &hd.jwt, json!({}))
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    let sid = victim_login.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sid, victim);
+    let sessions: Value = app
+        .get_bearer("/api/admin/sessions?limit=100", &root.jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let victim_session = sessions["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["user_id"] == victim.as_str())
+        .expect("victim's session listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app
+        .send_json(
+            Method::DELETE,
+            &format!("/api/admin/sessions/{victim_session}"),
+            &hd.jwt,
+            json!({}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+
+    // nothing changed: the admin is active, still an admin, still signed in, and signs in
+    // with the old password; no reset token was issued
+    assert_eq!(member_status(&app, &victim), "active");
+    let me: Value = app
+        .get_bearer("/api/auth/me", &victim_login.jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], json!(["admin"]));
+    assert_eq!(
+        app.login_raw("victim-admin@lab.example", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    assert!(app.audit("user.reset_password").is_empty());
+    assert!(
+        app.audit("access.denied")
+            .iter()
+            .any(|r| r["details"]["code"] == "MISSING_CAPABILITY")
+    );
+}
+
+#[tokio::test]
+async fn a_helpdesk_role_still_administers_those_it_reaches() {
+    let app = spawn_app().await;
+    let root = app.admin().await;
+    role(&app, &root, "helpdesk", &["admin.users"]).await;
+    let viewer = app.user_with_role("viewer@lab.example", "viewer", "default");
+    app.user_with_role("helpdesk@lab.example", "helpdesk", "default");
+    let hd = app.login("helpdesk@lab.example").await;
+    let res = reset_by_response(&app, &hd.jwt, &viewer).await;
+    assert_eq!(res.status(), 200);
+    let b: Value = res.json().await.unwrap();
+    assert!(b["token"].as_str().unwrap().starts_with("lgx_"));
+    let path = format!("/api/admin/users/{viewer}");
+    let res = app
+        .send_json(Method::PATCH, &path, &hd.jwt, json!({"status": "disabled"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(member_status(&app, &viewer), "disabled");
+    // granting what it holds is fine, granting more is not
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &path,
+            &hd.jwt,
+            json!({"roles": ["helpdesk"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &path,
+            &hd.jwt,
+            json!({"roles": ["operator"]}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+}
+
+#[tokio::test]
+async fn an_api_key_with_users_write_cannot_take_over_an_admin() {
+    let app = spawn_app().await;
+    let root = app.admin().await;
+    let admin = app.user_with_role("other-admin@lab.example", "admin", "default");
+    let viewer = app.user_with_role("viewer@lab.example", "viewer", "default");
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/api-keys",
+            &root.jwt,
+            json!({"name": "provisioning", "services": {"users": "write"}}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let key = res.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_error(
+        reset_by_response(&app, &key, &admin).await,
+        403,
+        "MISSING_CAPABILITY",
+    )
+    .await;
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/admin/users/{admin}"),
+            &key,
+            json!({"status": "disabled"}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    assert_eq!(member_status(&app, &admin), "active");
+    // the key reaches a viewer
+    assert_eq!(reset_by_response(&app, &key, &viewer).await.status(), 200);
+}
+
+const MASTER: &str = "master-key-for-tests-0123456789abcdef";
+
+#[tokio::test]
+async fn the_master_key_cannot_exceed_its_capabilities_through_an_account() {
+    let app = spawn_with(|c| {
+        c.break_glass_enabled = true;
+        c.master_key = Some(MASTER.into());
+    })
+    .await;
+    let admin = app.user_with_role("admin@lab.example", "admin", "default");
+    let analyst = app.user_with_role("analyst@lab.example", "analyst", "default");
+    let reset = |user: String| {
+        app.client
+            .post(app.url(&format!("/api/admin/users/{user}/reset-password")))
+            .header("x-master-key", MASTER)
+            .header("x-break-glass-reason", "incident 42: admin locked out")
+            .header("x-tenant-id", "default")
+            .json(&json!({"deliver": "response"}))
+            .send()
+    };
+    // the admin holds manage_exercises, which BREAK_GLASS_CAPABILITIES does not give
+    let b = assert_error(reset(admin).await.unwrap(), 403, "MISSING_CAPABILITY").await;
+    assert!(b["message"].as_str().unwrap().contains("manage_"), "{b}");
+    // an analyst holds only audit.read, which the master key has
+    assert_eq!(reset(analyst).await.unwrap().status(), 200);
+}
+
+/// A custom role holding only `manage_api_keys`, and a key made by a full admin.
+async fn key_keeper_and_powerful_key(app: &TestApp) -> (Login, Login, String, String) {
+    let root = app.admin().await;
+    role(app, &root, "keykeeper", &["manage_api_keys"]).await;
+    app.user_with_role("kk@lab.example", "keykeeper", "default");
+    let kk = app.login("kk@lab.example").await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/api-keys",
+            &root.jwt,
+            json!({"name": "powerful", "services": {"users": "write"}}),
+        )
+        .await;
+    let b: Value = res.json().await.unwrap();
+    (
+        root,
+        kk,
+        b["id"].as_str().unwrap().to_string(),
+        b["key"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_key_keeper_cannot_reveal_share_edit_or_delete_a_key_that_can_do_more() {
+    let app = spawn_app().await;
+    let (_root, kk, id, secret) = key_keeper_and_powerful_key(&app).await;
+    let viewer = app.user_with_role("viewer@lab.example", "viewer", "default");
+    let b = assert_error(
+        app.get_bearer(&format!("/api/api-keys/{id}/secret"), &kk.jwt)
+            .await,
+        403,
+        "MISSING_CAPABILITY",
+    )
+    .await;
+    assert!(!b.to_string().contains(&secret));
+    assert!(b["message"].as_str().unwrap().contains("admin.users"));
+    let res = app
+        .send_json(
+            Method::POST,
+            &format!("/api/api-keys/{id}/shares"),
+            &kk.jwt,
+            json!({"user_id": viewer}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/api-keys/{id}"),
+            &kk.jwt,
+            json!({"name": "renamed"}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    let res = app
+        .send_json(
+            Method::DELETE,
+            &format!("/api/api-keys/{id}"),
+            &kk.jwt,
+            json!({}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    // unchanged: not revealed, not shared, same name, still working
+    assert!(app.audit("api_key.reveal").is_empty());
+    assert!(app.audit("api_key.share").is_empty());
+    let ping = app.get_bearer("/api/admin/users", &secret).await;
+    assert_eq!(ping.status(), 200);
+}
+
+#[tokio::test]
+async fn a_key_keeper_manages_the_keys_it_reaches() {
+    let app = spawn_app().await;
+    let (root, kk, powerful, _) = key_keeper_and_powerful_key(&app).await;
+    let viewer = app.user_with_role("viewer@lab.example", "viewer", "default");
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/api-keys",
+            &kk.jwt,
+            json!({"name": "dashboards", "services": {"exercises": "read"}}),
+        )
+        .await;
+    let b: Value = res.json().await.unwrap();
+    let (id, secret) = (b["id"].as_str().unwrap(), b["key"].as_str().unwrap());
+    let revealed: Value = app
+        .get_bearer(&format!("/api/api-keys/{id}/secret"), &kk.jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revealed["key"], secret);
+    let res = app
+        .send_json(
+            Method::POST,
+            &format!("/api/api-keys/{id}/shares"),
+            &kk.jwt,
+            json!({"user_id": viewer}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    // a full admin reaches every key, and what it shares the receiver may reveal
+    let res = app
+        .send_json(
+            Method::POST,
+            &format!("/api/api-keys/{powerful}/shares"),
+            &root.jwt,
+            json!({"user_id": viewer}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let v = app.login("viewer@lab.example").await;
+    let res = app
+        .get_bearer(&format!("/api/api-keys/{powerful}/secret"), &v.jwt)
+        .await;
+    assert_eq!(res.status(), 200);
+}
