@@ -16,7 +16,8 @@ port=18181
 base=http://127.0.0.1:$port
 pid=
 udp_pid=
-trap 'kill $pid $udp_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+bare_pid=
+trap 'kill $pid $udp_pid $bare_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 export LABGATE_DB="$dir/bench.db" LABGATE_LISTEN=127.0.0.1:$port LABGATE_RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn \
   LABGATE_NOISE_DIR="$dir/noise"
 pw='bench password 0123456789'
@@ -36,12 +37,17 @@ key=$(curl -s -XPOST $base/api/api-keys -H "Authorization: Bearer $jwt" -H 'cont
 # each row gets a one-second warm-up first, so the order of the rows does not bias them
 rps() { taskset -c 1 wrk -t1 -c32 -d1s "$@" >/dev/null; taskset -c 1 wrk -t1 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 # the bare actix-web handler first, on the same core, then labgate
-cargo bench -q --bench bare --no-run 2>/dev/null
-BARE_LISTEN=127.0.0.1:18182 taskset -c 0 cargo bench -q --bench bare >/dev/null 2>&1 &
+# The bench binary itself is started (not `cargo bench`), so its PID is the one to stop.
+bare_bin=$(cargo bench -q --bench bare --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("executable") and m.get("target", {}).get("name") == "bare": print(m["executable"])')
+BARE_LISTEN=127.0.0.1:18182 taskset -c 0 "$bare_bin" --bench >/dev/null 2>&1 &
 bare_pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18182/api/health >/dev/null && break; sleep 0.1; done
 bare=$(rps http://127.0.0.1:18182/api/health)
-pkill -f 'bare-.*--bench' 2>/dev/null || true; kill $bare_pid 2>/dev/null || true
+kill $bare_pid 2>/dev/null || true; wait $bare_pid 2>/dev/null || true
 health=$(rps $base/api/health)
 printf '%-28s %12s req/s\n' "bare actix-web handler" "$bare"
 printf '%-28s %12s req/s  (%.2fx bare; target >= 0.7)\n' "GET /api/health" "$health" "$(awk -v a="$health" -v b="$bare" 'BEGIN{print a/b}')"

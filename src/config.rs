@@ -14,6 +14,23 @@ use ipnet::IpNet;
 use crate::domain::capability::{CapSet, Capability};
 use crate::domain::duration::parse_duration;
 
+impl ServeArgs {
+    /// Parses `args` with every environment lookup switched off: the defaults and the given
+    /// flags only. Tests use it, so the caller's environment cannot leak in.
+    pub fn parse_without_env(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        use clap::{Args, FromArgMatches};
+        let cmd = ServeArgs::augment_args(clap::Command::new("labgate"))
+            .mut_args(|a| a.env(None::<&'static str>));
+        let m = cmd.try_get_matches_from(std::iter::once("labgate").chain(args.iter().copied()))?;
+        ServeArgs::from_arg_matches(&m)
+    }
+
+    /// The defaults, ignoring the environment.
+    pub fn defaults() -> ServeArgs {
+        ServeArgs::parse_without_env(&[]).expect("the defaults parse")
+    }
+}
+
 /// Raw server settings as given on the command line or in the environment.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -363,16 +380,10 @@ impl Config {
     }
 
     /// Settings for an isolated server on a random loopback port (tests, benchmarks).
+    /// Settings for a server in `dir` (tests, benchmarks): the defaults, whatever the process
+    /// environment says, with the general rate limit off and every path inside `dir`.
     pub fn for_dir(dir: &std::path::Path) -> Config {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            serve: ServeArgs,
-        }
-        // Parse from no arguments so defaults apply, ignoring the process environment is not
-        // possible with clap's env support, so tests set what they need explicitly afterwards.
-        let raw = Only::parse_from(["labgate"]).serve;
+        let raw = ServeArgs::defaults();
         let mut c =
             Config::from_args(dir.join("labgate.db"), &raw).expect("default settings are valid");
         c.listen = "127.0.0.1:0".parse().unwrap();
@@ -389,18 +400,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(clap::Parser)]
-    struct Only {
-        #[command(flatten)]
-        serve: ServeArgs,
-    }
 
     fn with(args: &[&str]) -> Result<Config, String> {
-        let mut all = vec!["labgate"];
-        all.extend_from_slice(args);
-        let raw = Only::try_parse_from(all).unwrap().serve;
+        let raw = ServeArgs::parse_without_env(args).unwrap();
         Config::from_args("x.db".into(), &raw)
     }
 

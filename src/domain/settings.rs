@@ -58,27 +58,31 @@ impl Settings {
     }
 }
 
-/// The feature module a route belongs to, if any.
-pub fn module_of(canonical_path: &str) -> Option<&'static str> {
-    let under = |p: &str| canonical_path == p || canonical_path.starts_with(&format!("{p}/"));
-    if under("/api/sessions") {
-        Some("exercises")
-    } else if under("/api/noise") {
-        Some("noise")
-    } else if under("/api/api-keys") {
-        Some("api_keys")
-    } else {
-        None
+/// A feature module a tenant can switch off (SPEC §7.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    Exercises,
+    Noise,
+    ApiKeys,
+}
+
+impl Module {
+    /// The name in `features` and in `moduleId`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Module::Exercises => "exercises",
+            Module::Noise => "noise",
+            Module::ApiKeys => "api_keys",
+        }
     }
 }
 
 impl Features {
-    pub fn enabled(&self, module: &str) -> bool {
+    pub fn enabled(&self, module: Module) -> bool {
         match module {
-            "exercises" => self.exercises,
-            "noise" => self.noise,
-            "api_keys" => self.api_keys,
-            _ => true,
+            Module::Exercises => self.exercises,
+            Module::Noise => self.noise,
+            Module::ApiKeys => self.api_keys,
         }
     }
 }

@@ -17,6 +17,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Meta, RequestId};
 use super::ratelimit::RateInfo;
+use super::table::{self, Limit, Matched};
 use crate::domain::error::Code;
 use crate::store::{self, audit};
 
@@ -41,8 +42,18 @@ fn correlation_id(req: &ServiceRequest) -> String {
 /// Counts the request against its route's limiter (SPEC §6); the answer when over the limit.
 fn rate_limit(req: &ServiceRequest) -> Option<ApiError> {
     let state = req.app_data::<web::Data<AppState>>()?;
-    let path = canonical_path(req.match_info().as_str());
-    let limiter = state.limits.for_route(req.method(), &path)?;
+    let m = Matched::of(req.request());
+    if !m.api {
+        return None;
+    }
+    // A route's own limit; a wrong method or an unknown path counts against the general one,
+    // except on an exempt path.
+    let limit = match (m.row, m.path_row()) {
+        (Some(r), _) => r.limit,
+        (None, Some(r)) if r.limit == Limit::Exempt => Limit::Exempt,
+        _ => Limit::General,
+    };
+    let limiter = state.limits.for_limit(limit)?;
     let ip = super::extract::client_ip(req.request(), state)?;
     let d = limiter.check(ip, crate::domain::time::now().timestamp().max(0) as u64);
     req.extensions_mut().insert(RateInfo(d));
@@ -98,13 +109,6 @@ pub fn canonical_path(path: &str) -> String {
     }
 }
 
-fn no_store(path: &str) -> bool {
-    let p = canonical_path(path);
-    ["/api/auth", "/api/tokens", "/api/api-keys", "/api/setup"]
-        .iter()
-        .any(|pre| p == *pre || p.starts_with(&format!("{pre}/")))
-}
-
 pub async fn pipeline(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -114,6 +118,9 @@ pub async fn pipeline(
     req.extensions_mut().insert(RequestId(rid.clone()));
     let method = req.method().clone();
     let path = req.path().to_string();
+    // The route is found once; everything after reads it from the request.
+    let matched = table::find(&method, req.match_info().as_str());
+    req.extensions_mut().insert(matched);
 
     let res = if credential_in_url(req.query_string()) {
         let e = ApiError::new(
@@ -186,7 +193,7 @@ async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<Box
     } else {
         res
     };
-    let no_store = no_store(res.request().match_info().as_str());
+    let no_store = Matched::of(res.request()).no_store;
     let (tenant, cors) = res
         .request()
         .extensions()
@@ -301,7 +308,8 @@ mod tests {
     fn v1_alias_is_canonicalised() {
         assert_eq!(canonical_path("/api/v1/auth/login"), "/api/auth/login");
         assert_eq!(canonical_path("/api/v10/x"), "/api/v10/x");
-        assert!(no_store("/api/v1/auth/me"));
-        assert!(!no_store("/api/health"));
+        let get = actix_web::http::Method::GET;
+        assert!(table::find(&get, "/api/v1/auth/me").no_store);
+        assert!(!table::find(&get, "/api/health").no_store);
     }
 }

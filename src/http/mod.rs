@@ -11,6 +11,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod table;
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -43,8 +44,8 @@ pub fn app(
         .route("/api-playground", web::get().to(pages::playground_redirect))
         .service(pages::playground())
         // /api/v1 first: the /api scope would otherwise claim /api/v1/... and answer 404.
-        .service(web::scope("/api/v1").configure(routes::configure))
-        .service(web::scope("/api").configure(routes::configure))
+        .service(web::scope("/api/v1").configure(table::configure))
+        .service(web::scope("/api").configure(table::configure))
         .default_service(web::to(not_found))
 }
 

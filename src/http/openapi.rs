@@ -91,12 +91,12 @@ mod tests {
         let doc = ApiDoc::openapi();
         let json = serde_json::to_value(&doc).unwrap();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
-        for r in super::super::routes::table() {
+        for r in super::super::table::table() {
             let path = format!("/api{}", r.path);
             let item = &json["paths"][&path];
             assert!(item.is_object(), "{path} is not in the OpenAPI document");
             assert!(
-                item[r.method].is_object(),
+                item[r.method_name()].is_object(),
                 "{} {path} is not in the OpenAPI document",
                 r.method
             );

@@ -129,30 +129,20 @@ impl Limits {
         }
     }
 
-    /// The limiter a request counts against, by its canonical path; `None` when exempt.
-    pub fn for_route(&self, method: &actix_web::http::Method, path: &str) -> Option<&Limiter> {
-        if !(path == "/api" || path.starts_with("/api/")) {
-            return None;
+    /// The limiter of a route's limit; `None` when exempt (or the general limit is off).
+    pub fn for_limit(&self, limit: super::table::Limit) -> Option<&Limiter> {
+        use super::table::Limit;
+        match limit {
+            Limit::Login => Some(&self.login),
+            Limit::ChangePassword => Some(&self.change_password),
+            Limit::MfaValidate => Some(&self.mfa_validate),
+            Limit::ForgotPassword => Some(&self.forgot_password),
+            Limit::Invite => Some(&self.invite),
+            Limit::ResetPassword => Some(&self.reset_password),
+            Limit::Setup => Some(&self.setup),
+            Limit::General => self.general.as_ref(),
+            Limit::Exempt => None,
         }
-        if path == "/api/health" || path == "/api/platform-status/events" {
-            return None;
-        }
-        if method == actix_web::http::Method::POST {
-            let specific = match path {
-                "/api/auth/login" => Some(&self.login),
-                "/api/auth/change-password" => Some(&self.change_password),
-                "/api/auth/mfa/validate" => Some(&self.mfa_validate),
-                "/api/auth/forgot-password" => Some(&self.forgot_password),
-                "/api/auth/invite" => Some(&self.invite),
-                "/api/auth/reset-password" => Some(&self.reset_password),
-                "/api/setup" => Some(&self.setup),
-                _ => None,
-            };
-            if specific.is_some() {
-                return specific;
-            }
-        }
-        self.general.as_ref()
     }
 }
 

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use crate::helpers::PASSWORD;
 
 fn labgate(db: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_labgate"));
+    let mut c = crate::helpers::labgate_command();
     c.env("LABGATE_DB", db).env_remove("RUST_LOG");
     c
 }

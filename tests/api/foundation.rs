@@ -552,3 +552,51 @@ async fn openapi_document_is_served() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(doc["paths"]["/api/auth/login"]["post"].is_object());
 }
+
+#[tokio::test]
+async fn head_answers_every_get_and_a_405_says_what_is_allowed() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let res = app
+        .client
+        .head(app.url("/api/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("x-correlation-id"));
+    let res = app
+        .client
+        .head(app.url("/api/v1/admin/users"))
+        .bearer_auth(&admin.jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().len(), 0, "HEAD has no body");
+    // a HEAD needs the same credential as its GET
+    let res = app
+        .client
+        .head(app.url("/api/admin/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    let res = app
+        .client
+        .delete(app.url("/api/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET, HEAD");
+    assert_error(res, 405, "METHOD_NOT_ALLOWED").await;
+    let res = app
+        .client
+        .put(app.url("/api/v1/admin/users/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET, HEAD, PATCH, DELETE");
+    assert_error(res, 405, "METHOD_NOT_ALLOWED").await;
+}

@@ -47,6 +47,29 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// The labgate binary as a command whose environment holds none of the caller's labgate
+/// settings: a test configures the process it starts, nothing else does.
+pub fn labgate_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_labgate"));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if [
+            "LABGATE_",
+            "JWT_",
+            "BREAK_GLASS_",
+            "MASTER_KEY",
+            "RUST_LOG",
+            "CREDENTIALS_DIRECTORY",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// A signed-in user: the login answer's tokens and the cookies that came with it.
 #[derive(Clone, Debug)]
 pub struct Login {

@@ -18,7 +18,7 @@ struct Proc {
 
 /// Starts `labgate serve` on a random port and waits until it listens.
 fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_labgate"));
+    let mut cmd = crate::helpers::labgate_command();
     cmd.env("LABGATE_DB", dir.join("labgate.db"))
         .env("LABGATE_LISTEN", "127.0.0.1:0")
         .env("LABGATE_MAIL_DIR", dir.join("mail"))
@@ -46,6 +46,16 @@ fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
         .recv_timeout(Duration::from_secs(20))
         .expect("server starts");
     Proc { child, base, log }
+}
+
+/// A server a test started is stopped when the test ends, passed or failed (by its PID).
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
 }
 
 impl Proc {
@@ -159,7 +169,7 @@ async fn what_was_answered_as_created_survives_kill_9() {
     );
     p.signal("-KILL");
     p.child.wait().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_labgate"))
+    let out = crate::helpers::labgate_command()
         .env("LABGATE_DB", dir.path().join("labgate.db"))
         .args(["audit", "verify"])
         .output()
@@ -371,8 +381,7 @@ async fn no_secret_reaches_the_log() {
         1,
         "the setup token is printed once, on its own line"
     );
-    let mut child = p.child;
-    let _ = child.kill();
+    drop(p);
 }
 
 /// Mounts a small tmpfs (needs root, as CI runs), so the database's disk really fills.

@@ -21,7 +21,8 @@ use crate::http::AppState;
 use crate::http::cache::Cache;
 use crate::http::error::ApiError;
 use crate::http::extract::{Meta, client_ip};
-use crate::http::middleware::{canonical_path, route_path};
+use crate::http::middleware::route_path;
+use crate::http::table::{KeyReach, Matched};
 use crate::store::api_keys::{Access, KeyState};
 use crate::store::audit::{self, AuditEvent, Outcome};
 use crate::store::tokens::TokenState;
@@ -46,38 +47,6 @@ impl MachineCache {
             keys: Cache::sharing(10_000, epoch),
             last_written: Mutex::new(HashMap::new()),
         }
-    }
-}
-
-fn under(p: &str, prefix: &str) -> bool {
-    p == prefix || p.starts_with(&format!("{prefix}/"))
-}
-
-/// The service a route belongs to, for API-key scoping; `None` is a route keys never reach.
-pub fn service_of(path: &str) -> Option<Service> {
-    let p = canonical_path(path);
-    let p = p.as_str();
-    if under(p, "/api/sessions") {
-        Some(Service::Exercises)
-    } else if under(p, "/api/noise") {
-        Some(Service::Noise)
-    } else if under(p, "/api/platform-status") {
-        Some(Service::PlatformStatus)
-    } else if under(p, "/api/admin/audit") {
-        Some(Service::Audit)
-    } else if [
-        "/api/admin/users",
-        "/api/admin/roles",
-        "/api/admin/invitations",
-    ]
-    .iter()
-    .any(|x| under(p, x))
-    {
-        Some(Service::Users)
-    } else if under(p, "/api/admin/settings") || under(p, "/api/admin/security") {
-        Some(Service::Settings)
-    } else {
-        None
     }
 }
 
@@ -242,11 +211,13 @@ pub(super) fn key_gate(
         return Err(ApiError::token_expired());
     }
     // From here on the key is valid: what follows are refusals of an identified caller.
-    let path = route_path(req);
-    // `/api/ping` and `/api/auth/me` answer any valid credential (me reports `api_key`); every
-    // other route outside the key's services does not exist for it.
-    if path != "/api/ping" && path != "/api/auth/me" {
-        let Some(service) = service_of(&path) else {
+    // The route table says which routes a key reaches: `Any` (ping, me) answers any valid
+    // key; a route outside the key's services does not exist for it.
+    let reach = Matched::of(req)
+        .path_row()
+        .map_or(KeyReach::Never, |r| r.keys);
+    if reach != KeyReach::Any {
+        let KeyReach::Service(service) = reach else {
             return Err(ApiError::not_found());
         };
         let Some(access) = k.services.get(service.name()) else {

@@ -19,7 +19,7 @@ mod master;
 mod policy;
 mod session;
 
-pub use machine::{MachineCache, Service, preflight_allows, service_of};
+pub use machine::{MachineCache, Service, preflight_allows};
 pub use policy::{IpLists, ip_lists, tenant_settings};
 
 use super::AppState;

@@ -9,10 +9,11 @@ use super::{AuthMethod, Caller};
 use crate::domain::capability::Capability;
 use crate::domain::error::Code;
 use crate::domain::net;
-use crate::domain::settings::{RequireMfa, Settings, module_of};
+use crate::domain::settings::{RequireMfa, Settings};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::client_ip;
+use crate::http::table::Matched;
 use crate::store::{self, ip_rules, tenants};
 
 pub async fn tenant_settings(
@@ -108,15 +109,16 @@ pub(super) fn gate(
     settings: &Settings,
     lists: &IpLists,
 ) -> Result<(), ApiError> {
-    let path = crate::http::middleware::route_path(req);
-    if let Some(module) = module_of(&path)
+    let route = Matched::of(req).path_row();
+    if let Some(module) = route.and_then(|r| r.module)
         && !settings.features.enabled(module)
     {
+        let name = module.name();
         let mut e = ApiError::forbidden(
             Code::ModuleDisabled,
-            format!("The {module} module is disabled for this tenant."),
+            format!("The {name} module is disabled for this tenant."),
         );
-        e.extra = Some(("moduleId", module.to_string()));
+        e.extra = Some(("moduleId", name.to_string()));
         req_caller(req, caller);
         return Err(e);
     }
@@ -137,8 +139,7 @@ pub(super) fn gate(
         && settings.require_mfa == RequireMfa::All
         && !caller.amr.iter().any(|a| a == "otp")
     {
-        let open = path == "/api/ping" || path == "/api/health" || path.starts_with("/api/auth/");
-        if !open {
+        if !route.is_some_and(|r| r.mfa_open) {
             req_caller(req, caller);
             return Err(ApiError::forbidden(
                 Code::MfaRequired,
