@@ -138,14 +138,13 @@ pub(super) fn gate(
     if session_bound
         && settings.require_mfa == RequireMfa::All
         && !caller.amr.iter().any(|a| a == "otp")
+        && !route.is_some_and(|r| r.mfa_open)
     {
-        if !route.is_some_and(|r| r.mfa_open) {
-            req_caller(req, caller);
-            return Err(ApiError::forbidden(
-                Code::MfaRequired,
-                "This tenant requires MFA: enroll at /api/auth/mfa/setup and sign in again with a second factor.",
-            ));
-        }
+        req_caller(req, caller);
+        return Err(ApiError::forbidden(
+            Code::MfaRequired,
+            "This tenant requires MFA: enroll at /api/auth/mfa/setup and sign in again with a second factor.",
+        ));
     }
     Ok(())
 }
