@@ -1,6 +1,12 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
+use std::sync::OnceLock;
+
+use actix_web::http::Method;
+use serde_json::{Value, json};
 use utoipa::OpenApi;
+
+use super::table::{Row, table};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::routes::{
@@ -77,8 +83,124 @@ impl utoipa::Modify for Security {
     }
 }
 
+/// The document served: the handlers' annotations completed from the route table (operation
+/// ids, `security: []` on public routes, the error answers each route can give, lists in their
+/// `{data, meta}` envelope). Built once.
+pub fn document_json() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        complete(doc)
+    })
+}
+
 pub async fn document() -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok().json(ApiDoc::openapi())
+    actix_web::HttpResponse::Ok().json(document_json())
+}
+
+const ERROR_REF: &str = "#/components/schemas/Error";
+
+fn error_response(status: &str) -> Value {
+    let description = match status {
+        "400" => "malformed JSON, invalid parameter or validation error (VALIDATION_ERROR), credential in URL (CREDENTIAL_IN_URL)",
+        "401" => "no, invalid, expired or revoked credential",
+        "403" => "authenticated but not allowed",
+        "404" => "no such resource in the caller's tenant, or an API key not scoped to this service",
+        "409" => "conflict with existing data",
+        "410" => "gone",
+        "413" => "body over 1 MiB (PAYLOAD_TOO_LARGE)",
+        "415" => "body without a JSON content type (UNSUPPORTED_MEDIA_TYPE)",
+        "423" => "account temporarily locked after failed sign-ins (ACCOUNT_LOCKED)",
+        "429" => "rate limit exceeded (RATE_LIMITED)",
+        "503" => "the database cannot be reached (DB_UNAVAILABLE)",
+        _ => "error",
+    };
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}})
+}
+
+/// The error statuses a route can answer, from what the table says of it.
+fn error_statuses(row: &Row, has_body: bool) -> Vec<&'static str> {
+    if row.operation_id == "status_health" {
+        return vec!["400", "429"];
+    }
+    let mut v = vec!["400"];
+    if row.operation_id != "auth_public_key" {
+        v.extend(["401", "403"]);
+    }
+    if !row.public || row.path.contains('{') {
+        v.push("404");
+    }
+    if row.method != Method::GET {
+        v.push("409");
+    }
+    if has_body {
+        v.extend(["413", "415"]);
+    }
+    if matches!(
+        row.operation_id,
+        "auth_login" | "account_mfa_validate" | "account_mfa_disable"
+    ) {
+        v.push("423");
+    }
+    if row.operation_id == "setup_setup" {
+        v.push("410");
+    }
+    v.extend(["429", "503"]);
+    v
+}
+
+fn complete(mut doc: Value) -> Value {
+    for row in table() {
+        let path = format!("/api{}", row.path);
+        let Some(op) = doc["paths"]
+            .get_mut(&path)
+            .and_then(|p| p.get_mut(row.method_name()))
+        else {
+            continue;
+        };
+        op["operationId"] = json!(row.operation_id);
+        if row.public {
+            op["security"] = json!([]);
+        }
+        let has_body = op.get("requestBody").is_some();
+        let responses = op["responses"].as_object_mut();
+        let Some(responses) = responses else { continue };
+        for status in error_statuses(row, has_body) {
+            match responses.get_mut(status) {
+                Some(r) if r.get("content").is_none() => {
+                    r["content"] = error_response(status)["content"].clone();
+                }
+                Some(_) => {}
+                None => {
+                    responses.insert(status.to_string(), error_response(status));
+                }
+            }
+        }
+        // Lists travel in the SPEC's envelope.
+        if let Some(schema) = responses
+            .get_mut("200")
+            .and_then(|r| r.pointer_mut("/content/application~1json/schema"))
+            && schema.get("type") == Some(&json!("array"))
+        {
+            let items = schema.clone();
+            *schema = json!({
+                "type": "object",
+                "required": ["data", "meta"],
+                "properties": {"data": items, "meta": {"$ref": "#/components/schemas/PageMeta"}},
+            });
+        }
+    }
+    doc["components"]["schemas"]["PageMeta"] = json!({
+        "type": "object",
+        "required": ["total", "page", "limit", "totalPages"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+            "totalPages": {"type": "integer", "minimum": 0},
+        },
+    });
+    doc
 }
 
 #[cfg(test)]
@@ -88,8 +210,7 @@ mod tests {
     /// Fails when a registered route is missing from the document.
     #[test]
     fn every_registered_route_is_documented() {
-        let doc = ApiDoc::openapi();
-        let json = serde_json::to_value(&doc).unwrap();
+        let json = document_json();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
         for r in super::super::table::table() {
             let path = format!("/api{}", r.path);
@@ -101,5 +222,25 @@ mod tests {
                 r.method
             );
         }
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_public_routes_need_no_credential() {
+        let doc = document_json();
+        let mut ids = std::collections::HashSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(ids.insert(id.to_string()), "{method} {path}: {id} twice");
+                assert!(op["responses"]["503"].is_object() || path == "/api/health");
+            }
+        }
+        let login = &doc["paths"]["/api/auth/login"]["post"];
+        assert_eq!(login["security"], json!([]));
+        assert_eq!(
+            login["responses"]["401"]["content"]["application/json"]["schema"]["$ref"],
+            ERROR_REF
+        );
+        assert!(doc["paths"]["/api/auth/logout"]["post"].get("security").is_none());
     }
 }
