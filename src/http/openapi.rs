@@ -102,10 +102,14 @@ const ERROR_REF: &str = "#/components/schemas/Error";
 
 fn error_response(status: &str) -> Value {
     let description = match status {
-        "400" => "malformed JSON, invalid parameter or validation error (VALIDATION_ERROR), credential in URL (CREDENTIAL_IN_URL)",
+        "400" => {
+            "malformed JSON, invalid parameter or validation error (VALIDATION_ERROR), credential in URL (CREDENTIAL_IN_URL)"
+        }
         "401" => "no, invalid, expired or revoked credential",
         "403" => "authenticated but not allowed",
-        "404" => "no such resource in the caller's tenant, or an API key not scoped to this service",
+        "404" => {
+            "no such resource in the caller's tenant, or an API key not scoped to this service"
+        }
         "409" => "conflict with existing data",
         "410" => "gone",
         "413" => "body over 1 MiB (PAYLOAD_TOO_LARGE)",
@@ -241,6 +245,10 @@ mod tests {
             login["responses"]["401"]["content"]["application/json"]["schema"]["$ref"],
             ERROR_REF
         );
-        assert!(doc["paths"]["/api/auth/logout"]["post"].get("security").is_none());
+        assert!(
+            doc["paths"]["/api/auth/logout"]["post"]
+                .get("security")
+                .is_none()
+        );
     }
 }
