@@ -4,21 +4,26 @@
 //! `App::write` applies them after the commit, in this one place, so no caller can forget one.
 
 pub mod api_keys;
+pub mod events;
 pub mod passwords;
 pub mod provision;
 pub mod users;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use rusqlite::Transaction;
 
+use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::crypto::DataKey;
 use crate::domain::error::DomainError;
 use crate::domain::ids::TenantId;
 use crate::domain::time::Timestamp;
 use crate::store::audit::{AuditEvent, Outcome};
 use crate::store::{self, Pool, StoreError, StoreResult};
 
+pub use events::EventHub;
 pub use passwords::PasswordWorkers;
 
 /// What a committed change may have made stale in a cache of resolved credentials.
@@ -95,12 +100,19 @@ impl Actor {
     }
 }
 
-/// The use cases' context: the database door, the clock and the cache to keep true.
+/// The use cases' context: the database door, the clock, the settings, the platform event
+/// hub, the data key, and the cache to keep true. Cheap to clone (everything is shared).
 #[derive(Clone)]
 pub struct App {
     pub pool: Pool,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordWorkers,
+    pub config: Arc<Config>,
+    pub events: Arc<EventHub>,
+    /// Encrypts API-key and TOTP secrets at rest.
+    pub data_key: DataKey,
+    /// Set when the server begins to shut down: background work stops starting.
+    pub shutdown: Arc<AtomicBool>,
     cache: Arc<dyn Invalidate>,
 }
 
@@ -164,13 +176,27 @@ impl From<WriteError> for DomainError {
 }
 
 impl App {
-    pub fn new(pool: Pool, cache: Arc<dyn Invalidate>, passwords: PasswordWorkers) -> App {
+    pub fn new(
+        pool: Pool,
+        config: Arc<Config>,
+        data_key: DataKey,
+        cache: Arc<dyn Invalidate>,
+        passwords: PasswordWorkers,
+    ) -> App {
         App {
             pool,
             clock: Arc::new(SystemClock),
             passwords,
+            config,
+            events: Arc::new(EventHub::default()),
+            data_key,
+            shutdown: Arc::new(AtomicBool::new(false)),
             cache,
         }
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The same context with another clock (tests).

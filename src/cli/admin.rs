@@ -18,8 +18,22 @@ fn open(db: &Path) -> Result<Pool, String> {
 
 /// The use cases' context for a command: no cache of its own (the epoch tells a running
 /// server), hashing on this thread's pool.
-fn app(pool: Pool) -> App {
-    App::new(pool, Arc::new(NoCache), PasswordWorkers::new(1))
+fn app(db: &Path, pool: Pool) -> Result<App, String> {
+    let config =
+        crate::config::Config::from_args(db.into(), &crate::config::ServeArgs::defaults())?;
+    let data_key = {
+        let c = pool
+            .get()
+            .map_err(|e| format!("cannot open database: {e}"))?;
+        store::keys::data_key(&c).map_err(|e| format!("cannot load data key: {e}"))?
+    };
+    Ok(App::new(
+        pool,
+        Arc::new(config),
+        data_key,
+        Arc::new(NoCache),
+        PasswordWorkers::new(1),
+    ))
 }
 
 pub fn migrate(db: &Path) -> Result<(), String> {
@@ -33,7 +47,7 @@ pub fn migrate(db: &Path) -> Result<(), String> {
 }
 
 pub fn tenant_create(db: &Path, slug: &str, name: &str) -> Result<(), String> {
-    let app = app(open(db)?);
+    let app = app(db, open(db)?)?;
     let id = provision::create_tenant(&app, slug, name).map_err(|e| provision::message(&e))?;
     println!("{id}");
     Ok(())
@@ -62,7 +76,7 @@ pub fn user_create(
     } else {
         None
     };
-    let app = app(open(db)?);
+    let app = app(db, open(db)?)?;
     let id =
         provision::provision_user(&app, email, name.unwrap_or(""), role, tenant, pw.as_deref())
             .map_err(|e| provision::message(&e))?;
@@ -71,7 +85,7 @@ pub fn user_create(
 }
 
 pub fn user_reset_mfa(db: &Path, email: &str) -> Result<(), String> {
-    let app = app(open(db)?);
+    let app = app(db, open(db)?)?;
     provision::reset_mfa(&app, email).map_err(|e| provision::message(&e))?;
     println!("MFA removed for {email}; the user signs in with the password and can enroll again");
     Ok(())

@@ -35,7 +35,7 @@ pub fn run(db: PathBuf, args: &ServeArgs) -> Result<(), String> {
         );
         let handle = bound.server.handle();
         let server = actix_web::rt::spawn(bound.server);
-        actix_web::rt::spawn(scheduler::run(state.clone()));
+        actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
         actix_web::rt::spawn(watch_cli_changes(state.clone()));
         wait_for_signal().await;
         log::info!("shutting down: finishing requests in flight and noise runs");
@@ -44,7 +44,7 @@ pub fn run(db: PathBuf, args: &ServeArgs) -> Result<(), String> {
         // record how they ended.
         tokio::join!(
             handle.stop(true),
-            runner::drain(&state, Duration::from_secs(6))
+            runner::drain(&state.app, &state.runner, Duration::from_secs(6))
         );
         match server.await {
             Ok(Ok(())) => Ok(()),

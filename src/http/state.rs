@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use super::auth::AuthCache;
 use super::ratelimit::Limits;
+use crate::app::EventHub;
 pub use crate::app::PasswordWorkers;
 use crate::config::Config;
 use crate::domain::crypto::DataKey;
 use crate::domain::jwt::Keys;
 use crate::domain::password;
-use crate::lab::events::EventHub;
 use crate::lab::runner::Runner;
 use crate::mail::Mailer;
 use crate::store::{self, Pool};
@@ -22,7 +22,7 @@ pub struct HealthProbe {
 }
 
 pub struct AppState {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub pool: Pool,
     pub keys: Keys,
     pub auth: Arc<AuthCache>,
@@ -31,15 +31,15 @@ pub struct AppState {
     pub app: crate::app::App,
     pub started: Instant,
     pub limits: Limits,
-    pub events: EventHub,
+    pub events: Arc<EventHub>,
     /// Encrypts API key secrets and TOTP secrets at rest.
     pub data_key: DataKey,
     pub mailer: Mailer,
-    pub runner: Runner,
+    pub runner: Arc<Runner>,
     /// The last database check of `GET /api/health`.
     pub health: HealthProbe,
     /// Set when SIGTERM arrives: the scheduler stops firing.
-    pub shutdown: std::sync::atomic::AtomicBool,
+    pub shutdown: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -76,7 +76,15 @@ impl AppState {
         let mailer = Mailer::new(config.mail_dir.clone(), config.smtp_url.clone());
         let auth = Arc::new(AuthCache::default());
         let passwords = PasswordWorkers::new(cores);
-        let app = crate::app::App::new(pool.clone(), auth.clone(), passwords.clone());
+        let config = Arc::new(config);
+        let app = crate::app::App::new(
+            pool.clone(),
+            config.clone(),
+            data_key.clone(),
+            auth.clone(),
+            passwords.clone(),
+        );
+        let (events, shutdown) = (app.events.clone(), app.shutdown.clone());
         Ok(AppState {
             config,
             pool,
@@ -86,12 +94,12 @@ impl AppState {
             app,
             started: Instant::now(),
             limits,
-            events: EventHub::default(),
+            events,
             data_key,
             mailer,
-            runner: Runner::default(),
+            runner: Arc::new(Runner::default()),
             health: HealthProbe::default(),
-            shutdown: std::sync::atomic::AtomicBool::new(false),
+            shutdown,
         })
     }
 }

@@ -1,7 +1,6 @@
-//! The lab control plane's runtime parts: the platform event hub (and, beside it, the noise
-//! runner and the scheduler).
+//! The lab control plane's runtime parts: the noise generators and sinks, the background
+//! runner and the scheduler. It works through `app::App` and knows nothing of HTTP.
 
-pub mod events;
 pub mod noise;
 pub mod runner;
 pub mod scheduler;

@@ -5,13 +5,14 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::web;
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::noise::generator;
 use super::sinks::SinkSpec;
+use crate::app::App;
 use crate::domain::time;
-use crate::http::AppState;
 use crate::store::noise::{self, Run};
 use crate::store::{self, events};
 
@@ -35,21 +36,22 @@ fn span(count: i64) -> Duration {
 }
 
 /// Starts a queued run in the background.
-pub fn start(state: web::Data<AppState>, run: Run) {
-    state.runner.active.fetch_add(1, Ordering::SeqCst);
+pub fn start(app: App, runner: Arc<Runner>, run: Run) {
+    runner.active.fetch_add(1, Ordering::SeqCst);
     tokio::task::spawn_blocking(move || {
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(&state, &run)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            execute(&app, &runner, &run)
+        }));
         let (sent, error) = match result {
             Ok(r) => r,
             Err(_) => (0, Some("the run stopped unexpectedly".to_string())),
         };
-        finish(&state, &run, sent, error.as_deref());
-        state.runner.active.fetch_sub(1, Ordering::SeqCst);
+        finish(&app, &run, sent, error.as_deref());
+        runner.active.fetch_sub(1, Ordering::SeqCst);
     });
 }
 
-fn tenant_slug(state: &AppState, tenant_id: &str) -> Option<String> {
+fn tenant_slug(state: &App, tenant_id: &str) -> Option<String> {
     let c = state.pool.get().ok()?;
     crate::store::tenants::find(&c, tenant_id)
         .ok()
@@ -57,7 +59,7 @@ fn tenant_slug(state: &AppState, tenant_id: &str) -> Option<String> {
         .map(|t| t.slug)
 }
 
-fn execute(state: &AppState, run: &Run) -> (i64, Option<String>) {
+fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
     let pool = &state.pool;
     let sink = match pool.get().map_err(|e| e.to_string()).and_then(|c| {
         noise::mark_running(&c, &run.id).map_err(|e| e.to_string())?;
@@ -108,7 +110,7 @@ fn execute(state: &AppState, run: &Run) -> (i64, Option<String>) {
         if batch.is_empty() {
             break;
         }
-        if state.runner.stopping.load(Ordering::SeqCst) {
+        if runner.stopping.load(Ordering::SeqCst) {
             let _ = writer.finish();
             return (
                 sent,
@@ -132,7 +134,7 @@ fn execute(state: &AppState, run: &Run) -> (i64, Option<String>) {
     }
 }
 
-fn finish(state: &AppState, run: &Run, sent: i64, error: Option<&str>) {
+fn finish(state: &App, run: &Run, sent: i64, error: Option<&str>) {
     if let Some(e) = error {
         log::warn!("noise run {} failed: {e}", run.id);
     }
@@ -157,17 +159,17 @@ fn finish(state: &AppState, run: &Run, sent: i64, error: Option<&str>) {
 
 /// Shutdown: waits up to `grace` for running runs, then stops the rest (they are marked
 /// failed with the reason) and waits briefly for them to record it.
-pub async fn drain(state: &web::Data<AppState>, grace: Duration) {
+pub async fn drain(app: &App, runner: &Runner, grace: Duration) {
     let deadline = Instant::now() + grace;
-    while state.runner.active() > 0 && Instant::now() < deadline {
+    while runner.active() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    state.runner.stopping.store(true, Ordering::SeqCst);
+    runner.stopping.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(1);
-    while state.runner.active() > 0 && Instant::now() < deadline {
+    while runner.active() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let pool = state.pool.clone();
+    let pool = app.pool.clone();
     let _ = tokio::task::spawn_blocking(move || {
         store::write_blocking(&pool, |tx| {
             noise::fail_unfinished(tx, "the server shut down before the run finished")

@@ -6,12 +6,14 @@
 
 use std::time::Duration;
 
-use actix_web::web;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::runner::Runner;
+use crate::app::App;
 use crate::domain::{cron, time};
-use crate::http::AppState;
 use crate::store::audit::{self, AuditEvent, Outcome};
 use crate::store::noise::{self, NewRun, Run};
 use crate::store::{self, StoreResult, events};
@@ -25,7 +27,7 @@ fn next(expr: &str, after: DateTime<Utc>) -> Option<String> {
 
 /// On start: schedules whose time passed while the server was down fire once (`run_once`,
 /// left due for the first tick) or not at all (`skip`, moved to their next time).
-pub fn catch_up(state: &AppState, now: DateTime<Utc>) -> StoreResult<Vec<events::Event>> {
+pub fn catch_up(state: &App, now: DateTime<Utc>) -> StoreResult<Vec<events::Event>> {
     store::write_blocking(&state.pool, |tx| {
         let mut emitted = vec![];
         for s in noise::due(tx, &time::fmt(now))? {
@@ -45,7 +47,7 @@ pub fn catch_up(state: &AppState, now: DateTime<Utc>) -> StoreResult<Vec<events:
 
 /// Fires every schedule due at `now`; returns the runs to start. A schedule whose previous run
 /// is unfinished is skipped (and the skip recorded).
-pub fn tick(state: &AppState, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<events::Event>)> {
+pub fn tick(state: &App, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<events::Event>)> {
     store::write_blocking(&state.pool, |tx| {
         let mut runs = vec![];
         let mut emitted = vec![];
@@ -134,39 +136,38 @@ fn scheduler_event(
 }
 
 /// One tick with its side effects: events published, runs started.
-pub fn tick_and_start(state: &web::Data<AppState>, now: DateTime<Utc>) -> StoreResult<Vec<Run>> {
-    let (runs, emitted) = tick(state, now)?;
+pub fn tick_and_start(
+    app: &App,
+    runner: &Arc<Runner>,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Run>> {
+    let (runs, emitted) = tick(app, now)?;
     for e in emitted {
-        state.events.publish(e);
+        app.events.publish(e);
     }
     for r in &runs {
-        super::runner::start(state.clone(), r.clone());
+        super::runner::start(app.clone(), runner.clone(), r.clone());
     }
     Ok(runs)
 }
 
 /// The scheduler loop: catch up once, then tick every second until shutdown.
-pub async fn run(state: web::Data<AppState>) {
-    let s = state.clone();
+pub async fn run(app: App, runner: Arc<Runner>) {
+    let s = app.clone();
     match tokio::task::spawn_blocking(move || catch_up(&s, time::now())).await {
-        Ok(Ok(emitted)) => emitted.into_iter().for_each(|e| state.events.publish(e)),
+        Ok(Ok(emitted)) => emitted.into_iter().for_each(|e| app.events.publish(e)),
         Ok(Err(e)) => log::error!("scheduler catch-up failed: {e}"),
         Err(e) => log::error!("scheduler catch-up failed: {e}"),
     }
     loop {
         let ms = 1000 - (time::now().timestamp_subsec_millis() as u64 % 1000);
         tokio::time::sleep(Duration::from_millis(ms.max(1))).await;
-        if state
-            .runner
-            .stopping
-            .load(std::sync::atomic::Ordering::SeqCst)
-            || state.shutting_down()
-        {
+        if runner.stopping.load(std::sync::atomic::Ordering::SeqCst) || app.shutting_down() {
             break;
         }
-        let s = state.clone();
+        let (s, r) = (app.clone(), runner.clone());
         if let Ok(Err(e)) =
-            tokio::task::spawn_blocking(move || tick_and_start(&s, time::now())).await
+            tokio::task::spawn_blocking(move || tick_and_start(&s, &r, time::now())).await
         {
             log::error!("scheduler tick failed (will retry): {e}");
         }

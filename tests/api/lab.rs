@@ -641,12 +641,16 @@ async fn schedules_fire_on_time_never_overlap_and_follow_misfire_rules() {
 
     // not due yet: nothing fires
     assert!(
-        scheduler::tick_and_start(&app.state, next - chrono::Duration::seconds(1))
-            .unwrap()
-            .is_empty()
+        scheduler::tick_and_start(
+            &app.state.app,
+            &app.state.runner,
+            next - chrono::Duration::seconds(1)
+        )
+        .unwrap()
+        .is_empty()
     );
     // due: one run, trigger schedule
-    let runs = scheduler::tick_and_start(&app.state, next).unwrap();
+    let runs = scheduler::tick_and_start(&app.state.app, &app.state.runner, next).unwrap();
     assert_eq!(runs.len(), 1);
     let r = wait_run(&app, &admin.jwt, &runs[0].id).await;
     assert_eq!(r["trigger"], "schedule");
@@ -669,7 +673,7 @@ async fn schedules_fire_on_time_never_overlap_and_follow_misfire_rules() {
         runs[0].id
     ));
     assert!(
-        scheduler::tick_and_start(&app.state, next2)
+        scheduler::tick_and_start(&app.state.app, &app.state.runner, next2)
             .unwrap()
             .is_empty()
     );
@@ -688,8 +692,8 @@ async fn schedules_fire_on_time_never_overlap_and_follow_misfire_rules() {
     // downtime: run_once fires once however many times were missed; skip fires none
     let s2: Value = mk(json!({"name": "skipper", "cron": "*/5 * * * *", "profile": "auth", "count": 3, "misfire": "skip"})).await.json().await.unwrap();
     let later = next2 + chrono::Duration::hours(2);
-    scheduler::catch_up(&app.state, later).unwrap();
-    let fired = scheduler::tick_and_start(&app.state, later).unwrap();
+    scheduler::catch_up(&app.state.app, later).unwrap();
+    let fired = scheduler::tick_and_start(&app.state.app, &app.state.runner, later).unwrap();
     assert_eq!(fired.len(), 1, "run_once fires once, skip not at all");
     assert_eq!(fired[0].schedule_id.as_deref(), Some(id.as_str()));
     let s2: Value = app
@@ -723,10 +727,14 @@ async fn schedules_fire_on_time_never_overlap_and_follow_misfire_rules() {
         Value::Null
     );
     assert!(
-        scheduler::tick_and_start(&app.state, later + chrono::Duration::hours(1))
-            .unwrap()
-            .iter()
-            .all(|r| r.schedule_id.as_deref() != Some(id.as_str()))
+        scheduler::tick_and_start(
+            &app.state.app,
+            &app.state.runner,
+            later + chrono::Duration::hours(1)
+        )
+        .unwrap()
+        .iter()
+        .all(|r| r.schedule_id.as_deref() != Some(id.as_str()))
     );
     let sinks: Value = app
         .get_bearer("/api/noise/sinks", &admin.jwt)

@@ -281,7 +281,7 @@ pub async fn run(
     .await?;
     state.events.publish(event);
     let id = run.id.clone();
-    runner::start(state.clone(), run);
+    runner::start(state.app.clone(), state.runner.clone(), run);
     Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})))
 }
 
