@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod events;
 pub mod passwords;
 pub mod provision;
+pub mod signin;
 pub mod users;
 
 use std::sync::Arc;
@@ -113,6 +114,8 @@ pub struct App {
     pub data_key: DataKey,
     /// Set when the server begins to shut down: background work stops starting.
     pub shutdown: Arc<AtomicBool>,
+    /// One sign-in attempt at a time per email.
+    pub signin_gate: Arc<signin::EmailGate>,
     cache: Arc<dyn Invalidate>,
 }
 
@@ -191,6 +194,7 @@ impl App {
             events: Arc::new(EventHub::default()),
             data_key,
             shutdown: Arc::new(AtomicBool::new(false)),
+            signin_gate: Arc::default(),
             cache,
         }
     }

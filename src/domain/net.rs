@@ -62,3 +62,30 @@ mod tests {
         assert!(parse_cidr("127.0.0.1").is_some());
     }
 }
+
+/// A tenant's source-IP lists (SPEC §8): when the allow list is non-empty only its networks
+/// may use the tenant's credentials and sign in; the block list is refused always.
+#[derive(Debug, Default)]
+pub struct IpLists {
+    pub allow: Vec<ipnet::IpNet>,
+    pub block: Vec<ipnet::IpNet>,
+}
+
+impl IpLists {
+    /// From stored CIDR texts (an unparsable entry matches nothing).
+    pub fn parse<S: AsRef<str>>(allow: &[S], block: &[S]) -> IpLists {
+        let nets = |v: &[S]| v.iter().filter_map(|c| parse_cidr(c.as_ref())).collect();
+        IpLists {
+            allow: nets(allow),
+            block: nets(block),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.block.is_empty()
+    }
+
+    pub fn permits(&self, ip: std::net::IpAddr) -> bool {
+        (self.allow.is_empty() || contains_any(&self.allow, ip)) && !contains_any(&self.block, ip)
+    }
+}

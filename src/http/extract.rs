@@ -172,6 +172,15 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The request's origin as the use cases see it.
+    pub fn origin(&self) -> crate::app::signin::Origin {
+        crate::app::signin::Origin {
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
     pub fn of(req: &HttpRequest) -> Meta {
         let ip = req
             .app_data::<web::Data<AppState>>()

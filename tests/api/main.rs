@@ -15,3 +15,4 @@ mod protection;
 mod reach;
 mod review;
 mod sessions;
+mod signin;

@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, web};
 use super::{AuthMethod, Caller};
 use crate::domain::capability::Capability;
 use crate::domain::error::Code;
-use crate::domain::net;
 use crate::domain::settings::{RequireMfa, Settings};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -32,19 +31,7 @@ pub async fn tenant_settings(
     Ok(s)
 }
 
-/// A tenant's source-IP lists, parsed.
-#[derive(Debug, Default)]
-pub struct IpLists {
-    pub allow: Vec<ipnet::IpNet>,
-    pub block: Vec<ipnet::IpNet>,
-}
-
-impl IpLists {
-    pub fn permits(&self, ip: std::net::IpAddr) -> bool {
-        (self.allow.is_empty() || net::contains_any(&self.allow, ip))
-            && !net::contains_any(&self.block, ip)
-    }
-}
+pub use crate::domain::net::IpLists;
 
 pub async fn ip_lists(
     state: &web::Data<AppState>,
@@ -63,16 +50,9 @@ pub async fn ip_lists(
         ))
     })
     .await?;
-    let parse = |rules: Vec<ip_rules::IpRule>| {
-        rules
-            .iter()
-            .filter_map(|r| net::parse_cidr(&r.cidr))
-            .collect()
-    };
-    let l = Arc::new(IpLists {
-        allow: parse(allow),
-        block: parse(block),
-    });
+    let cidrs =
+        |rules: Vec<ip_rules::IpRule>| rules.into_iter().map(|r| r.cidr).collect::<Vec<_>>();
+    let l = Arc::new(IpLists::parse(&cidrs(allow), &cidrs(block)));
     state.auth.ip_lists.insert_if(g, key, l.clone());
     Ok(l)
 }

@@ -8,12 +8,13 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::auth::{Attempt, MFA_PURPOSE, audit_only, event, finish_second_factor, start_session};
+use super::auth::{audit_only, audited, event, login_answer};
 use super::user_event;
+use crate::app::signin;
 use crate::domain::error::Code;
 use crate::domain::{password, time, totp};
 use crate::http::AppState;
-use crate::http::auth::{self as authn, Caller, tenant_settings};
+use crate::http::auth::{Caller, tenant_settings};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged, paged_all, url_pairs};
 use crate::store::audit::{self, Outcome};
@@ -104,7 +105,10 @@ pub async fn mfa_validate(
 ) -> Result<HttpResponse, ApiError> {
     let MfaValidate { code, mfa_token } = body.0;
     if let Some(t) = mfa_token {
-        return mfa_login_step(&state, &meta, &t, &code).await;
+        let signed = signin::mfa_step(&state.app, meta.origin(), t, code)
+            .await
+            .map_err(audited)?;
+        return Ok(login_answer(&state, &signed));
     }
     let caller = Caller::from_request(&req, &mut Payload::None).await?;
     let (user, _) = caller.require_interactive()?;
@@ -146,86 +150,6 @@ pub async fn mfa_validate(
         .json(json!({"recovery_codes": codes})))
 }
 
-async fn mfa_login_step(
-    state: &web::Data<AppState>,
-    meta: &Meta,
-    token: &str,
-    code: &str,
-) -> Result<HttpResponse, ApiError> {
-    let t = token.to_string();
-    let checked = store::run(&state.pool, move |c| {
-        let ot = match one_time::check(c, MFA_PURPOSE, &t)? {
-            Ok(ot) => ot,
-            Err(r) => return Ok(Err(r)),
-        };
-        let user = match &ot.user_id {
-            Some(u) => users::get(c, u)?,
-            None => None,
-        };
-        let tenant = match &ot.tenant_id {
-            Some(t) => tenants::find(c, t)?,
-            None => None,
-        };
-        Ok(Ok((user, tenant)))
-    })
-    .await?;
-    let (user, tenant) = match checked {
-        Ok((Some(u), Some(t))) if u.status == "active" => (u, t),
-        Ok(_) => return Err(ApiError::invalid_token()),
-        Err(r) => {
-            audit_only(
-                state,
-                event(
-                    meta,
-                    None,
-                    None,
-                    "auth.mfa",
-                    Outcome::Failure,
-                    json!({"reason": "invalid_mfa_token"}),
-                ),
-            )
-            .await?;
-            return Err(refused(r).already_audited());
-        }
-    };
-    let who = Attempt {
-        user_id: Some(user.id.clone()),
-        tenant_id: Some(tenant.id.clone()),
-        email: user.email.clone(),
-        email_norm: users::normalize_email(&user.email),
-    };
-    let en = who.email_norm.clone();
-    let attempt = store::write(&state.pool, move |tx| {
-        lockout::begin_attempt(tx, &en, time::now())
-    })
-    .await?;
-    if let Err(until) = attempt {
-        audit_only(
-            state,
-            who.event(
-                meta,
-                "auth.mfa",
-                Outcome::Failure,
-                json!({"reason": "locked"}),
-            ),
-        )
-        .await?;
-        return Err(ApiError::locked(until).already_audited());
-    }
-    let attempt = attempt.unwrap_or(lockout::THRESHOLD);
-    finish_second_factor(
-        state,
-        meta,
-        &who,
-        attempt,
-        &user.id,
-        &tenant,
-        code,
-        Some(token),
-    )
-    .await
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MfaDisable {
@@ -244,39 +168,10 @@ pub async fn mfa_disable(
 ) -> Result<HttpResponse, ApiError> {
     let (user, _) = caller.require_interactive()?;
     let uid = user.user_id.clone();
-    // A password check like a sign-in: counted against the lockout and audited, so a stolen
-    // session cannot try passwords here.
-    let who = Attempt {
-        user_id: Some(uid.clone()),
-        tenant_id: Some(caller.tenant.id.clone()),
-        email: user.email.clone(),
-        email_norm: users::normalize_email(&user.email),
-    };
-    let en = who.email_norm.clone();
-    let attempt = match store::write(&state.pool, move |tx| {
-        lockout::begin_attempt(tx, &en, time::now())
-    })
-    .await?
-    {
-        Ok(n) => n,
-        Err(until) => {
-            return Err(ApiError::locked(until));
-        }
-    };
-    let u2 = uid.clone();
-    let hash = store::run(&state.pool, move |c| {
-        Ok(users::get(c, &u2)?.and_then(|u| u.password_hash))
-    })
-    .await?;
-    if !state.passwords.verify(body.0.password, hash).await {
-        super::auth::login_failed(
-            &state,
-            &meta,
-            &who,
-            attempt,
-            "wrong_password_on_mfa_disable",
-        )
-        .await?;
+    let (tid, reason) = (caller.tenant.id.as_str(), "wrong_password_on_mfa_disable");
+    let password = body.0.password;
+    let origin = meta.origin();
+    if !signin::recheck_password(&state.app, &origin, user, tid, password, reason).await? {
         return Err(ApiError::validation("password", "the password is wrong").already_audited());
     }
     let dk = state.data_key.clone();
@@ -641,46 +536,10 @@ pub async fn switch_tenant(
     meta: Meta,
     body: Json<SwitchTenant>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, sid) = caller.require_interactive()?;
-    let forbidden = || {
-        ApiError::forbidden(
-            Code::TenantForbidden,
-            "You are not a member of that tenant.",
-        )
-    };
-    let target = authn::find_tenant(&state, body.0.tenant.trim())
-        .await?
-        .ok_or_else(forbidden)?;
-    authn::load_principal(&state, &user.user_id, &target.id)
-        .await?
-        .ok_or_else(forbidden)?;
-    let sid = sid.to_string();
-    let ev = user_event(
-        &caller,
-        &meta,
-        "auth.switch_tenant",
-        format!("session:{sid}"),
-        json!({"to": target.id}),
-    );
-    let s2 = sid.clone();
-    let sid_inv = sid.clone();
-    state
-        .app
-        .write(move |tx, fx| {
-            fx.invalidate(Invalidation::Sessions(vec![sid_inv]));
-            sessions::end(tx, &s2, "switched_tenant")?;
-            audit::append(tx, &ev).map(|_| ())
-        })
-        .await?;
-    start_session(
-        &state,
-        &meta,
-        &user.user_id,
-        &target,
-        caller.amr.clone(),
-        "auth.login",
-    )
-    .await
+    let owner = super::auth::session_owner(&caller)?;
+    let target = body.0.tenant;
+    let signed = signin::switch_tenant(&state.app, meta.origin(), owner, &target).await?;
+    Ok(login_answer(&state, &signed))
 }
 
 #[derive(Deserialize, ToSchema)]
