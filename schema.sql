@@ -146,7 +146,10 @@ CREATE TABLE personal_tokens (
     expires_at    TEXT,
     revoked_at    TEXT,
     last_used_at  TEXT,
-    last_used_ip  TEXT
+    last_used_ip  TEXT,
+    -- the factors of the login session that created the token (JSON array, e.g. ["pwd","otp"]):
+    -- the MFA policy applies to the token exactly as to that session
+    amr           TEXT NOT NULL DEFAULT '["pwd"]'
 );
 CREATE INDEX personal_tokens_user ON personal_tokens(user_id, tenant_id);
 

@@ -52,3 +52,74 @@ id_type!(
     /// An organization API key.
     KeyId,
 );
+
+/// An email address as SPEC §3.2 allows it: a bare `local@domain`, never a display name, a
+/// comment, a quoted local part or an address list, so the address shown is the one mail goes
+/// to. The local part is a dot-atom; the domain is dot-separated labels of letters, digits and
+/// hyphens, with at least one dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Email, &'static str> {
+        let e = s.trim();
+        if e.len() > 254 {
+            return Err("invalid email format");
+        }
+        let Some((local, domain)) = e.split_once('@') else {
+            return Err("invalid email format");
+        };
+        let atom = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && local
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(atom));
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let domain_ok = domain.contains('.') && domain.split('.').all(label_ok);
+        if local_ok && domain_ok {
+            Ok(Email(e.to_string()))
+        } else {
+            Err("invalid email format")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bare_addresses_are_emails() {
+        for ok in ["ops@lab.example", "a.b+tag@sub.lab-1.example", " x@y.io "] {
+            assert!(Email::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "\"a@lab.test\" <x@evil.test>",
+            "\"a@lab.test\"<x@evil.test>",
+            "Alice <a@lab.test>",
+            "a@lab.test (comment)",
+            "a@lab.test,b@lab.test",
+            "a@b@lab.test",
+            "a..b@lab.test",
+            ".a@lab.test",
+            "a@lab",
+            "a@-lab.test",
+            "a@lab..test",
+            "@lab.test",
+            "a@",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -52,6 +52,18 @@ impl AppState {
         let pool = store::open(&config.db)
             .map_err(|e| format!("cannot open database {}: {e}", config.db.display()))?;
         store::migrate(&pool)?;
+        // Dispatch-token runs belong to a tenant that must exist (SPEC §1), checked now rather
+        // than answered with an error at the first dispatch.
+        if config.noise_dispatch_token.is_some() {
+            let slug = config.noise_dispatch_tenant.clone();
+            let found = store::write_blocking(&pool, |tx| store::tenants::find(tx, &slug))
+                .map_err(|e| format!("cannot open database: {e}"))?;
+            if found.is_none() {
+                return Err(format!(
+                    "LABGATE_NOISE_DISPATCH_TENANT: no tenant {slug:?} exists (create it with `labgate tenant create`)"
+                ));
+            }
+        }
         // Runs a previous process left queued or running cannot resume: say so.
         store::write_blocking(&pool, |tx| {
             store::noise::fail_unfinished(tx, "the server stopped before the run finished")

@@ -26,8 +26,9 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
-const SCHEMA_V1: &str = include_str!("../../schema.sql");
+pub const SCHEMA_VERSION: i64 = 2;
+/// The whole current schema, for a new database.
+const SCHEMA: &str = include_str!("../../schema.sql");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -120,12 +121,20 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
         .map_err(|e| format!("cannot migrate database: {e}"))?;
     let step = || -> StoreResult<()> {
         if version < 1 {
-            tx.execute_batch(SCHEMA_V1)?;
+            tx.execute_batch(SCHEMA)?;
             keys::ensure(&tx)?;
             keys::data_key(&tx)?;
             tenants::create(&tx, "default", "Default")?;
+        } else {
+            // Ordered steps from the stored version, each keeping the data.
+            if version < 2 {
+                // Tokens made before version 2 did not record their factors: password only,
+                // so a tenant's MFA policy holds them back rather than letting them through.
+                tx.execute_batch(
+                    "ALTER TABLE personal_tokens ADD COLUMN amr TEXT NOT NULL DEFAULT '[\"pwd\"]';",
+                )?;
+            }
         }
-        // Later versions: `if version < 2 { ... }`, each step keeping the data.
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())
     };

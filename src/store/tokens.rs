@@ -27,6 +27,8 @@ pub struct TokenState {
     pub tenant_id: String,
     pub expires_at: Option<Timestamp>,
     pub revoked: bool,
+    /// The factors of the login session that created it.
+    pub amr: Vec<String>,
 }
 
 pub fn create(
@@ -35,6 +37,7 @@ pub fn create(
     tenant_id: &str,
     name: &str,
     expires_at: Option<Timestamp>,
+    amr: &[String],
 ) -> StoreResult<(TokenInfo, Secret)> {
     let secret = token::generate(Kind::Pat);
     let info = TokenInfo {
@@ -47,16 +50,16 @@ pub fn create(
         last_used_ip: None,
     };
     conn.execute(
-        "INSERT INTO personal_tokens (id, user_id, tenant_id, name, token_hash, prefix, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![info.id, user_id, tenant_id, info.name, token::hash(secret.expose()), info.prefix, info.created_at, info.expires_at],
+        "INSERT INTO personal_tokens (id, user_id, tenant_id, name, token_hash, prefix, created_at, expires_at, amr)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![info.id, user_id, tenant_id, info.name, token::hash(secret.expose()), info.prefix, info.created_at, info.expires_at, serde_json::to_string(amr).unwrap_or_default()],
     )?;
     Ok((info, secret))
 }
 
 pub fn find_by_hash(conn: &Connection, hash: &str) -> StoreResult<Option<TokenState>> {
     let mut st = conn.prepare_cached(
-        "SELECT id, user_id, tenant_id, expires_at, revoked_at IS NOT NULL FROM personal_tokens WHERE token_hash = ?1",
+        "SELECT id, user_id, tenant_id, expires_at, revoked_at IS NOT NULL, amr FROM personal_tokens WHERE token_hash = ?1",
     )?;
     optional(st.query_row([hash], |r| {
         let exp: Option<String> = r.get(3)?;
@@ -66,6 +69,9 @@ pub fn find_by_hash(conn: &Connection, hash: &str) -> StoreResult<Option<TokenSt
             tenant_id: r.get(2)?,
             expires_at: exp.as_deref().and_then(time::parse),
             revoked: r.get(4)?,
+            // Unreadable factors count as password only: the policy then holds the token back.
+            amr: serde_json::from_str(&r.get::<_, String>(5)?)
+                .unwrap_or_else(|_| vec!["pwd".to_string()]),
         })
     }))
 }

@@ -39,17 +39,9 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 /// A syntactic check good enough to catch typos; delivery is the real test.
+/// A bare address (SPEC §3.2); see `domain::ids::Email`.
 pub fn valid_email(email: &str) -> bool {
-    let e = email.trim();
-    let Some((local, domain)) = e.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && e.len() <= 254
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+    crate::domain::ids::Email::parse(email).is_ok()
 }
 
 pub fn find_by_email(conn: &Connection, email: &str) -> StoreResult<Option<User>> {

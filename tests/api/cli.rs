@@ -302,3 +302,69 @@ fn reset_mfa_removes_the_enrollment_and_is_audited() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn a_dispatch_token_for_a_tenant_that_does_not_exist_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let out = labgate(&db)
+        .env("LABGATE_LISTEN", "127.0.0.1:0")
+        .env(
+            "LABGATE_NOISE_DISPATCH_TOKEN",
+            "dispatch-token-0123456789abcdefghijkl",
+        )
+        .env("LABGATE_NOISE_DISPATCH_TENANT", "no-such-tenant")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("LABGATE_NOISE_DISPATCH_TENANT"), "{err}");
+    assert!(err.contains("no-such-tenant"), "{err}");
+}
+
+#[test]
+fn a_version_1_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v1.db");
+    assert!(
+        labgate(&db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    {
+        // what version 1 looked like: tokens without their factors
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, email, email_norm, created_at) VALUES ('u1', 'old@lab.example', 'old@lab.example', '2026-01-01T00:00:00Z');
+             INSERT INTO personal_tokens (id, user_id, tenant_id, name, token_hash, prefix, created_at)
+               SELECT 't1', 'u1', id, 'old', 'h', 'lgp_x', '2026-01-01T00:00:00Z' FROM tenants WHERE slug = 'default';
+             ALTER TABLE personal_tokens DROP COLUMN amr;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let out = labgate(&db).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, labgate::store::SCHEMA_VERSION);
+    let amr: String = conn
+        .query_row("SELECT amr FROM personal_tokens WHERE id = 't1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        amr, r#"["pwd"]"#,
+        "the old token keeps its row, as password only"
+    );
+}

@@ -356,3 +356,80 @@ async fn a_key_keeper_manages_the_keys_it_reaches() {
         .await;
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn a_token_made_before_an_mfa_policy_is_held_back_like_its_session() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/tokens",
+            &admin.jwt,
+            json!({"name": "before the policy", "expires_in": "30d"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let pat = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let with_pat = |m: Method, p: &str, body: Value| {
+        app.client
+            .request(m, app.url(p))
+            .header("authorization", format!("token {pat}"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        with_pat(Method::GET, "/api/admin/users", json!({}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let res = app
+        .send_json(
+            Method::PUT,
+            "/api/admin/settings",
+            &admin.jwt,
+            json!({"require_mfa": "admins"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    // the token keeps its session's factors (password only): admin capabilities are held back,
+    // so it can neither read users nor switch the policy off again
+    let res = with_pat(Method::GET, "/api/admin/users", json!({}))
+        .await
+        .unwrap();
+    assert_error(res, 403, "MFA_REQUIRED").await;
+    let res = with_pat(
+        Method::PUT,
+        "/api/admin/settings",
+        json!({"require_mfa": "off"}),
+    )
+    .await
+    .unwrap();
+    assert_error(res, 403, "MFA_REQUIRED").await;
+    let settings: Value = app
+        .state
+        .pool
+        .get()
+        .unwrap()
+        .query_row(
+            "SELECT s.settings FROM tenant_settings s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = 'default'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap();
+    assert_eq!(settings["require_mfa"], "admins");
+    // what needs no admin capability still works
+    assert_eq!(
+        with_pat(Method::GET, "/api/sessions", json!({}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -136,7 +136,7 @@ pub(super) async fn pat_caller(
         user: Some(principal),
         tenant,
         session_id: None,
-        amr: vec![],
+        amr: t.amr.clone(),
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
     });

@@ -65,7 +65,11 @@ pub(super) async fn derive(
 ) -> Result<(Caller, Arc<Settings>, Arc<IpLists>), ApiError> {
     let settings = tenant_settings(state, &caller.tenant.id).await?;
     let lists = ip_lists(state, &caller.tenant.id).await?;
-    let session_bound = matches!(caller.method, AuthMethod::Session | AuthMethod::Jwt);
+    // A personal access token carries the factors of the session that made it (SPEC §5).
+    let session_bound = matches!(
+        caller.method,
+        AuthMethod::Session | AuthMethod::Jwt | AuthMethod::Pat
+    );
     let caller = if session_bound
         && settings.require_mfa == RequireMfa::Admins
         && !caller.amr.iter().any(|a| a == "otp")
@@ -114,7 +118,11 @@ pub(super) fn gate(
             ));
         }
     }
-    let session_bound = matches!(caller.method, AuthMethod::Session | AuthMethod::Jwt);
+    // A personal access token carries the factors of the session that made it (SPEC §5).
+    let session_bound = matches!(
+        caller.method,
+        AuthMethod::Session | AuthMethod::Jwt | AuthMethod::Pat
+    );
     if session_bound
         && settings.require_mfa == RequireMfa::All
         && !caller.amr.iter().any(|a| a == "otp")

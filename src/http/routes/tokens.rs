@@ -79,6 +79,8 @@ pub async fn create(
     let expires_at =
         lifetime_days(&body.0.expires_in)?.map(|d| time::now() + chrono::Duration::days(d));
     let (uid, tid) = (user.user_id.clone(), caller.tenant.id.clone());
+    // The token keeps the factors of this session: the MFA policy judges it as the session.
+    let amr = caller.amr.clone();
     let mut ev = user_event(
         &caller,
         &meta,
@@ -87,7 +89,7 @@ pub async fn create(
         json!({"name": name, "expires_in": body.0.expires_in}),
     );
     let (info, secret) = store::write(&state.pool, move |tx| {
-        let (info, secret) = tokens::create(tx, &uid, &tid, &name, expires_at)?;
+        let (info, secret) = tokens::create(tx, &uid, &tid, &name, expires_at, &amr)?;
         ev.target = Some(format!("token:{}", info.id));
         audit::append(tx, &ev)?;
         Ok((info, secret))
