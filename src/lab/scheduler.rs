@@ -13,10 +13,11 @@ use serde_json::json;
 
 use super::runner::Runner;
 use crate::app::App;
+use crate::domain::settings::{Module, Settings};
 use crate::domain::{cron, time};
 use crate::store::audit::{self, AuditEvent, Outcome};
 use crate::store::noise::{self, NewRun, Run};
-use crate::store::{self, StoreResult, events};
+use crate::store::{self, StoreResult, events, tenants};
 
 fn next(expr: &str, after: DateTime<Utc>) -> Option<String> {
     cron::parse(expr)
@@ -54,6 +55,28 @@ pub fn tick(state: &App, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<event
         let at = time::fmt(now);
         for s in noise::due(tx, &at)? {
             let following = next(&s.cron, now);
+            // A tenant that switched noise off keeps its schedules, but they do not fire: each
+            // time is recorded as skipped (SPEC §7.5).
+            let settings = Settings::from_json(&tenants::settings(tx, &s.tenant_id)?);
+            if !settings.features.enabled(Module::Noise) {
+                noise::set_next(tx, &s.id, following.as_deref())?;
+                emitted.push(events::emit(
+                    tx,
+                    Some(&s.tenant_id),
+                    "schedule.skipped",
+                    &json!({"schedule_id": s.id, "reason": "the noise module is disabled", "missed_at": s.next_run_at}),
+                )?);
+                audit::append(
+                    tx,
+                    &scheduler_event(
+                        &s.tenant_id,
+                        "noise.schedule.skip",
+                        &s.id,
+                        json!({"reason": "module_disabled"}),
+                    ),
+                )?;
+                continue;
+            }
             let busy = match &s.last_run_id {
                 Some(id) => noise::unfinished(tx, id)?,
                 None => false,

@@ -1030,3 +1030,38 @@ async fn last_use_is_recorded_without_a_write_per_request() {
         .unwrap();
     assert_eq!(at, seen["last_used_at"].as_str().unwrap());
 }
+
+#[tokio::test]
+async fn a_disabled_api_keys_module_refuses_the_tenants_keys() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let k = create_key(
+        &app,
+        &admin.jwt,
+        json!({"name": "siem", "services": {"audit": "read"}}),
+    )
+    .await;
+    let key = k["key"].as_str().unwrap().to_string();
+    assert_eq!(app.get_bearer("/api/admin/audit", &key).await.status(), 200);
+    app.send_json(
+        reqwest::Method::PUT,
+        "/api/admin/settings",
+        &admin.jwt,
+        json!({"features": {"api_keys": false}}),
+    )
+    .await;
+    let b = assert_error(
+        app.get_bearer("/api/admin/audit", &key).await,
+        403,
+        "MODULE_DISABLED",
+    )
+    .await;
+    assert_eq!(b["moduleId"], "api_keys");
+    // the admin's own session is not a key: it still reads the log
+    assert_eq!(
+        app.get_bearer("/api/admin/audit", &admin.jwt)
+            .await
+            .status(),
+        200
+    );
+}

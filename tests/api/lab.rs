@@ -1005,3 +1005,55 @@ async fn other_tenants_runs_sinks_and_schedules_answer_404() {
         .await;
     assert_error(res, 400, "VALIDATION_ERROR").await;
 }
+
+#[tokio::test]
+async fn a_disabled_noise_module_keeps_its_schedules_from_firing() {
+    use labgate::lab::scheduler;
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/noise/schedules",
+            &admin.jwt,
+            json!({"name": "hourly", "cron": "0 * * * *", "profile": "dns", "count": 5}),
+        )
+        .await;
+    let s: Value = res.json().await.unwrap();
+    let next = chrono::DateTime::parse_from_rfc3339(s["next_run_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let res = app
+        .send_json(
+            Method::PUT,
+            "/api/admin/settings",
+            &admin.jwt,
+            json!({"features": {"noise": false}}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let runs = scheduler::tick_and_start(&app.state.app, &app.state.runner, next).unwrap();
+    assert!(runs.is_empty(), "no run while noise is off");
+    let skips = app.audit("noise.schedule.skip");
+    assert_eq!(skips.len(), 1);
+    assert_eq!(skips[0]["details"]["reason"], "module_disabled");
+    let n: i64 = app
+        .state
+        .pool
+        .get()
+        .unwrap()
+        .query_row("SELECT count(*) FROM noise_runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+    // switched back on, the next time fires
+    app.send_json(
+        Method::PUT,
+        "/api/admin/settings",
+        &admin.jwt,
+        json!({"features": {"noise": true}}),
+    )
+    .await;
+    let later = next + chrono::Duration::hours(1);
+    let runs = scheduler::tick_and_start(&app.state.app, &app.state.runner, later).unwrap();
+    assert_eq!(runs.len(), 1);
+}

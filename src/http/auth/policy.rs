@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, web};
 use super::{AuthMethod, Caller};
 use crate::domain::capability::Capability;
 use crate::domain::error::Code;
-use crate::domain::settings::{RequireMfa, Settings};
+use crate::domain::settings::{Module, RequireMfa, Settings};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::client_ip;
@@ -94,9 +94,14 @@ pub(super) fn gate(
     lists: &IpLists,
 ) -> Result<(), ApiError> {
     let route = Matched::of(req).path_row();
-    if let Some(module) = route.and_then(|r| r.module)
-        && !settings.features.enabled(module)
-    {
+    // A disabled module's routes are refused, and so are its credentials: with `api_keys`
+    // off, the tenant's keys stop working everywhere (SPEC §7.5).
+    let key_module = (caller.method == AuthMethod::ApiKey).then_some(Module::ApiKeys);
+    let refused_module = [route.and_then(|r| r.module), key_module]
+        .into_iter()
+        .flatten()
+        .find(|m| !settings.features.enabled(*m));
+    if let Some(module) = refused_module {
         let name = module.name();
         let mut e = ApiError::forbidden(
             Code::ModuleDisabled,
