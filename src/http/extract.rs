@@ -307,3 +307,29 @@ pub fn paged_all<T: serde::Serialize>(
         .collect();
     paged(req, page, total, items)
 }
+
+/// JSON numbers that are whole but written with a fraction (`300409.0`) are still whole
+/// numbers: JSON Schema's `integer` admits them, so the server does too.
+pub mod whole {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn from_number<E: Error>(n: serde_json::Number) -> Result<u64, E> {
+        if let Some(u) = n.as_u64() {
+            return Ok(u);
+        }
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(f as u64),
+            _ => Err(E::custom("expected a whole number")),
+        }
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        from_number(serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(from_number)
+            .transpose()
+    }
+}

@@ -153,7 +153,331 @@ fn error_statuses(row: &Row, has_body: bool) -> Vec<&'static str> {
     v
 }
 
+/// Printable text of 1-100 characters, not blank: what `valid_name` accepts.
+const NAME: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
+/// A role name: 1-64 letters, digits, `-`, `_`, `.`.
+const ROLE_NAME: &str = r"^[A-Za-z0-9._-]{1,64}$";
+/// A bare email address (`domain::ids::Email`).
+const EMAIL: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+/// A network, `10.20.0.0/16` or `2001:db8::/32` (an address alone is one host).
+const CIDR: &str = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/(3[0-2]|[12]?[0-9]))?|[0-9a-fA-F:]*:[0-9a-fA-F:]*(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$";
+/// An `lgx_`, `lgr_` ... token's shape (the checksum is checked by the server).
+const TOKEN: &str = r"^lg[a-z]_[0-9A-Za-z]{38}$";
+
+/// The constraints the server enforces on request fields, stated in the document: for each
+/// schema, each property's extra keywords (merged over what the types give).
+fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
+    let text = |min: u64, max: u64| json!({"minLength": min, "maxLength": max});
+    let name = json!({"pattern": NAME, "maxLength": 100});
+    let password = json!({"minLength": 12, "maxLength": 256});
+    let email = json!({"pattern": EMAIL, "maxLength": 254});
+    let roles = json!({"minItems": 1, "items": {"pattern": ROLE_NAME}});
+    let caps = json!({"items": {"enum": ["manage_exercises", "manage_noise_logs", "manage_api_keys", "admin.users", "admin.settings", "audit.read"]}});
+    let count = json!({"minimum": 1, "maximum": 1_000_000});
+    let profile = json!({"enum": ["web-access", "auth", "dns", "windows-security", "firewall"]});
+    vec![
+        ("LoginRequest", "email", text(1, 254)),
+        ("LoginRequest", "password", text(1, 256)),
+        ("LoginRequest", "totp_code", text(1, 64)),
+        ("SetupRequest", "setup_token", json!({"pattern": TOKEN})),
+        ("SetupRequest", "email", email.clone()),
+        ("SetupRequest", "password", password.clone()),
+        ("SetupRequest", "name", name.clone()),
+        ("RefreshRequest", "refresh_token", json!({"pattern": TOKEN})),
+        ("CreateToken", "name", name.clone()),
+        (
+            "CreateToken",
+            "expires_in",
+            json!({"enum": ["15d", "30d", "90d", "1y", "2y", "never"]}),
+        ),
+        ("CreateKey", "name", name.clone()),
+        (
+            "CreateKey",
+            "services",
+            json!({"type": "object", "minProperties": 1, "additionalProperties": false,
+            "properties": {"exercises": {"enum": ["read", "write"]}, "noise": {"enum": ["read", "write"]},
+                           "platform-status": {"enum": ["read", "write"]}, "audit": {"enum": ["read", "write"]},
+                           "users": {"enum": ["read", "write"]}, "settings": {"enum": ["read", "write"]}}}),
+        ),
+        ("CreateKey", "expires_at", json!({"format": "date-time"})),
+        (
+            "CreateKey",
+            "allowed_subnets",
+            json!({"items": {"pattern": CIDR}}),
+        ),
+        (
+            "CreateKey",
+            "allowed_origins",
+            json!({"items": {"pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"}}),
+        ),
+        ("UpdateKey", "name", name.clone()),
+        (
+            "UpdateKey",
+            "allowed_subnets",
+            json!({"items": {"pattern": CIDR}}),
+        ),
+        (
+            "UpdateKey",
+            "allowed_origins",
+            json!({"items": {"pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"}}),
+        ),
+        (
+            "UpdateKey",
+            "services",
+            json!({"type": ["object", "null"], "minProperties": 1, "additionalProperties": false,
+            "properties": {"exercises": {"enum": ["read", "write"]}, "noise": {"enum": ["read", "write"]},
+                           "platform-status": {"enum": ["read", "write"]}, "audit": {"enum": ["read", "write"]},
+                           "users": {"enum": ["read", "write"]}, "settings": {"enum": ["read", "write"]}}}),
+        ),
+        (
+            "UpdateKey",
+            "expires_at",
+            json!({"type": "null", "description": "refused: a key's expiry can never be changed"}),
+        ),
+        ("ShareKey", "user_id", json!({"format": "uuid"})),
+        ("MfaValidate", "code", text(1, 64)),
+        ("MfaValidate", "mfa_token", json!({"pattern": TOKEN})),
+        ("MfaDisable", "password", text(1, 256)),
+        ("MfaDisable", "code", text(1, 64)),
+        ("ChangePassword", "current_password", text(1, 256)),
+        ("ChangePassword", "new_password", password.clone()),
+        ("ForgotPassword", "email", text(1, 254)),
+        ("ResetPassword", "token", json!({"pattern": TOKEN})),
+        ("ResetPassword", "new_password", password.clone()),
+        ("SwitchTenant", "tenant", text(1, 100)),
+        ("AcceptInvitation", "token", json!({"pattern": TOKEN})),
+        ("AcceptInvitation", "name", name.clone()),
+        ("AcceptInvitation", "password", password.clone()),
+        ("CreateUser", "email", email.clone()),
+        (
+            "CreateUser",
+            "name",
+            json!({"maxLength": 200, "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$"}),
+        ),
+        ("CreateUser", "password", password.clone()),
+        ("CreateUser", "roles", roles.clone()),
+        (
+            "UpdateUser",
+            "name",
+            json!({"maxLength": 200, "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$"}),
+        ),
+        (
+            "UpdateUser",
+            "status",
+            json!({"enum": ["active", "disabled", null]}),
+        ),
+        ("UpdateUser", "roles", roles.clone()),
+        (
+            "AdminReset",
+            "deliver",
+            json!({"enum": ["mail", "response", null]}),
+        ),
+        ("InviteBody", "email", email),
+        ("InviteBody", "roles", roles),
+        ("RoleBody", "name", json!({"pattern": ROLE_NAME})),
+        ("RoleBody", "permissions", caps),
+        ("NewRule", "cidr", json!({"pattern": CIDR})),
+        ("NewRule", "note", text(0, 500)),
+        ("StartExercise", "name", name.clone()),
+        ("StartExercise", "scenario", text(0, 500)),
+        ("RunRequest", "profile", profile.clone()),
+        ("RunRequest", "count", count.clone()),
+        ("RunRequest", "sink", text(1, 100)),
+        ("ScheduleBody", "name", name),
+        ("ScheduleBody", "profile", profile),
+        ("ScheduleBody", "count", count),
+        (
+            "ScheduleBody",
+            "misfire",
+            json!({"enum": ["skip", "run_once", null]}),
+        ),
+        ("ScheduleBody", "sink", text(1, 100)),
+    ]
+}
+
+/// Merges `extra` into `target` key by key (objects recursively).
+fn merge(target: &mut Value, extra: &Value) {
+    match (target, extra) {
+        (Value::Object(t), Value::Object(e)) => {
+            for (k, v) in e {
+                match t.get_mut(k) {
+                    Some(tv) if tv.is_object() && v.is_object() => merge(tv, v),
+                    _ => {
+                        t.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (t, e) => *t = e.clone(),
+    }
+}
+
+/// Query parameters whose values the server restricts: (path, name, schema).
+fn query_rules() -> Vec<(&'static str, &'static str, Value)> {
+    let time = json!({"type": "string", "format": "date-time"});
+    vec![
+        (
+            "/api/admin/users",
+            "status",
+            json!({"type": "string", "enum": ["active", "disabled"]}),
+        ),
+        (
+            "/api/sessions",
+            "status",
+            json!({"type": "string", "enum": ["running", "ended"]}),
+        ),
+        (
+            "/api/sessions",
+            "id",
+            json!({"type": "string", "format": "uuid"}),
+        ),
+        (
+            "/api/admin/audit",
+            "outcome",
+            json!({"type": "string", "enum": ["success", "failure", "denied"]}),
+        ),
+        ("/api/admin/audit", "since", time.clone()),
+        ("/api/admin/audit", "until", time.clone()),
+        (
+            "/api/admin/audit/export",
+            "outcome",
+            json!({"type": "string", "enum": ["success", "failure", "denied"]}),
+        ),
+        ("/api/admin/audit/export", "since", time.clone()),
+        ("/api/admin/audit/export", "until", time),
+        (
+            "/api/admin/audit/export",
+            "format",
+            json!({"type": "string", "enum": ["jsonl", "csv"]}),
+        ),
+        (
+            "/api/auth/verify-email",
+            "t",
+            json!({"type": "string", "pattern": TOKEN}),
+        ),
+    ]
+}
+
+/// Operations whose body is optional (`OptionalJson`).
+const OPTIONAL_BODIES: [(&str, &str); 2] = [
+    ("/api/auth/refresh", "post"),
+    ("/api/admin/users/{id}/reset-password", "post"),
+];
+
+/// Creation bodies share their type with the change that follows (`RoleBody`, `ScheduleBody`,
+/// every field optional); the document states what creating requires.
+fn creation_schemas(doc: &mut Value) {
+    for (path, base, create, required) in [
+        ("/api/admin/roles", "RoleBody", "CreateRole", &["name"][..]),
+        (
+            "/api/noise/schedules",
+            "ScheduleBody",
+            "CreateSchedule",
+            &["name", "cron", "profile", "count"][..],
+        ),
+    ] {
+        let mut schema = doc["components"]["schemas"][base].clone();
+        for field in required {
+            let prop = &mut schema["properties"][*field];
+            if let Some(types) = prop.get("type").and_then(Value::as_array) {
+                let t: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                prop["type"] = t.first().cloned().unwrap_or(json!("string"));
+            }
+            if let Some(e) = prop.get_mut("enum").and_then(Value::as_array_mut) {
+                e.retain(|v| !v.is_null());
+            }
+        }
+        schema["required"] = json!(required);
+        doc["components"]["schemas"][create] = schema;
+        if let Some(op) = doc["paths"].get_mut(path).and_then(|p| p.get_mut("post")) {
+            op["requestBody"]["content"]["application/json"]["schema"] =
+                json!({"$ref": format!("#/components/schemas/{create}")});
+        }
+    }
+}
+
+/// The settings document PUT accepts: any subset of its fields (SPEC §8).
+fn settings_body() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "require_mfa": {"type": "string", "enum": ["off", "admins", "all"]},
+            "password_min_length": {"type": "integer", "minimum": 12, "maximum": 256},
+            "features": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "exercises": {"type": "boolean"},
+                    "noise": {"type": "boolean"},
+                    "api_keys": {"type": "boolean"},
+                },
+            },
+        },
+    })
+}
+
+fn constrain(doc: &mut Value) {
+    if let Some(op) =
+        doc.pointer_mut("/paths/~1api~1admin~1settings/put/requestBody/content/application~1json")
+    {
+        op["schema"] = settings_body();
+    }
+    for (path, name, schema) in query_rules() {
+        let ops = doc["paths"].get_mut(path).and_then(Value::as_object_mut);
+        for op in ops.into_iter().flat_map(|o| o.values_mut()) {
+            let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+            for p in params.into_iter().flatten() {
+                if p["name"] == name {
+                    p["schema"] = schema.clone();
+                }
+            }
+        }
+    }
+    for (path, method) in OPTIONAL_BODIES {
+        if let Some(body) = doc.pointer_mut(&format!(
+            "/paths/{}/{method}/requestBody",
+            path.replace('/', "~1")
+        )) {
+            body["required"] = json!(false);
+        }
+    }
+    for (schema, field, extra) in field_rules() {
+        if let Some(p) =
+            doc.pointer_mut(&format!("/components/schemas/{schema}/properties/{field}"))
+        {
+            merge(p, &extra);
+        }
+    }
+    // Paging everywhere it is documented.
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+            {
+                let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+                for p in params.into_iter().flatten() {
+                    match p["name"].as_str() {
+                        Some("page") => {
+                            p["schema"] =
+                                json!({"type": "integer", "minimum": 1, "maximum": 1_000_000_000})
+                        }
+                        Some("limit") => {
+                            p["schema"] = json!({"type": "integer", "minimum": 1, "maximum": 100})
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn complete(mut doc: Value) -> Value {
+    constrain(&mut doc);
+    creation_schemas(&mut doc);
     for row in table() {
         let path = format!("/api{}", row.path);
         let Some(op) = doc["paths"]

@@ -387,8 +387,10 @@ pub async fn settings_put(
                 })?
             }
             "password_min_length" => {
+                // A whole number, also when written as `16.0`.
                 let n = v
                     .as_u64()
+                    .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as u64))
                     .filter(|n| (12..=256).contains(n))
                     .ok_or_else(|| {
                         ApiError::validation(

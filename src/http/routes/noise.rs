@@ -217,9 +217,11 @@ pub async fn sinks_delete(
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     pub profile: String,
+    #[serde(deserialize_with = "crate::http::extract::whole::required")]
     pub count: u64,
     /// sink name or id (default: `default`)
     pub sink: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::extract::whole::optional")]
     pub seed: Option<u64>,
 }
 
@@ -321,6 +323,7 @@ pub struct ScheduleBody {
     pub name: Option<String>,
     pub cron: Option<String>,
     pub profile: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::extract::whole::optional")]
     pub count: Option<u64>,
     pub sink: Option<String>,
     pub enabled: Option<bool>,
