@@ -103,7 +103,8 @@ CREATE TABLE signing_keys (
     kid          TEXT PRIMARY KEY,
     private_der  BLOB NOT NULL,                  -- PKCS#8
     public_raw   BLOB NOT NULL,                  -- 32 bytes
-    created_at   TEXT NOT NULL
+    created_at   TEXT NOT NULL,
+    sealed       INTEGER NOT NULL DEFAULT 0      -- 1: private_der is encrypted under the key file
 );
 
 -- Hash-chained audit trail (tenant_id NULL for events of no tenant).
@@ -129,9 +130,10 @@ CREATE INDEX audit_log_tenant ON audit_log(tenant_id, seq);
 -- Appliance-held secret keys (e.g. the key that encrypts API key secrets and TOTP secrets),
 -- kept apart from the tables holding the ciphertext.
 CREATE TABLE appliance_keys (
-    name        TEXT PRIMARY KEY,
+    name        TEXT PRIMARY KEY,                -- data, audit_mac
     key         BLOB NOT NULL,
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    sealed      INTEGER NOT NULL DEFAULT 0       -- 1: key is encrypted under the key file
 );
 
 -- Personal access tokens: act as their user, in the tenant they were created in.

@@ -181,6 +181,8 @@ pub enum Environment {
 #[derive(Clone)]
 pub struct Config {
     pub db: PathBuf,
+    /// The root key's file (SPEC §13.1): `LABGATE_KEY_FILE`, or `<db>.key`.
+    pub key_file: PathBuf,
     pub listen: SocketAddr,
     pub environment: Environment,
     pub jwt_ttl: Duration,
@@ -347,6 +349,7 @@ impl Config {
             break_glass_capabilities.insert(cap);
         }
         Ok(Config {
+            key_file: crate::store::keyfile::default_path(&db, None),
             db,
             listen,
             environment,
@@ -387,6 +390,7 @@ impl Config {
         let mut c =
             Config::from_args(dir.join("labgate.db"), &raw).expect("default settings are valid");
         c.listen = "127.0.0.1:0".parse().unwrap();
+        c.key_file = dir.join("labgate.db.key");
         // The general per-IP limit is off: a test or a benchmark sends far more than 100
         // requests a minute from one address. The auth-route limits stay.
         c.rate_limit_per_minute = 0;

@@ -51,7 +51,8 @@ impl Mailer {
                 Ok("smtp".into())
             }
             None => {
-                std::fs::create_dir_all(&self.dir)
+                // Spooled mail carries live reset links: only labgate's user may read it.
+                crate::store::keyfile::private_dir(&self.dir)
                     .map_err(|e| format!("cannot create mail directory: {e}"))?;
                 // A sequence number keeps names in sending order; writing under a temporary
                 // name and renaming means a pickup script never sees half a message.
@@ -63,7 +64,7 @@ impl Mailer {
                     uuid::Uuid::new_v4().simple()
                 );
                 let tmp = self.dir.join(format!(".{name}.tmp"));
-                std::fs::write(&tmp, msg.formatted())
+                write_private(&tmp, &msg.formatted())
                     .map_err(|e| format!("cannot spool mail: {e}"))?;
                 std::fs::rename(&tmp, self.dir.join(&name))
                     .map_err(|e| format!("cannot spool mail: {e}"))?;
@@ -71,6 +72,19 @@ impl Mailer {
             }
         }
     }
+}
+
+/// Writes a new file readable by its owner only (0600), whatever the umask.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// The body as 8bit text with CRLF line ends. Every line labgate writes is far below the

@@ -1,7 +1,7 @@
 //! The provisioning commands: migrate, user create, user reset-mfa, tenant create, audit verify.
 
 use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
@@ -9,35 +9,45 @@ use crate::app::{App, NoCache, PasswordWorkers, provision};
 use crate::domain::password;
 use crate::store::{self, Pool, audit, users};
 
-fn open(db: &Path) -> Result<Pool, String> {
+/// The database a command works on, and its key file.
+pub struct Target {
+    pub db: PathBuf,
+    pub key_file: PathBuf,
+}
+
+fn open_db(db: &Path) -> Result<Pool, String> {
     let pool =
         store::open(db).map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
     store::migrate(&pool)?;
     Ok(pool)
 }
 
+/// Opens the database (creating and migrating it as needed) and its keys.
+fn open(t: &Target) -> Result<(Pool, store::keys::Unsealed), String> {
+    let pool = open_db(&t.db)?;
+    let keys = store::keys::unseal(&pool, &t.db, &t.key_file)?;
+    Ok((pool, keys))
+}
+
 /// The use cases' context for a command: no cache of its own (the epoch tells a running
 /// server), hashing on this thread's pool.
-fn app(db: &Path, pool: Pool) -> Result<App, String> {
-    let config =
-        crate::config::Config::from_args(db.into(), &crate::config::ServeArgs::defaults())?;
-    let data_key = {
-        let c = pool
-            .get()
-            .map_err(|e| format!("cannot open database: {e}"))?;
-        store::keys::data_key(&c).map_err(|e| format!("cannot load data key: {e}"))?
-    };
+fn app(t: &Target) -> Result<App, String> {
+    let (pool, keys) = open(t)?;
+    let mut config =
+        crate::config::Config::from_args(t.db.clone(), &crate::config::ServeArgs::defaults())?;
+    config.key_file = t.key_file.clone();
     Ok(App::new(
         pool,
         Arc::new(config),
-        data_key,
+        keys.data,
         Arc::new(NoCache),
         PasswordWorkers::new(1),
     ))
 }
 
-pub fn migrate(db: &Path) -> Result<(), String> {
-    open(db)?;
+pub fn migrate(t: &Target) -> Result<(), String> {
+    open(t)?;
+    let db = &t.db;
     println!(
         "database {} is at schema version {}",
         db.display(),
@@ -46,15 +56,15 @@ pub fn migrate(db: &Path) -> Result<(), String> {
     Ok(())
 }
 
-pub fn tenant_create(db: &Path, slug: &str, name: &str) -> Result<(), String> {
-    let app = app(db, open(db)?)?;
+pub fn tenant_create(t: &Target, slug: &str, name: &str) -> Result<(), String> {
+    let app = app(t)?;
     let id = provision::create_tenant(&app, slug, name).map_err(|e| provision::message(&e))?;
     println!("{id}");
     Ok(())
 }
 
 pub fn user_create(
-    db: &Path,
+    t: &Target,
     email: &str,
     role: &str,
     tenant: &str,
@@ -76,7 +86,7 @@ pub fn user_create(
     } else {
         None
     };
-    let app = app(db, open(db)?)?;
+    let app = app(t)?;
     let id =
         provision::provision_user(&app, email, name.unwrap_or(""), role, tenant, pw.as_deref())
             .map_err(|e| provision::message(&e))?;
@@ -84,15 +94,15 @@ pub fn user_create(
     Ok(())
 }
 
-pub fn user_reset_mfa(db: &Path, email: &str) -> Result<(), String> {
-    let app = app(db, open(db)?)?;
+pub fn user_reset_mfa(t: &Target, email: &str) -> Result<(), String> {
+    let app = app(t)?;
     provision::reset_mfa(&app, email).map_err(|e| provision::message(&e))?;
     println!("MFA removed for {email}; the user signs in with the password and can enroll again");
     Ok(())
 }
 
-pub fn audit_verify(db: &Path) -> Result<(), String> {
-    let pool = open(db)?;
+pub fn audit_verify(t: &Target) -> Result<(), String> {
+    let (pool, _) = open(t)?;
     let conn = pool.get().map_err(|e| e.to_string())?;
     match audit::verify(&conn).map_err(|e| e.to_string())? {
         Ok(n) => {

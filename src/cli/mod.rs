@@ -26,6 +26,10 @@ pub struct Cli {
         global = true
     )]
     pub db: PathBuf,
+    /// the root key's file (default: the database path plus `.key`, or
+    /// `$CREDENTIALS_DIRECTORY/labgate.key` under systemd); keep it apart from backups
+    #[arg(long, env = "LABGATE_KEY_FILE", global = true)]
+    pub key_file: Option<PathBuf>,
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(subcommand)]
@@ -94,9 +98,13 @@ pub enum AuditCommand {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    let target = admin::Target {
+        key_file: crate::store::keyfile::default_path(&cli.db, cli.key_file.as_deref()),
+        db: cli.db.clone(),
+    };
     let result = match cli.command {
-        None | Some(Command::Serve) => serve::run(cli.db, &cli.serve),
-        Some(Command::Migrate) => admin::migrate(&cli.db),
+        None | Some(Command::Serve) => serve::run(cli.db, target.key_file.clone(), &cli.serve),
+        Some(Command::Migrate) => admin::migrate(&target),
         Some(Command::User(UserCommand::Create {
             email,
             role,
@@ -104,7 +112,7 @@ pub fn main() -> i32 {
             name,
             password_stdin,
         })) => admin::user_create(
-            &cli.db,
+            &target,
             &email,
             &role,
             &tenant,
@@ -112,12 +120,12 @@ pub fn main() -> i32 {
             password_stdin,
         ),
         Some(Command::User(UserCommand::ResetMfa { email })) => {
-            admin::user_reset_mfa(&cli.db, &email)
+            admin::user_reset_mfa(&target, &email)
         }
         Some(Command::Tenant(TenantCommand::Create { slug, name })) => {
-            admin::tenant_create(&cli.db, &slug, &name)
+            admin::tenant_create(&target, &slug, &name)
         }
-        Some(Command::Audit(AuditCommand::Verify)) => admin::audit_verify(&cli.db),
+        Some(Command::Audit(AuditCommand::Verify)) => admin::audit_verify(&target),
     };
     match result {
         Ok(()) => 0,

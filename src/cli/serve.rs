@@ -11,8 +11,9 @@ use crate::lab::{runner, scheduler};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-pub fn run(db: PathBuf, args: &ServeArgs) -> Result<(), String> {
-    let config = Config::from_args(db, args)?;
+pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), String> {
+    let mut config = Config::from_args(db, args)?;
+    config.key_file = key_file;
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let state = AppState::build(config)?;
     if let Some(token) = http::routes::setup::issue_setup_token(&state.pool)

@@ -69,15 +69,8 @@ impl AppState {
             store::noise::fail_unfinished(tx, "the server stopped before the run finished")
         })
         .map_err(|e| format!("cannot open database: {e}"))?;
-        let (material, data_key) = {
-            let conn = pool
-                .get()
-                .map_err(|e| format!("cannot open database: {e}"))?;
-            (
-                store::keys::current(&conn).map_err(|e| format!("cannot load signing key: {e}"))?,
-                store::keys::data_key(&conn).map_err(|e| format!("cannot load data key: {e}"))?,
-            )
-        };
+        let unsealed = store::keys::unseal(&pool, &config.db, &config.key_file)?;
+        let (material, data_key) = (unsealed.signing, unsealed.data);
         let keys = Keys::new(&material, &config.public_url);
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -1,48 +1,175 @@
-//! The token-signing keys.
+//! The appliance's keys in the database: token-signing keys, the data-encryption key and the
+//! audit MAC key, each stored encrypted ("sealed") under the root key of the key file
+//! (`store::keyfile`). Databases written before sealing existed are converted at their first
+//! start, with the plaintext overwritten.
+
+use std::path::Path;
 
 use rusqlite::{Connection, params};
 
-use super::StoreResult;
+use super::{Pool, StoreError, StoreResult, keyfile};
+use crate::domain::crypto::DataKey;
 use crate::domain::jwt::KeyMaterial;
 use crate::domain::time;
 
-/// Creates a signing key when none exists.
-pub fn ensure(conn: &Connection) -> StoreResult<()> {
+/// The keys, opened.
+pub struct Unsealed {
+    pub signing: KeyMaterial,
+    pub data: DataKey,
+    pub audit_mac: DataKey,
+}
+
+fn wrong_key() -> StoreError {
+    StoreError::Invalid {
+        field: "LABGATE_KEY_FILE".into(),
+        message: "the key file does not open this database's keys (it belongs to another database)"
+            .into(),
+    }
+}
+
+fn open_blob(root: &DataKey, sealed: bool, blob: Vec<u8>) -> StoreResult<Vec<u8>> {
+    if !sealed {
+        return Ok(blob);
+    }
+    root.decrypt(&blob).ok_or_else(wrong_key)
+}
+
+/// Whether any key of the database is sealed (then only its own key file opens it).
+pub fn any_sealed(conn: &Connection) -> StoreResult<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM signing_keys WHERE sealed = 1)
+             OR EXISTS(SELECT 1 FROM appliance_keys WHERE sealed = 1)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Seals every key still stored in plaintext (a database of an earlier labgate). The caller
+/// runs this with `secure_delete` on, so the old pages are overwritten.
+fn seal_plaintext(conn: &Connection, root: &DataKey) -> StoreResult<usize> {
+    let mut n = 0;
+    let plain: Vec<(String, Vec<u8>)> = conn
+        .prepare("SELECT kid, private_der FROM signing_keys WHERE sealed = 0")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (kid, der) in plain {
+        conn.execute(
+            "UPDATE signing_keys SET private_der = ?2, sealed = 1 WHERE kid = ?1",
+            params![kid, root.encrypt(&der)],
+        )?;
+        n += 1;
+    }
+    let plain: Vec<(String, Vec<u8>)> = conn
+        .prepare("SELECT name, key FROM appliance_keys WHERE sealed = 0")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (name, key) in plain {
+        conn.execute(
+            "UPDATE appliance_keys SET key = ?2, sealed = 1 WHERE name = ?1",
+            params![name, root.encrypt(&key)],
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A signing key, created (sealed) when none exists.
+fn ensure_signing(conn: &Connection, root: &DataKey) -> StoreResult<()> {
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM signing_keys", [], |r| r.get(0))?;
     if n == 0 {
         let m = KeyMaterial::generate();
         conn.execute(
-            "INSERT INTO signing_keys (kid, private_der, public_raw, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![m.kid, m.private_der, m.public_raw, time::fmt(time::now())],
+            "INSERT INTO signing_keys (kid, private_der, public_raw, created_at, sealed) VALUES (?1, ?2, ?3, ?4, 1)",
+            params![m.kid, root.encrypt(&m.private_der), m.public_raw, time::fmt(time::now())],
         )?;
     }
     Ok(())
 }
 
-/// The newest signing key.
-pub fn current(conn: &Connection) -> StoreResult<KeyMaterial> {
-    Ok(conn.query_row(
-        "SELECT kid, private_der, public_raw FROM signing_keys ORDER BY created_at DESC, kid LIMIT 1",
+/// The newest signing key, opened.
+fn current(conn: &Connection, root: &DataKey) -> StoreResult<KeyMaterial> {
+    let (kid, der, public_raw, sealed): (String, Vec<u8>, Vec<u8>, bool) = conn.query_row(
+        "SELECT kid, private_der, public_raw, sealed FROM signing_keys ORDER BY created_at DESC, kid LIMIT 1",
         [],
-        |r| Ok(KeyMaterial { kid: r.get(0)?, private_der: r.get(1)?, public_raw: r.get(2)? }),
-    )?)
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    Ok(KeyMaterial {
+        kid,
+        private_der: open_blob(root, sealed, der)?,
+        public_raw,
+    })
 }
 
-/// The appliance data-encryption key, created on first use.
-pub fn data_key(conn: &Connection) -> StoreResult<crate::domain::crypto::DataKey> {
-    use crate::domain::crypto::DataKey;
-    let existing: Option<Vec<u8>> = super::optional(conn.query_row(
-        "SELECT key FROM appliance_keys WHERE name = 'data'",
-        [],
-        |r| r.get(0),
+/// A named appliance key (`data`, `audit_mac`), created (sealed) on first use.
+fn named(conn: &Connection, root: &DataKey, name: &str) -> StoreResult<DataKey> {
+    let existing: Option<(Vec<u8>, bool)> = super::optional(conn.query_row(
+        "SELECT key, sealed FROM appliance_keys WHERE name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     ))?;
-    if let Some(k) = existing.as_deref().and_then(DataKey::from_bytes) {
-        return Ok(k);
+    if let Some((blob, sealed)) = existing {
+        let raw = open_blob(root, sealed, blob)?;
+        return DataKey::from_bytes(&raw).ok_or_else(wrong_key);
     }
     let k = DataKey::generate();
     conn.execute(
-        "INSERT INTO appliance_keys (name, key, created_at) VALUES ('data', ?1, ?2)",
-        params![k.bytes(), time::fmt(time::now())],
+        "INSERT INTO appliance_keys (name, key, created_at, sealed) VALUES (?1, ?2, ?3, 1)",
+        params![name, root.encrypt(k.bytes()), time::fmt(time::now())],
     )?;
     Ok(k)
+}
+
+/// Opens (and, on a database that has none yet, creates) the appliance's keys with the key
+/// file at `key_file`:
+/// - a key file that exists opens the keys, or the start is refused (it belongs elsewhere);
+/// - no key file and sealed keys: refused, never replaced by a new key;
+/// - no key file and no sealed key (a new database, or one from before sealing): a new key file
+///   is made, and plaintext keys are sealed and overwritten.
+pub fn unseal(pool: &Pool, db: &Path, key_file: &Path) -> Result<Unsealed, String> {
+    let fail = |e: StoreError| match e {
+        StoreError::Invalid { field, message } => {
+            format!("{field}: {} ({message})", key_file.display())
+        }
+        other => format!("cannot open the keys of {}: {other}", db.display()),
+    };
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot open database: {e}"))?;
+    let root = match keyfile::read(key_file)? {
+        Some(k) => k,
+        None if any_sealed(&conn).map_err(fail)? => {
+            return Err(format!(
+                "LABGATE_KEY_FILE: {} is missing; the keys of database {} are sealed under it. Restore the key file (labgate never makes a new key over existing data)",
+                key_file.display(),
+                db.display()
+            ));
+        }
+        None => keyfile::create(key_file)?,
+    };
+    conn.execute_batch("PRAGMA secure_delete = ON")
+        .map_err(|e| format!("cannot open database: {e}"))?;
+    let out = (|| -> StoreResult<(Unsealed, usize)> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let converted = seal_plaintext(&tx, &root)?;
+        ensure_signing(&tx, &root)?;
+        let keys = Unsealed {
+            signing: current(&tx, &root)?,
+            data: named(&tx, &root, "data")?,
+            audit_mac: named(&tx, &root, "audit_mac")?,
+        };
+        tx.commit()?;
+        Ok((keys, converted))
+    })();
+    let _ = conn.execute_batch("PRAGMA secure_delete = OFF");
+    let (keys, converted) = out.map_err(fail)?;
+    if converted > 0 {
+        // The pages that held the plaintext were overwritten; the log that still has copies of
+        // them is folded into the database and emptied.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        log::info!(
+            "sealed {converted} plaintext keys under {}",
+            key_file.display()
+        );
+    }
+    Ok(keys)
 }

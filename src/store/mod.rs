@@ -7,6 +7,7 @@ pub mod events;
 pub mod exercises;
 pub mod invitations;
 pub mod ip_rules;
+pub mod keyfile;
 pub mod keys;
 pub mod lockout;
 pub mod noise;
@@ -26,7 +27,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// The whole current schema, for a new database.
 const SCHEMA: &str = include_str!("../../schema.sql");
 
@@ -88,8 +89,24 @@ fn init_connection(c: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Opens the pool. The file is created when missing; the schema is not touched here.
+/// Opens the pool. The file is created when missing (0600, so its `-wal` and `-shm` are too,
+/// whatever the umask; an existing one is restricted to its owner); the schema is not touched
+/// here.
 pub fn open(path: &Path) -> StoreResult<Pool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_os_string();
+        p.push(suffix);
+        let _ = keyfile::restrict(Path::new(&p));
+    }
     let manager = SqliteConnectionManager::file(path).with_init(init_connection);
     r2d2::Pool::builder()
         .max_size(8)
@@ -121,9 +138,8 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
         .map_err(|e| format!("cannot migrate database: {e}"))?;
     let step = || -> StoreResult<()> {
         if version < 1 {
+            // The keys are made, sealed under the key file, by `keys::unseal`.
             tx.execute_batch(SCHEMA)?;
-            keys::ensure(&tx)?;
-            keys::data_key(&tx)?;
             tenants::create(&tx, "default", "Default")?;
         } else {
             // Ordered steps from the stored version, each keeping the data.
@@ -132,6 +148,14 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
                 // so a tenant's MFA policy holds them back rather than letting them through.
                 tx.execute_batch(
                     "ALTER TABLE personal_tokens ADD COLUMN amr TEXT NOT NULL DEFAULT '[\"pwd\"]';",
+                )?;
+            }
+            if version < 3 {
+                // Keys stored before version 3 are plaintext; `keys::unseal` seals them under a
+                // new key file at this start.
+                tx.execute_batch(
+                    "ALTER TABLE signing_keys ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+                     ALTER TABLE appliance_keys ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;",
                 )?;
             }
         }

@@ -324,9 +324,11 @@ fn a_dispatch_token_for_a_tenant_that_does_not_exist_stops_the_start() {
 }
 
 #[test]
-fn a_version_1_database_is_upgraded_in_place() {
+fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("v1.db");
+    let key_file = dir.path().join("v1.db.key");
     assert!(
         labgate(&db)
             .arg("migrate")
@@ -335,18 +337,40 @@ fn a_version_1_database_is_upgraded_in_place() {
             .status
             .success()
     );
+    // What version 1 looked like: keys in plaintext beside the data, tokens without factors,
+    // and no key file.
+    let data_key = labgate::domain::crypto::DataKey::generate();
+    let signing = labgate::domain::jwt::KeyMaterial::generate();
     {
-        // what version 1 looked like: tokens without their factors
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
-            "INSERT INTO users (id, email, email_norm, created_at) VALUES ('u1', 'old@lab.example', 'old@lab.example', '2026-01-01T00:00:00Z');
+            "DELETE FROM signing_keys; DELETE FROM appliance_keys;
+             ALTER TABLE signing_keys DROP COLUMN sealed;
+             ALTER TABLE appliance_keys DROP COLUMN sealed;
+             INSERT INTO users (id, email, email_norm, created_at) VALUES ('u1', 'old@lab.example', 'old@lab.example', '2026-01-01T00:00:00Z');
              INSERT INTO personal_tokens (id, user_id, tenant_id, name, token_hash, prefix, created_at)
                SELECT 't1', 'u1', id, 'old', 'h', 'lgp_x', '2026-01-01T00:00:00Z' FROM tenants WHERE slug = 'default';
              ALTER TABLE personal_tokens DROP COLUMN amr;
              PRAGMA user_version = 1;",
         )
         .unwrap();
+        conn.execute(
+            "INSERT INTO appliance_keys (name, key, created_at) VALUES ('data', ?1, '2026-01-01T00:00:00Z')",
+            [data_key.bytes()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO signing_keys (kid, private_der, public_raw, created_at) VALUES (?1, ?2, ?3, '2026-01-01T00:00:00Z')",
+            rusqlite::params![signing.kid, signing.private_der, signing.public_raw],
+        )
+        .unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
     }
+    std::fs::remove_file(&key_file).unwrap();
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(&std::fs::read(&db).unwrap(), data_key.bytes()));
+
     let out = labgate(&db).arg("migrate").output().unwrap();
     assert!(
         out.status.success(),
@@ -366,5 +390,108 @@ fn a_version_1_database_is_upgraded_in_place() {
     assert_eq!(
         amr, r#"["pwd"]"#,
         "the old token keeps its row, as password only"
+    );
+    // a new key file, private; every key sealed; the plaintext gone from the file and its log
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let unsealed: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM signing_keys WHERE sealed = 0) + (SELECT count(*) FROM appliance_keys WHERE sealed = 0)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unsealed, 0);
+    drop(conn);
+    for f in [db.clone(), dir.path().join("v1.db-wal")] {
+        if let Ok(bytes) = std::fs::read(&f) {
+            assert!(
+                !contains(&bytes, data_key.bytes()),
+                "plaintext key left in {}",
+                f.display()
+            );
+            assert!(
+                !contains(&bytes, &signing.private_der),
+                "plaintext key left in {}",
+                f.display()
+            );
+        }
+    }
+    // and the same data key still opens: the database works with its new key file
+    assert!(
+        labgate(&db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn a_database_without_its_key_file_or_with_another_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let out = labgate(&db)
+        .args(["tenant", "create", "--slug", "red", "--name", "Red"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key_file = dir.path().join("k.db.key");
+    let original = std::fs::read(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    for args in [
+        &["migrate"][..],
+        &["tenant", "create", "--slug", "blue", "--name", "B"],
+        &["--listen", "127.0.0.1:0"],
+    ] {
+        let out = labgate(&db).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} ran without the key file");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("LABGATE_KEY_FILE"), "{err}");
+    }
+    assert!(!key_file.exists(), "no new key was made over existing data");
+    // a copy of the database with another appliance's key file
+    let other = tempfile::tempdir().unwrap();
+    let other_db = other.path().join("o.db");
+    assert!(
+        labgate(&other_db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    std::fs::copy(other.path().join("o.db.key"), &key_file).unwrap();
+    let out = labgate(&db).arg("migrate").output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("LABGATE_KEY_FILE")
+    );
+    // with its own key file back, it opens
+    std::fs::write(&key_file, original).unwrap();
+    assert!(
+        labgate(&db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    // LABGATE_KEY_FILE names it elsewhere
+    let moved = dir.path().join("elsewhere.key");
+    std::fs::rename(&key_file, &moved).unwrap();
+    let out = labgate(&db)
+        .env("LABGATE_KEY_FILE", &moved)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

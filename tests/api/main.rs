@@ -7,6 +7,7 @@ mod cli;
 mod credentials;
 mod foundation;
 mod jwt;
+mod keys;
 mod lab;
 mod pages;
 mod process;

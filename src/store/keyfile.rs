@@ -1,0 +1,138 @@
+//! The root key (SPEC §13.1): one 32-byte key outside the database, in the key file, under
+//! which the token-signing keys, the data-encryption key and the audit MAC key are stored
+//! encrypted in the database. A copy of the database alone (a stolen disk, a backup) reveals no
+//! API key, no TOTP secret, and cannot sign a token.
+//!
+//! The file is created 0600, never overwritten, and a database whose keys are sealed is never
+//! given a new root key: without its key file it is refused.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use crate::domain::crypto::DataKey;
+
+const HEADER: &str = "labgate root key v1";
+
+/// Where the key file is: `LABGATE_KEY_FILE` when set; else `$CREDENTIALS_DIRECTORY/labgate.key`
+/// when systemd handed one over; else beside the database (`<db>.key`).
+pub fn default_path(db: &Path, configured: Option<&Path>) -> PathBuf {
+    if let Some(p) = configured {
+        return p.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let p = Path::new(&dir).join("labgate.key");
+        if p.exists() {
+            return p;
+        }
+    }
+    let mut s = db.as_os_str().to_os_string();
+    s.push(".key");
+    PathBuf::from(s)
+}
+
+/// Reads the root key; `Ok(None)` when the file does not exist.
+pub fn read(path: &Path) -> Result<Option<DataKey>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "LABGATE_KEY_FILE: cannot read {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    let mut lines = text.lines();
+    let bad = || {
+        format!(
+            "LABGATE_KEY_FILE: {} is not a labgate key file",
+            path.display()
+        )
+    };
+    if lines.next().map(str::trim) != Some(HEADER) {
+        return Err(bad());
+    }
+    let b64 = lines.next().map(str::trim).ok_or_else(bad)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| bad())?;
+    DataKey::from_bytes(&raw).map(Some).ok_or_else(bad)
+}
+
+/// Creates a new key file with a fresh root key, mode 0600 (its directory 0700 when created
+/// here); refuses to replace an existing file.
+pub fn create(path: &Path) -> Result<DataKey, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        private_dir(dir)
+            .map_err(|e| format!("LABGATE_KEY_FILE: cannot create {}: {e}", dir.display()))?;
+    }
+    let key = DataKey::generate();
+    let text = format!(
+        "{HEADER}\n{}\n",
+        base64::engine::general_purpose::STANDARD.encode(key.bytes())
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("LABGATE_KEY_FILE: cannot create {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("LABGATE_KEY_FILE: cannot write {}: {e}", path.display()))?;
+    Ok(key)
+}
+
+/// A directory only labgate's user may enter.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Restricts an existing file to its owner (0600); a missing file is fine.
+pub fn restrict(path: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_is_private_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub").join("x.db.key");
+        let k = create(&p).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = std::fs::metadata(p.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dmode, 0o700);
+        assert_eq!(read(&p).unwrap().unwrap().bytes(), k.bytes());
+        assert!(
+            create(&p).is_err(),
+            "an existing key file is never replaced"
+        );
+        std::fs::write(&p, "something else\n").unwrap();
+        assert!(read(&p).is_err());
+        assert!(read(&dir.path().join("none")).unwrap().is_none());
+    }
+}
