@@ -4,6 +4,7 @@
 //! `App::write` applies them after the commit, in this one place, so no caller can forget one.
 
 pub mod api_keys;
+pub mod audit;
 pub mod events;
 pub mod passwords;
 pub mod provision;
@@ -112,6 +113,10 @@ pub struct App {
     pub events: Arc<EventHub>,
     /// Encrypts API-key and TOTP secrets at rest.
     pub data_key: DataKey,
+    /// MACs the audit chain's head in the head file.
+    pub audit_mac: DataKey,
+    /// The head last written to the head file.
+    anchored: Arc<std::sync::Mutex<Option<(i64, String)>>>,
     /// Set when the server begins to shut down: background work stops starting.
     pub shutdown: Arc<AtomicBool>,
     /// One sign-in attempt at a time per email.
@@ -182,7 +187,7 @@ impl App {
     pub fn new(
         pool: Pool,
         config: Arc<Config>,
-        data_key: DataKey,
+        keys: crate::store::keys::Unsealed,
         cache: Arc<dyn Invalidate>,
         passwords: PasswordWorkers,
     ) -> App {
@@ -192,7 +197,9 @@ impl App {
             passwords,
             config,
             events: Arc::new(EventHub::default()),
-            data_key,
+            data_key: keys.data,
+            audit_mac: keys.audit_mac,
+            anchored: Arc::default(),
             shutdown: Arc::new(AtomicBool::new(false)),
             signin_gate: Arc::default(),
             cache,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::app::{App, NoCache, PasswordWorkers, provision};
 use crate::domain::password;
-use crate::store::{self, Pool, audit, users};
+use crate::store::{self, Pool, users};
 
 /// The database a command works on, and its key file.
 pub struct Target {
@@ -20,6 +20,17 @@ fn open_db(db: &Path) -> Result<Pool, String> {
         store::open(db).map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
     store::migrate(&pool)?;
     Ok(pool)
+}
+
+/// Moves the audit head file to the chain's new end (a running server does so too, within a
+/// second; this covers the case where none runs).
+fn anchor(app: &App) {
+    if let Err(e) = crate::app::audit::anchor(app) {
+        eprintln!(
+            "labgate: warning: the audit head was not updated: {}",
+            e.message
+        );
+    }
 }
 
 /// Opens the database (creating and migrating it as needed) and its keys.
@@ -39,7 +50,7 @@ fn app(t: &Target) -> Result<App, String> {
     Ok(App::new(
         pool,
         Arc::new(config),
-        keys.data,
+        keys,
         Arc::new(NoCache),
         PasswordWorkers::new(1),
     ))
@@ -59,6 +70,7 @@ pub fn migrate(t: &Target) -> Result<(), String> {
 pub fn tenant_create(t: &Target, slug: &str, name: &str) -> Result<(), String> {
     let app = app(t)?;
     let id = provision::create_tenant(&app, slug, name).map_err(|e| provision::message(&e))?;
+    anchor(&app);
     println!("{id}");
     Ok(())
 }
@@ -90,6 +102,7 @@ pub fn user_create(
     let id =
         provision::provision_user(&app, email, name.unwrap_or(""), role, tenant, pw.as_deref())
             .map_err(|e| provision::message(&e))?;
+    anchor(&app);
     println!("{id}");
     Ok(())
 }
@@ -97,18 +110,21 @@ pub fn user_create(
 pub fn user_reset_mfa(t: &Target, email: &str) -> Result<(), String> {
     let app = app(t)?;
     provision::reset_mfa(&app, email).map_err(|e| provision::message(&e))?;
+    anchor(&app);
     println!("MFA removed for {email}; the user signs in with the password and can enroll again");
     Ok(())
 }
 
-pub fn audit_verify(t: &Target) -> Result<(), String> {
-    let (pool, _) = open(t)?;
-    let conn = pool.get().map_err(|e| e.to_string())?;
-    match audit::verify(&conn).map_err(|e| e.to_string())? {
-        Ok(n) => {
-            println!("audit chain intact: {n} records");
-            Ok(())
-        }
-        Err(bad) => Err(format!("audit chain broken: {bad}")),
-    }
+pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
+    let app = app(t)?;
+    let n = crate::app::audit::verify(&app, head)?;
+    println!("audit chain intact: {n} records, its end anchored");
+    Ok(())
+}
+
+pub fn audit_prune(t: &Target, before: &str) -> Result<(), String> {
+    let app = app(t)?;
+    let removed = crate::app::audit::prune(&app, before).map_err(|e| provision::message(&e))?;
+    println!("removed {removed} records older than {before}; the rest verifies from a checkpoint");
+    Ok(())
 }

@@ -91,8 +91,18 @@ pub enum TenantCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exits non-zero naming the first altered, removed or reordered record
-    Verify,
+    /// Walk the hash chain and check its end against the anchored head; exits non-zero naming
+    /// what was altered, inserted, removed (also at the end) or reordered
+    Verify {
+        /// the head file (default: the database path plus `.audit-head`)
+        #[arg(long)]
+        head: Option<PathBuf>,
+    },
+    /// Remove the records older than a time (RFC 3339), leaving a checkpoint so the rest verifies
+    Prune {
+        #[arg(long)]
+        before: String,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -125,7 +135,12 @@ pub fn main() -> i32 {
         Some(Command::Tenant(TenantCommand::Create { slug, name })) => {
             admin::tenant_create(&target, &slug, &name)
         }
-        Some(Command::Audit(AuditCommand::Verify)) => admin::audit_verify(&target),
+        Some(Command::Audit(AuditCommand::Verify { head })) => {
+            admin::audit_verify(&target, head.as_deref())
+        }
+        Some(Command::Audit(AuditCommand::Prune { before })) => {
+            admin::audit_prune(&target, &before)
+        }
     };
     match result {
         Ok(()) => 0,

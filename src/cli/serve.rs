@@ -38,6 +38,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         let server = actix_web::rt::spawn(bound.server);
         actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
         actix_web::rt::spawn(watch_cli_changes(state.clone()));
+        actix_web::rt::spawn(anchor_audit(state.app.clone()));
         wait_for_signal().await;
         log::info!("shutting down: finishing requests in flight and noise runs");
         state.shutdown.store(true, Ordering::SeqCst);
@@ -47,6 +48,9 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
             handle.stop(true),
             runner::drain(&state.app, &state.runner, Duration::from_secs(6))
         );
+        // The last records of this run are anchored before the process ends.
+        let app = state.app.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::app::audit::anchor(&app)).await;
         match server.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("server failed: {e}")),
@@ -86,5 +90,24 @@ async fn wait_for_signal() {
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// Anchors the audit chain's head outside the database once a second (SPEC §13.2).
+async fn anchor_audit(app: crate::app::App) {
+    let head = crate::store::audit_head::default_path(&app.config.db);
+    if !head.exists() {
+        log::warn!(
+            "audit head {} did not exist; it is written now (records removed before this start cannot be detected)",
+            head.display()
+        );
+    }
+    loop {
+        let a = app.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::app::audit::anchor(&a)).await;
+        if app.shutting_down() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

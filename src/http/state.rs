@@ -70,8 +70,8 @@ impl AppState {
         })
         .map_err(|e| format!("cannot open database: {e}"))?;
         let unsealed = store::keys::unseal(&pool, &config.db, &config.key_file)?;
-        let (material, data_key) = (unsealed.signing, unsealed.data);
-        let keys = Keys::new(&material, &config.public_url);
+        let keys = Keys::new(&unsealed.signing, &config.public_url);
+        let data_key = unsealed.data.clone();
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
@@ -85,7 +85,7 @@ impl AppState {
         let app = crate::app::App::new(
             pool.clone(),
             config.clone(),
-            data_key.clone(),
+            unsealed,
             auth.clone(),
             passwords.clone(),
         );

@@ -73,7 +73,8 @@ fn canonical(r: &AuditRecord) -> String {
     serde_json::to_string(r).expect("audit record serialises")
 }
 
-fn chain_hash(prev: &str, r: &AuditRecord) -> String {
+/// The hash that chains a record to the one before it.
+pub fn chain_hash(prev: &str, r: &AuditRecord) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(b"\n");
@@ -229,20 +230,74 @@ pub fn for_each(
     Ok(())
 }
 
-/// Walks the chain oldest first. `Ok(n)` is the number of good records; `Err` names the first
-/// bad one.
-pub fn verify(conn: &Connection) -> StoreResult<Result<u64, String>> {
+/// The chain's head: the last record's sequence number and hash (`(0, GENESIS)` when empty).
+pub fn head(conn: &Connection) -> StoreResult<(i64, String)> {
+    Ok(optional(conn.query_row(
+        "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    ))?
+    .unwrap_or((0, GENESIS.to_string())))
+}
+
+/// What a walk of the chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Walk {
+    pub records: u64,
+    /// The last record's sequence number and hash.
+    pub head: (i64, String),
+    /// The first record's sequence number (0 when empty).
+    pub first_seq: i64,
+    hashes: std::collections::HashMap<i64, String>,
+}
+
+impl Walk {
+    pub fn hash_at(&self, seq: i64) -> Option<&str> {
+        self.hashes.get(&seq).map(String::as_str)
+    }
+}
+
+/// Where a pruned chain resumes: the `audit.prune` record naming the first kept record gives
+/// the hash that record follows.
+fn resume_point(conn: &Connection, first_seq: i64) -> StoreResult<Option<String>> {
+    let details: Option<String> = optional(conn.query_row(
+        "SELECT details FROM audit_log WHERE action = 'audit.prune'
+           AND json_extract(details, '$.resume_seq') = ?1 ORDER BY seq DESC LIMIT 1",
+        [first_seq],
+        |r| r.get(0),
+    ))?;
+    Ok(details
+        .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+        .and_then(|d| d["resume_prev_hash"].as_str().map(str::to_string)))
+}
+
+/// Walks the chain oldest first. `Ok(walk)` when every record follows the one before it; `Err`
+/// names the first bad one. A chain pruned by `prune` starts where its prune record says.
+pub fn verify(conn: &Connection) -> StoreResult<Result<Walk, String>> {
     let mut st = conn.prepare(&format!(
         "SELECT {REC_COLS}, prev_hash, hash, seq FROM audit_log ORDER BY seq"
     ))?;
     let mut rows = st.query([])?;
     let mut prev = GENESIS.to_string();
-    let mut n = 0u64;
+    let mut walk = Walk {
+        records: 0,
+        head: (0, GENESIS.to_string()),
+        first_seq: 0,
+        hashes: Default::default(),
+    };
     while let Some(r) = rows.next()? {
         let rec = rec_row(r)?;
         let stored_prev: String = r.get(12)?;
         let stored_hash: String = r.get(13)?;
         let seq: i64 = r.get(14)?;
+        if walk.records == 0 {
+            walk.first_seq = seq;
+            if stored_prev != GENESIS
+                && resume_point(conn, seq)?.as_deref() == Some(stored_prev.as_str())
+            {
+                prev = stored_prev.clone();
+            }
+        }
         if stored_prev != prev {
             return Ok(Err(format!(
                 "record {} (seq {seq}) does not follow the previous record: a record before it was removed, reordered or altered",
@@ -252,8 +307,34 @@ pub fn verify(conn: &Connection) -> StoreResult<Result<u64, String>> {
         if chain_hash(&prev, &rec) != stored_hash {
             return Ok(Err(format!("record {} (seq {seq}) was altered", rec.id)));
         }
+        walk.hashes.insert(seq, stored_hash.clone());
+        walk.head = (seq, stored_hash.clone());
         prev = stored_hash;
-        n += 1;
+        walk.records += 1;
     }
-    Ok(Ok(n))
+    Ok(Ok(walk))
+}
+
+/// Removes the records older than `before` (RFC 3339) and appends an `audit.prune` record that
+/// says where the remaining chain resumes, so what is left still verifies. Returns how many
+/// were removed.
+pub fn prune(conn: &Connection, before: &str, by: &AuditEvent) -> StoreResult<u64> {
+    let first_kept: Option<(i64, String)> = optional(conn.query_row(
+        "SELECT seq, prev_hash FROM audit_log WHERE ts >= ?1 ORDER BY seq LIMIT 1",
+        [before],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    ))?;
+    let removed = match &first_kept {
+        Some((seq, _)) => conn.execute("DELETE FROM audit_log WHERE seq < ?1", [seq])?,
+        // Everything is older: the prune record starts the chain anew.
+        None => conn.execute("DELETE FROM audit_log", [])?,
+    } as u64;
+    let mut ev = by.clone();
+    let (resume_seq, resume_prev) = first_kept.unzip();
+    ev.details = serde_json::json!({
+        "before": before, "removed": removed,
+        "resume_seq": resume_seq, "resume_prev_hash": resume_prev,
+    });
+    append(conn, &ev)?;
+    Ok(removed)
 }

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod audit_head;
 pub mod events;
 pub mod exercises;
 pub mod invitations;

@@ -495,3 +495,193 @@ fn a_database_without_its_key_file_or_with_another_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Three tenants created through the CLI: three audit records, anchored.
+fn three_records() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    for slug in ["one", "two", "three"] {
+        let out = labgate(&db)
+            .args(["tenant", "create", "--slug", slug, "--name", slug])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    (dir, db)
+}
+
+/// Recomputes every record's hashes, as someone who can edit the database (but not read the
+/// key file) could.
+fn recompute_chain(conn: &rusqlite::Connection) {
+    type Row = (i64, labgate::store::audit::AuditRecord);
+    let rows: Vec<Row> = conn
+        .prepare("SELECT seq, id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, details FROM audit_log ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                labgate::store::audit::AuditRecord {
+                    id: r.get(1)?,
+                    ts: r.get(2)?,
+                    tenant_id: r.get(3)?,
+                    actor_type: r.get(4)?,
+                    actor_id: r.get(5)?,
+                    action: r.get(6)?,
+                    target: r.get(7)?,
+                    outcome: r.get(8)?,
+                    ip: r.get(9)?,
+                    user_agent: r.get(10)?,
+                    request_id: r.get(11)?,
+                    details: serde_json::from_str(&r.get::<_, String>(12)?).unwrap(),
+                },
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut prev = labgate::store::audit::GENESIS.to_string();
+    for (seq, rec) in rows {
+        let hash = labgate::store::audit::chain_hash(&prev, &rec);
+        conn.execute(
+            "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![prev, hash, seq],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+fn verify(db: &std::path::Path) -> (bool, String) {
+    let out = labgate(db).args(["audit", "verify"]).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn audit_verify_catches_a_chain_cut_at_its_end_emptied_or_rewritten() {
+    // untouched: it passes
+    let (_d, db) = three_records();
+    let (ok, said) = verify(&db);
+    assert!(ok, "{said}");
+    assert!(said.contains("3 records"), "{said}");
+    // the last record removed
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)")
+        .unwrap();
+    drop(conn);
+    let (ok, said) = verify(&db);
+    assert!(!ok);
+    assert!(said.contains("removed at the end"), "{said}");
+
+    // every record removed
+    let (_d, db) = three_records();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM audit_log")
+        .unwrap();
+    let (ok, said) = verify(&db);
+    assert!(!ok);
+    assert!(said.contains("every record was removed"), "{said}");
+
+    // a rewritten chain whose hashes were all recomputed: it walks, but its end is not the
+    // anchored one
+    let (_d, db) = three_records();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("UPDATE audit_log SET details = '{\"slug\":\"evil\"}' WHERE seq = 2")
+            .unwrap();
+        recompute_chain(&conn);
+    }
+    let (ok, said) = verify(&db);
+    assert!(!ok, "a recomputed chain went unnoticed");
+    assert!(said.contains("rewritten"), "{said}");
+
+    // a missing or forged head file
+    let (d, db) = three_records();
+    let head = d.path().join("a.db.audit-head");
+    let original = std::fs::read_to_string(&head).unwrap();
+    std::fs::remove_file(&head).unwrap();
+    let (ok, said) = verify(&db);
+    assert!(!ok);
+    assert!(said.contains("missing"), "{said}");
+    let parts: Vec<&str> = original.split_whitespace().collect();
+    std::fs::write(&head, format!("2 {} {}\n", parts[1], parts[2])).unwrap();
+    let (ok, said) = verify(&db);
+    assert!(!ok);
+    assert!(said.contains("not authentic"), "{said}");
+    // --head names another file
+    std::fs::write(d.path().join("copy"), &original).unwrap();
+    let out = labgate(&db)
+        .args(["audit", "verify", "--head"])
+        .arg(d.path().join("copy"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn audit_prune_leaves_a_chain_that_still_verifies() {
+    // two old records and a new one (their times set back, the chain made whole again)
+    let (_d, db) = three_records();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "UPDATE audit_log SET ts = '2020-01-01T00:00:00Z' WHERE seq IN (SELECT seq FROM audit_log ORDER BY seq LIMIT 2)",
+        )
+        .unwrap();
+        recompute_chain(&conn);
+    }
+    let out = labgate(&db)
+        .args(["audit", "prune", "--before", "2021-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("removed 2"));
+    let (ok, said) = verify(&db);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("2 records"),
+        "the kept record and the checkpoint: {said}"
+    );
+    // records after the prune keep the chain going
+    let out = labgate(&db)
+        .args(["tenant", "create", "--slug", "four", "--name", "four"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (ok, said) = verify(&db);
+    assert!(ok, "{said}");
+    // removing the first kept record is still caught
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM audit_log WHERE seq = (SELECT min(seq) FROM audit_log)")
+        .unwrap();
+    assert!(!verify(&db).0);
+    // everything pruned: the checkpoint alone verifies
+    let (_d, db) = three_records();
+    let out = labgate(&db)
+        .args(["audit", "prune", "--before", "2999-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (ok, said) = verify(&db);
+    assert!(ok, "{said}");
+    assert!(
+        !labgate(&db)
+            .args(["audit", "prune", "--before", "yesterday"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+}

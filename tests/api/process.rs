@@ -218,6 +218,17 @@ async fn sigterm_drains_and_exits_zero_within_ten_seconds() {
     };
     assert!(status.success(), "{status:?}");
     drop(l);
+    // the last records of the run were anchored at shutdown: the chain verifies to its end
+    let out = crate::helpers::labgate_command()
+        .env("LABGATE_DB", dir.path().join("labgate.db"))
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p = start(dir.path(), &[]);
     let r: Value = client
         .get(p.url(&format!("/api/noise/runs/{}", run["id"].as_str().unwrap())))

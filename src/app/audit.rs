@@ -1,0 +1,96 @@
+//! The audit chain's outside anchor (SPEC §13.2) and its verification, for the server (every
+//! second and at shutdown) and the CLI (after each command that writes, and `audit verify`).
+
+use super::{App, AppResult};
+use crate::domain::error::DomainError;
+use crate::store::audit::{self, AuditEvent, Outcome, Walk};
+use crate::store::audit_head::{self, Head};
+
+/// Writes the chain's current head to the head file when it moved since the last write.
+pub fn anchor(app: &App) -> AppResult<()> {
+    let conn = app.pool.get().map_err(|e| {
+        log::warn!("cannot anchor the audit chain: {e}");
+        DomainError::db_unavailable()
+    })?;
+    let (seq, hash) = audit::head(&conn)?;
+    let mut last = app.anchored.lock().unwrap_or_else(|p| p.into_inner());
+    if last.as_ref().is_some_and(|(s, h)| *s == seq && *h == hash) {
+        return Ok(());
+    }
+    let path = audit_head::default_path(&app.config.db);
+    audit_head::write(&path, &Head::new(&app.audit_mac, seq, &hash)).map_err(|e| {
+        log::error!("cannot write the audit head {}: {e}", path.display());
+        DomainError::internal()
+    })?;
+    *last = Some((seq, hash));
+    Ok(())
+}
+
+/// `labgate audit verify`: the chain walks, and its end is where the anchored head says.
+/// Returns the number of records, or names what was found.
+pub fn verify(app: &App, head_file: Option<&std::path::Path>) -> Result<u64, String> {
+    let conn = app
+        .pool
+        .get()
+        .map_err(|e| format!("cannot open database: {e}"))?;
+    let walk: Walk = match audit::verify(&conn).map_err(|e| e.to_string())? {
+        Ok(w) => w,
+        Err(bad) => return Err(format!("audit chain broken: {bad}")),
+    };
+    let path = head_file
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| audit_head::default_path(&app.config.db));
+    let head = audit_head::read(&path)?.ok_or_else(|| {
+        format!(
+            "audit head {} is missing: nothing shows whether records were removed at the end",
+            path.display()
+        )
+    })?;
+    if !head.authentic(&app.audit_mac) {
+        return Err(format!(
+            "audit head {} is not authentic (its MAC does not match): it was altered or belongs to another database",
+            path.display()
+        ));
+    }
+    if walk.records == 0 && head.seq > 0 {
+        return Err(format!(
+            "audit chain broken: every record was removed (the anchored head is record seq {})",
+            head.seq
+        ));
+    }
+    if head.seq > walk.head.0 {
+        return Err(format!(
+            "audit chain broken: records were removed at the end (the chain ends at seq {}, the anchored head is seq {})",
+            walk.head.0, head.seq
+        ));
+    }
+    if head.seq > 0 && walk.hash_at(head.seq) != Some(head.hash.as_str()) {
+        return Err(format!(
+            "audit chain broken: the chain was rewritten (record seq {} is not the anchored one)",
+            head.seq
+        ));
+    }
+    Ok(walk.records)
+}
+
+/// `labgate audit prune --before DATE`: removes older records, leaving a verifiable remainder
+/// that starts at a checkpoint, and anchors the new head.
+pub fn prune(app: &App, before: &str) -> AppResult<u64> {
+    let Some(t) = crate::domain::time::parse(before) else {
+        return Err(DomainError::validation(
+            "--before",
+            "must be an RFC 3339 time",
+        ));
+    };
+    let before = crate::domain::time::fmt(t);
+    let by = AuditEvent {
+        actor_type: "system".into(),
+        actor_id: Some("cli".into()),
+        action: "audit.prune".into(),
+        outcome: Outcome::Success,
+        ..Default::default()
+    };
+    let removed = app.write_blocking(|tx, _| Ok(audit::prune(tx, &before, &by)?))?;
+    anchor(app)?;
+    Ok(removed)
+}

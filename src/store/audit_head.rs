@@ -1,0 +1,108 @@
+//! The audit chain's anchor outside the database (SPEC §13.2): the head (last sequence number
+//! and hash), MACed with the audit MAC key, written to `<database file>.audit-head` at least
+//! once a second and at shutdown. Someone who can edit the database but not read the key file
+//! cannot cut the chain at its end, delete it whole, or rewrite it with recomputed hashes
+//! without `labgate audit verify` noticing.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::domain::crypto::DataKey;
+
+/// `<db>.audit-head`.
+pub fn default_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push(".audit-head");
+    PathBuf::from(s)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+    mac: String,
+}
+
+fn mac_of(key: &DataKey, seq: i64, hash: &str) -> Hmac<Sha256> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).expect("any key length");
+    m.update(format!("labgate audit head v1\n{seq}\n{hash}\n").as_bytes());
+    m
+}
+
+impl Head {
+    pub fn new(key: &DataKey, seq: i64, hash: &str) -> Head {
+        let mac = crate::domain::token::hex(&mac_of(key, seq, hash).finalize().into_bytes());
+        Head {
+            seq,
+            hash: hash.to_string(),
+            mac,
+        }
+    }
+
+    /// Whether the MAC is the audit key's (compared in constant time).
+    pub fn authentic(&self, key: &DataKey) -> bool {
+        let Ok(raw) = (0..self.mac.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(self.mac.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+        else {
+            return false;
+        };
+        mac_of(key, self.seq, &self.hash).verify_slice(&raw).is_ok()
+    }
+}
+
+/// Writes the head atomically (a temporary file renamed over the old one), 0600.
+pub fn write(path: &Path, head: &Head) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(format!("{} {} {}\n", head.seq, head.hash, head.mac).as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads the head; `Ok(None)` when the file does not exist.
+pub fn read(path: &Path) -> Result<Option<Head>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let mut parts = text.split_whitespace();
+    let bad = || format!("{} is not an audit head file", path.display());
+    let seq = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let hash = parts.next().ok_or_else(bad)?.to_string();
+    let mac = parts.next().ok_or_else(bad)?.to_string();
+    Ok(Some(Head { seq, hash, mac }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_verifies_only_with_its_key_and_its_values() {
+        let k = DataKey::generate();
+        let h = Head::new(&k, 7, "abc");
+        assert!(h.authentic(&k));
+        assert!(!h.authentic(&DataKey::generate()));
+        let mut forged = h.clone();
+        forged.seq = 3;
+        assert!(!forged.authentic(&k));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.audit-head");
+        write(&p, &h).unwrap();
+        assert_eq!(read(&p).unwrap(), Some(h));
+    }
+}
