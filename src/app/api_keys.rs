@@ -34,16 +34,16 @@ pub async fn reveal(app: &App, actor: Actor, key: KeyId, dk: DataKey) -> AppResu
     }
     app.change(move |tx, _| {
         let (tid, kid) = (actor.tenant.as_str(), key.as_str());
-        let via = if manages {
-            reached(tx, &actor, &key)?;
-            "manage_api_keys"
-        } else {
-            api_keys::get(tx, tid, kid)?.ok_or(StoreError::NotFound)?;
-            let uid = actor.user.as_ref().map(UserId::as_str).unwrap_or("");
-            if !api_keys::is_shared_with(tx, kid, uid)? {
-                return Err(missing_manage().into());
-            }
-            "share"
+        let info = api_keys::get(tx, tid, kid)?.ok_or(StoreError::NotFound)?;
+        let uid = actor.user.as_ref().map(UserId::as_str).unwrap_or("");
+        let reach = reach::over_key(actor.caps, api_key::grants(&info.services));
+        let via = match reach {
+            Ok(()) if manages => "manage_api_keys",
+            // A share is a hand-over by someone who reached the key (and ends when the key's
+            // grant changes), so its receiver may reveal it whatever they hold.
+            _ if actor.user.is_some() && api_keys::is_shared_with(tx, kid, uid)? => "share",
+            Err(e) if manages => return Err(e.into()),
+            _ => return Err(missing_manage().into()),
         };
         let s = api_keys::reveal(tx, &dk, tid, kid)?.ok_or(StoreError::NotFound)?;
         audit::append(
@@ -116,8 +116,15 @@ pub async fn update(app: &App, actor: Actor, key: KeyId, change: KeyChange) -> A
     app.change(move |tx, fx| {
         reached(tx, &actor, &key)?;
         let (tid, kid) = (actor.tenant.as_str(), key.as_str());
+        if let Some(services) = &change.services {
+            // The new grant, too, must be within the editor's reach.
+            reach::over_key(actor.caps, api_key::grants(services))?;
+        }
         if !api_keys::update(tx, tid, kid, &change)? {
             return Err(StoreError::NotFound.into());
+        }
+        if change.services.is_some() {
+            api_keys::unshare_all(tx, kid)?;
         }
         audit::append(
             tx,

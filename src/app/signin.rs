@@ -210,6 +210,12 @@ fn source_permitted(
     Ok(ip.is_some_and(|ip| lists.permits(ip)))
 }
 
+/// Takes back the count of an attempt whose password was right (`lockout::forgive`).
+async fn forgive(app: &App, who: &Attempt) -> AppResult<()> {
+    let en = who.email_norm.clone();
+    app.write(move |tx, _| lockout::forgive(tx, &en)).await
+}
+
 /// Audits a failed sign-in (the attempt was already counted) and, when it reached the
 /// threshold, the lockout and its platform event; answers 401.
 async fn failed(
@@ -297,6 +303,23 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
     };
     let hash = found.as_ref().and_then(|(u, _)| u.password_hash.clone());
     let ok = app.passwords.verify(input.password, hash).await;
+    // The tenant's source lists are judged before the password's verdict is used, and answer
+    // alike whether it was right: a refused address learns nothing about the password.
+    if let Some((_, Some(t))) = &found {
+        let (tid, o) = (t.id.clone(), origin.clone());
+        if !app.read(move |c| source_permitted(c, &tid, &o)).await? {
+            if ok {
+                forgive(app, &who).await?;
+            }
+            let ev = who.event(
+                &origin,
+                "auth.login",
+                Outcome::Denied,
+                json!({"reason": "source_ip_not_allowed"}),
+            );
+            return Err(refuse(app, ev, source_refused()).await);
+        }
+    }
     let (user, tenant) = match (found, ok) {
         (Some((u, t)), true) if u.status == "active" => (u, t),
         (Some(_), true) => {
@@ -306,6 +329,7 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
         (None, _) => return Err(failed(app, &origin, &who, attempt, "unknown_email").await),
     };
     let Some(tenant) = tenant else {
+        forgive(app, &who).await?;
         let ev = who.event(
             &origin,
             "auth.login",
@@ -314,17 +338,6 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
         );
         return Err(refuse(app, ev, not_a_member()).await);
     };
-    // The password was right; the tenant's source lists decide whether it may sign in from here.
-    let (tid, o) = (tenant.id.clone(), origin.clone());
-    if !app.read(move |c| source_permitted(c, &tid, &o)).await? {
-        let ev = who.event(
-            &origin,
-            "auth.login",
-            Outcome::Denied,
-            json!({"reason": "source_ip_not_allowed"}),
-        );
-        return Err(refuse(app, ev, source_refused()).await);
-    }
     if user.mfa_enabled {
         let Some(code) = input.totp_code else {
             let (uid, tid) = (user.id.clone(), tenant.id.clone());
@@ -334,8 +347,12 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
                 Outcome::Success,
                 json!({"step": "mfa_required"}),
             );
+            let en = who.email_norm.clone();
             let token = app
                 .write(move |tx, _| {
+                    // The password was right: this attempt does not count; the step counts
+                    // its own.
+                    lockout::forgive(tx, &en)?;
                     let t = one_time::issue(
                         tx,
                         MFA_PURPOSE,
@@ -715,6 +732,20 @@ pub async fn switch_tenant(
         })
         .await?
         .ok_or_else(not_a_member)?;
+    // Signing in to the target tenant: its address lists apply as at a login.
+    let (tid, o) = (tenant.id.clone(), origin.clone());
+    if !app.read(move |c| source_permitted(c, &tid, &o)).await? {
+        let reason = json!({"reason": "source_ip_not_allowed", "to": tenant.id});
+        let action = "auth.switch_tenant";
+        let ev = origin.event(
+            Some(&tenant.id),
+            Some(&who.user_id),
+            action,
+            Outcome::Denied,
+            reason,
+        );
+        return Err(refuse(app, ev, source_refused()).await);
+    }
     let mut ev = origin.event(
         Some(&who.tenant_id),
         Some(&who.user_id),
@@ -766,5 +797,6 @@ pub async fn recheck_password(
         }
         return Ok(false);
     }
+    forgive(app, &who).await?;
     Ok(true)
 }

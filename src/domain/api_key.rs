@@ -80,6 +80,22 @@ pub fn grants(services: &BTreeMap<String, Access>) -> CapSet {
         .collect()
 }
 
+/// The capabilities a key with these services holds for granting and reaching: those of its
+/// `write` services, and `audit.read` (which is all the `audit` service is). A `read` service
+/// only lets the key read.
+pub fn held(services: &BTreeMap<String, Access>) -> CapSet {
+    services
+        .iter()
+        .filter_map(|(name, access)| {
+            let svc = Service::parse(name)?;
+            match (svc, access) {
+                (_, Access::Write) | (Service::Audit, Access::Read) => svc.capability(),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +109,19 @@ mod tests {
         assert!(grants(&s).contains(Capability::AdminUsers));
         s.insert("audit".to_string(), Access::Read);
         assert!(grants(&s).contains(Capability::AuditRead));
+    }
+
+    #[test]
+    fn a_key_holds_only_what_it_may_write_and_audit_reads() {
+        let mut s = BTreeMap::new();
+        s.insert("exercises".to_string(), Access::Read);
+        s.insert("settings".to_string(), Access::Read);
+        s.insert("audit".to_string(), Access::Read);
+        s.insert("users".to_string(), Access::Write);
+        let h = held(&s);
+        assert!(h.contains(Capability::AdminUsers));
+        assert!(h.contains(Capability::AuditRead));
+        assert!(!h.contains(Capability::ManageExercises));
+        assert!(!h.contains(Capability::AdminSettings));
     }
 }

@@ -231,6 +231,11 @@ pub fn share(conn: &Connection, id: &str, user_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Ends every share of a key (its grant changed: what was handed over is not what it is now).
+pub fn unshare_all(conn: &Connection, id: &str) -> StoreResult<usize> {
+    Ok(conn.execute("DELETE FROM api_key_shares WHERE key_id = ?1", [id])?)
+}
+
 pub fn unshare(conn: &Connection, id: &str, user_id: &str) -> StoreResult<bool> {
     Ok(conn.execute(
         "DELETE FROM api_key_shares WHERE key_id = ?1 AND user_id = ?2",

@@ -386,6 +386,12 @@ pub fn remove_from_tenant(conn: &Connection, user_id: &str, tenant_id: &str) -> 
         "DELETE FROM personal_tokens WHERE user_id = ?1 AND tenant_id = ?2",
         params![user_id, tenant_id],
     )?;
+    // Keys of this tenant handed to the user are no longer theirs to reveal.
+    conn.execute(
+        "DELETE FROM api_key_shares WHERE user_id = ?1
+           AND key_id IN (SELECT id FROM api_keys WHERE tenant_id = ?2)",
+        params![user_id, tenant_id],
+    )?;
     Ok(false)
 }
 

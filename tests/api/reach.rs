@@ -433,3 +433,161 @@ async fn a_token_made_before_an_mfa_policy_is_held_back_like_its_session() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_key_does_not_hold_what_it_may_only_read() {
+    let app = spawn_app().await;
+    let root = app.admin().await;
+    role(&app, &root, "helpdesk", &["admin.users", "manage_api_keys"]).await;
+    app.user_with_role("hd@lab.example", "helpdesk", "default");
+    let hd = app.login("hd@lab.example").await;
+    // reading exercises and noise needs nothing to grant...
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/api-keys",
+            &hd.jwt,
+            json!({"name": "k", "services": {"users": "write", "exercises": "read", "noise": "read"}}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let key = res.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.get_bearer("/api/sessions", &key).await.status(), 200);
+    // ...but it does not make the key an operator that can mint one
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/admin/users",
+            &key,
+            json!({"email": "x@lab.example", "password": "a long enough password", "roles": ["operator"]}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    let n: i64 = app
+        .state
+        .pool
+        .get()
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM users WHERE email = 'x@lab.example'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_role_is_edited_or_renamed_only_by_who_holds_what_it_gives() {
+    let app = spawn_app().await;
+    let root = app.admin().await;
+    role(&app, &root, "helpdesk", &["admin.users"]).await;
+    role(
+        &app,
+        &root,
+        "secops",
+        &["admin.users", "admin.settings", "audit.read"],
+    )
+    .await;
+    app.user_with_role("hd@lab.example", "helpdesk", "default");
+    app.user_with_role("sec@lab.example", "secops", "default");
+    let hd = app.login("hd@lab.example").await;
+    let roles: Value = app
+        .get_bearer("/api/admin/roles?limit=100", &root.jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secops = roles["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "secops")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for body in [
+        json!({"permissions": ["admin.users"]}),
+        json!({"name": "tmp"}),
+    ] {
+        let res = app
+            .send_json(
+                Method::PUT,
+                &format!("/api/admin/roles/{secops}"),
+                &hd.jwt,
+                body,
+            )
+            .await;
+        assert_error(res, 403, "MISSING_CAPABILITY").await;
+    }
+    let sec = app.login("sec@lab.example").await;
+    assert_eq!(
+        app.get_bearer("/api/admin/audit", &sec.jwt).await.status(),
+        200
+    );
+    // the full admin may
+    let res = app
+        .send_json(
+            Method::PUT,
+            &format!("/api/admin/roles/{secops}"),
+            &root.jwt,
+            json!({"permissions": ["admin.users", "audit.read"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn a_share_ends_when_the_key_is_given_more() {
+    let app = spawn_app().await;
+    let root = app.admin().await;
+    let viewer = app.user_with_role("viewer@lab.example", "viewer", "default");
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/api-keys",
+            &root.jwt,
+            json!({"name": "status", "services": {"platform-status": "read"}}),
+        )
+        .await;
+    let id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app
+        .send_json(
+            Method::POST,
+            &format!("/api/api-keys/{id}/shares"),
+            &root.jwt,
+            json!({"user_id": viewer}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let v = app.login("viewer@lab.example").await;
+    assert_eq!(
+        app.get_bearer(&format!("/api/api-keys/{id}/secret"), &v.jwt)
+            .await
+            .status(),
+        200
+    );
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/api-keys/{id}"),
+            &root.jwt,
+            json!({"services": {"users": "write", "settings": "write"}}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_error(
+        app.get_bearer(&format!("/api/api-keys/{id}/secret"), &v.jwt)
+            .await,
+        403,
+        "MISSING_CAPABILITY",
+    )
+    .await;
+}

@@ -92,14 +92,14 @@ async fn a_blocked_address_cannot_sign_in_or_refresh() {
         )
         .await;
     assert_eq!(res.status(), 200, "the token was not spent by the refusal");
-    // a wrong password from the blocked address is still just a wrong password
+    // a wrong password from there gets the same answer: the address learns nothing of it
     let res = blocked
         .post(app.url("/api/auth/login"))
         .json(&json!({"email": "analyst@lab.example", "password": "not the password!"}))
         .send()
         .await
         .unwrap();
-    assert_error(res, 401, "INVALID_CREDENTIALS").await;
+    assert_error(res, 403, "SOURCE_IP_NOT_ALLOWED").await;
     let denied = app.audit("auth.login");
     assert!(
         denied
@@ -187,4 +187,163 @@ async fn refresh_takes_the_cookie_with_an_empty_object_body() {
     let b: Value = res.json().await.unwrap();
     assert!(b["refresh_token"].as_str().unwrap().starts_with("lgr_"));
     assert_ne!(b["refresh_token"], admin.refresh.as_str());
+}
+
+#[tokio::test]
+async fn correct_passwords_of_an_mfa_user_never_lock_the_second_step() {
+    let app = spawn_app().await;
+    let uid = app.user_with_role("two@lab.example", "viewer", "default");
+    let secret = b"12345678901234567890";
+    {
+        let enc = app.state.data_key.encrypt(secret);
+        app.state
+            .pool
+            .get()
+            .unwrap()
+            .execute(
+                "UPDATE users SET totp_secret = ?1 WHERE id = ?2",
+                rusqlite::params![enc, uid],
+            )
+            .unwrap();
+    }
+    // four wrong guesses by someone else, then the user's own correct passwords, at once
+    for _ in 0..4 {
+        assert_eq!(
+            app.login_raw("two@lab.example", "wrong password 1234")
+                .await
+                .status(),
+            401
+        );
+    }
+    let firsts =
+        futures_util::future::join_all((0..3).map(|_| app.login_raw("two@lab.example", PASSWORD)))
+            .await;
+    let mut tokens = vec![];
+    for r in firsts {
+        assert_eq!(r.status(), 200);
+        tokens.push(
+            r.json::<Value>().await.unwrap()["mfa_token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let now = chrono::Utc::now().timestamp() as u64;
+    let code = labgate::domain::totp::code_at(secret, now);
+    let res = app
+        .post_json(
+            "/api/auth/mfa/validate",
+            json!({"mfa_token": tokens[0], "code": code}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    assert!(app.audit("account.locked").is_empty());
+}
+
+#[tokio::test]
+async fn switching_into_a_tenant_checks_that_tenants_address_lists() {
+    let app = spawn_app().await;
+    app.tenant("walled");
+    app.user_with_role("both@lab.example", "viewer", "default");
+    app.user_with_role("both@lab.example", "admin", "walled");
+    app.user_with_role("wall-admin@lab.example", "admin", "walled");
+    let wall_admin = {
+        let res = app
+            .client
+            .post(app.url("/api/auth/login"))
+            .json(&json!({"email": "wall-admin@lab.example", "password": PASSWORD, "tenant": "walled"}))
+            .send()
+            .await
+            .unwrap();
+        res.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/admin/security/ip-allowlist",
+            &wall_admin,
+            json!({"cidr": "127.0.0.1/32"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let outside = client_from("127.77.0.1");
+    let login: Value = outside
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": "both@lab.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = login["token"].as_str().unwrap();
+    let res = outside
+        .post(app.url("/api/auth/switch-tenant"))
+        .bearer_auth(jwt)
+        .json(&json!({"tenant": "walled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 403, "SOURCE_IP_NOT_ALLOWED").await;
+    // the session it came from is still alive
+    let res = outside
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn a_warm_credential_is_the_same_credential_only_where_it_was_presented() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let pat: Value = app
+        .send_json(
+            Method::POST,
+            "/api/tokens",
+            &admin.jwt,
+            json!({"name": "t", "expires_in": "30d"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pat = pat["token"].as_str().unwrap().to_string();
+    let ping =
+        |h: (&'static str, String)| app.client.get(app.url("/api/ping")).header(h.0, h.1).send();
+    // warm the token where it belongs
+    assert_eq!(
+        ping(("authorization", format!("token {pat}")))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        ping(("authorization", format!("token {pat}")))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // the same value elsewhere is what it would be cold
+    assert_error(
+        ping(("authorization", format!("Bearer {pat}")))
+            .await
+            .unwrap(),
+        401,
+        "INVALID_TOKEN",
+    )
+    .await;
+    // a JWT is no session cookie, warm or not
+    assert_eq!(app.get_bearer("/api/ping", &admin.jwt).await.status(), 200);
+    let res = ping(("cookie", format!("labgate_session={}", admin.jwt)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
 }

@@ -139,6 +139,7 @@ pub(super) async fn pat_caller(
         amr: t.amr.clone(),
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
+        read_only: CapSet::empty(),
     });
     let recheck = Recheck::Pat {
         id: t.id.clone(),
@@ -179,6 +180,9 @@ pub(super) async fn api_key_caller(
             caps.insert(c);
         }
     }
+    // A `read` service lets the key pass the capability check of GET routes only; it does not
+    // hold that capability for granting or reaching (SPEC §4.4: `write` adds it).
+    let held = crate::domain::api_key::held(&k.services);
     let caller = Caller::new(CallerInfo {
         method: AuthMethod::ApiKey,
         actor_type: "api_key",
@@ -190,6 +194,7 @@ pub(super) async fn api_key_caller(
         amr: vec![],
         cors_origin,
         mfa_blocked: CapSet::empty(),
+        read_only: caps.without(held),
     });
     Ok((
         resolve_tenant_header(req, state, caller).await?,
@@ -360,6 +365,7 @@ pub(super) async fn global_key_caller(
         amr: vec![],
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
+        read_only: CapSet::empty(),
     });
     resolve_tenant_header(req, state, caller).await
 }
@@ -396,6 +402,7 @@ pub(super) async fn dispatch_caller(
         amr: vec![],
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
+        read_only: CapSet::empty(),
     });
     resolve_tenant_header(req, state, caller).await.map(Some)
 }

@@ -123,5 +123,6 @@ async fn decide(
         amr: vec![],
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
+        read_only: CapSet::empty(),
     }))
 }

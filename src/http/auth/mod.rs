@@ -112,6 +112,9 @@ pub struct CallerInfo {
     pub cors_origin: Option<String>,
     /// Capabilities held but unusable until the session has a second factor (`require_mfa`).
     pub mfa_blocked: CapSet,
+    /// Capabilities an API key uses for reading only (its `read` services): they pass a GET
+    /// route's check but are not held for granting or reaching.
+    pub read_only: CapSet,
 }
 
 impl CallerInfo {
@@ -134,7 +137,7 @@ impl CallerInfo {
     /// The capabilities the caller can use right now: held, less those the MFA policy holds
     /// back. Reach and grant rules compare against this.
     pub fn usable_caps(&self) -> CapSet {
-        self.caps.without(self.mfa_blocked)
+        self.caps.without(self.mfa_blocked).without(self.read_only)
     }
 
     /// Routes that manage a person's own sign-in need a login session (JWT or cookie).
@@ -336,19 +339,20 @@ pub async fn authenticate(
     } else {
         None
     };
-    if let Some(c) = credential
+    if let Some((source, c)) = credential
         && let Some(r) = state.auth.resolved.get(warm_key(c))
         && r.credential == c
+        && r.source == source
         && let Some(answer) = warm(req, state, &r)
     {
         return answer;
     }
-    let credential = credential.map(str::to_string);
+    let credential = credential.map(|(s, c)| (s, c.to_string()));
     let epoch = state.auth.resolved.epoch();
     let (caller, recheck) = identify(req, state).await?;
     let (caller, settings, lists) = policy::derive(state, caller).await?;
     policy::gate(req, state, &caller, &settings, &lists)?;
-    if let (Some(credential), Some(recheck)) = (credential, recheck) {
+    if let (Some((source, credential)), Some(recheck)) = (credential, recheck) {
         // Stored without the request's CORS origin: that is decided per request.
         let stored = if caller.cors_origin.is_some() {
             let mut info = (*caller).clone();
@@ -363,6 +367,7 @@ pub async fn authenticate(
             key,
             Resolved {
                 credential,
+                source,
                 caller: stored,
                 recheck,
                 settings,
@@ -396,15 +401,27 @@ pub enum Recheck {
 pub struct Resolved {
     /// The whole credential, compared on a hit.
     pub credential: String,
+    /// Where it was presented: a value is only the same credential in the same place (a PAT
+    /// sent as a bearer token or a JWT in the session cookie is refused, warm or cold).
+    pub source: Source,
     pub caller: Caller,
     pub recheck: Recheck,
     pub settings: Arc<crate::domain::settings::Settings>,
     pub lists: Arc<IpLists>,
 }
 
+/// Where a warm credential was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Bearer,
+    Token,
+    ApiKeyHeader,
+    Cookie,
+}
+
 /// The credential value a warm lookup is for (JWT, session cookie, PAT or API key), borrowed
-/// from the request.
-fn warm_credential<'r>(req: &'r HttpRequest, state: &AppState) -> Option<&'r str> {
+/// from the request, with where it was found.
+fn warm_credential<'r>(req: &'r HttpRequest, state: &AppState) -> Option<(Source, &'r str)> {
     let h = req.headers();
     if h.contains_key("x-master-key") {
         return None;
@@ -415,13 +432,15 @@ fn warm_credential<'r>(req: &'r HttpRequest, state: &AppState) -> Option<&'r str
         let cred = cred.trim();
         // Any bearer value may be looked up: only JWTs and API keys are ever stored, and a hit
         // compares the whole value, so the shape check can wait for the full path.
-        let ok = scheme.eq_ignore_ascii_case("bearer")
-            || (scheme.eq_ignore_ascii_case("token") && cred.starts_with("lgp_"));
-        return ok.then_some(cred);
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some((Source::Bearer, cred));
+        }
+        let token = scheme.eq_ignore_ascii_case("token") && cred.starts_with("lgp_");
+        return token.then_some((Source::Token, cred));
     }
     if let Some(v) = h.get("x-api-key") {
         let v = v.to_str().ok()?.trim();
-        return v.starts_with("lgp_").then_some(v);
+        return v.starts_with("lgp_").then_some((Source::ApiKeyHeader, v));
     }
     // The session cookie, read straight from the header (the full path parses cookies).
     let name = session_cookie_name(state);
@@ -430,7 +449,7 @@ fn warm_credential<'r>(req: &'r HttpRequest, state: &AppState) -> Option<&'r str
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then_some(v)
+            (k == name).then_some((Source::Cookie, v))
         })
 }
 

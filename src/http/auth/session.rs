@@ -175,6 +175,7 @@ pub(super) async fn session_bound_caller(
         amr: session.amr.clone(),
         cors_origin: None,
         mfa_blocked: CapSet::empty(),
+        read_only: CapSet::empty(),
     });
     resolve_tenant_header(req, state, caller).await
 }

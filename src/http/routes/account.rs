@@ -538,7 +538,9 @@ pub async fn switch_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let owner = super::auth::session_owner(&caller)?;
     let target = body.0.tenant;
-    let signed = signin::switch_tenant(&state.app, meta.origin(), owner, &target).await?;
+    let signed = signin::switch_tenant(&state.app, meta.origin(), owner, &target)
+        .await
+        .map_err(audited)?;
     Ok(login_answer(&state, &signed))
 }
 

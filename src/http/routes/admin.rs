@@ -88,12 +88,7 @@ pub async fn roles_create(
             .ok_or_else(|| ApiError::validation("name", "is required"))?,
     )?;
     let caps = permissions(body.0.permissions.as_deref().unwrap_or(&[]))?;
-    if !caller.caps.covers(caps) {
-        return Err(ApiError::forbidden(
-            Code::MissingCapability,
-            "A role may only hold capabilities you hold yourself.",
-        ));
-    }
+    crate::domain::reach::grant(caller.usable_caps(), caps)?;
     let tid = caller.tenant.id.clone();
     let mut ev = user_event(
         &caller,
@@ -138,11 +133,9 @@ pub async fn roles_update(
 ) -> Result<HttpResponse, ApiError> {
     let name = body.0.name.as_deref().map(role_name).transpose()?;
     let caps = body.0.permissions.as_deref().map(permissions).transpose()?;
-    if caps.is_some_and(|c| !caller.caps.covers(c)) {
-        return Err(ApiError::forbidden(
-            Code::MissingCapability,
-            "A role may only hold capabilities you hold yourself.",
-        ));
+    let held = caller.usable_caps();
+    if let Some(c) = caps {
+        crate::domain::reach::grant(held, c)?;
     }
     let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
     let ev = user_event(
@@ -164,6 +157,10 @@ pub async fn roles_update(
             if role.builtin {
                 return Ok(R::Builtin);
             }
+            // Editing a role (its name included: invitations and requests name roles by name)
+            // changes what every holder has: the editor must hold all it held before too.
+            let before = CapSet::parse_names(&role.permissions).unwrap_or_default();
+            crate::domain::reach::over_member(held, before)?;
             roles::update(tx, &tid, &id, name.as_deref(), caps)?;
             keep_an_admin(tx, &tid)?;
             audit::append(tx, &ev)?;
@@ -264,7 +261,7 @@ pub async fn invite(
         json!({"email": inv.email, "roles": inv.roles}),
     );
     let i2 = inv.clone();
-    let held = caller.caps;
+    let held = caller.usable_caps();
     let token = state
         .app
         .change(move |tx, _| {
