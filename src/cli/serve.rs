@@ -39,6 +39,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
         actix_web::rt::spawn(watch_cli_changes(state.clone()));
         actix_web::rt::spawn(anchor_audit(state.app.clone()));
+        actix_web::rt::spawn(flush_folds(state.clone()));
         wait_for_signal().await;
         log::info!("shutting down: finishing requests in flight and noise runs");
         state.shutdown.store(true, Ordering::SeqCst);
@@ -48,7 +49,9 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
             handle.stop(true),
             runner::drain(&state.app, &state.runner, Duration::from_secs(6))
         );
-        // The last records of this run are anchored before the process ends.
+        // Folded refusals still counted are written, and the last records anchored, before the
+        // process ends.
+        http::middleware::flush_folds(&state, true).await;
         let app = state.app.clone();
         let _ = tokio::task::spawn_blocking(move || crate::app::audit::anchor(&app)).await;
         match server.await {
@@ -109,5 +112,16 @@ async fn anchor_audit(app: crate::app::App) {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Writes the folded refusals of each minute once it is over.
+async fn flush_folds(state: web::Data<AppState>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        if state.shutting_down() {
+            break;
+        }
+        http::middleware::flush_folds(&state, false).await;
     }
 }

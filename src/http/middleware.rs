@@ -268,6 +268,17 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
         (None, Some(i)) => (Some(i.tenant_id), i.actor_type, Some(i.actor_id)),
         (None, None) => (None, "anonymous", None),
     };
+    // A flood of bad credentials from one client writes one record a minute (with its count).
+    if caller.is_none()
+        && actor_type == "anonymous"
+        && status == 401
+        && state
+            .folds
+            .note(meta.ip.as_deref(), crate::domain::time::now().timestamp())
+            == super::fold::Fold::Folded
+    {
+        return;
+    }
     let ev = audit::AuditEvent {
         tenant_id,
         actor_type: actor_type.to_string(),
@@ -287,6 +298,41 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
     };
     if let Err(e) = store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await {
         log::error!("could not write audit record for a refused request: {e}");
+    }
+}
+
+/// Writes the folded counts of refused anonymous credentials of minutes that are over (all of
+/// them with `everything`, at shutdown), one record per client and minute.
+pub async fn flush_folds(state: &web::Data<AppState>, everything: bool) {
+    let due = state
+        .folds
+        .take_due(crate::domain::time::now().timestamp(), everything);
+    if due.is_empty() {
+        return;
+    }
+    let events: Vec<audit::AuditEvent> = due
+        .into_iter()
+        .map(|(minute, ip, n)| audit::AuditEvent {
+            actor_type: "anonymous".into(),
+            action: "auth.credential_refused".into(),
+            outcome: audit::Outcome::Denied,
+            ip: Some(ip),
+            details: json!({
+                "folded": n,
+                "minute": chrono::DateTime::from_timestamp(minute, 0).map(crate::domain::time::fmt),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let r = store::write(&state.pool, move |tx| {
+        for e in &events {
+            audit::append(tx, e)?;
+        }
+        Ok(())
+    })
+    .await;
+    if let Err(e) = r {
+        log::error!("could not write folded refusals: {e}");
     }
 }
 

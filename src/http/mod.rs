@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cache;
 pub mod error;
 pub mod extract;
+pub mod fold;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;

@@ -31,6 +31,8 @@ pub struct AppState {
     pub app: crate::app::App,
     pub started: Instant,
     pub limits: Limits,
+    /// Refused anonymous credentials counted per client per minute.
+    pub folds: super::fold::Folds,
     pub events: Arc<EventHub>,
     /// Encrypts API key secrets and TOTP secrets at rest.
     pub data_key: DataKey,
@@ -99,6 +101,7 @@ impl AppState {
             app,
             started: Instant::now(),
             limits,
+            folds: Default::default(),
             events,
             data_key,
             mailer,

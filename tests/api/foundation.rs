@@ -403,6 +403,8 @@ async fn wrong_password_and_unknown_email_answer_alike_and_are_audited() {
 #[tokio::test]
 async fn no_credential_and_garbage_credentials() {
     let app = spawn_app().await;
+    // refusals are folded per client and minute: keep this test's in one minute
+    clear_of_window_edge(60).await;
     assert_error(
         app.client.get(app.url("/api/ping")).send().await.unwrap(),
         401,
@@ -433,14 +435,38 @@ async fn no_credential_and_garbage_credentials() {
         .await
         .unwrap();
     assert_error(res, 401, "INVALID_TOKEN").await;
-    // refused credentials are audited; a missing one is not
+    // refused credentials are audited (a missing one is not): the client's first refusal of the
+    // minute at once, the other five as one record with their count when the minute is over
     let refused = app.audit("auth.credential_refused");
-    assert_eq!(refused.len(), 6);
+    assert_eq!(refused.len(), 1);
+    labgate::http::middleware::flush_folds(&app.state, true).await;
+    let refused = app.audit("auth.credential_refused");
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[0]["details"]["folded"], 5, "{refused:?}");
     assert!(
         refused
             .iter()
             .all(|r| r["outcome"] == "denied" && r["tenant_id"].is_null())
     );
+}
+
+#[tokio::test]
+async fn a_flood_of_bad_credentials_cannot_grow_the_audit_log_without_bound() {
+    let app = spawn_app().await;
+    clear_of_window_edge(60).await;
+    let flood = (0..300).map(|i| {
+        app.client
+            .get(app.url("/api/ping"))
+            .header("authorization", format!("Bearer junk-{i}"))
+            .send()
+    });
+    for r in futures_util::future::join_all(flood).await {
+        assert_eq!(r.unwrap().status(), 401);
+    }
+    labgate::http::middleware::flush_folds(&app.state, true).await;
+    let refused = app.audit("auth.credential_refused");
+    assert_eq!(refused.len(), 2, "one at once, one with the count");
+    assert_eq!(refused[0]["details"]["folded"], 299);
 }
 
 #[tokio::test]
