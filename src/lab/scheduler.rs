@@ -59,22 +59,9 @@ pub fn tick(state: &App, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<event
             // time is recorded as skipped (SPEC §7.5).
             let settings = Settings::from_json(&tenants::settings(tx, &s.tenant_id)?);
             if !settings.features.enabled(Module::Noise) {
-                noise::set_next(tx, &s.id, following.as_deref())?;
-                emitted.push(events::emit(
-                    tx,
-                    Some(&s.tenant_id),
-                    "schedule.skipped",
-                    &json!({"schedule_id": s.id, "reason": "the noise module is disabled", "missed_at": s.next_run_at}),
-                )?);
-                audit::append(
-                    tx,
-                    &scheduler_event(
-                        &s.tenant_id,
-                        "noise.schedule.skip",
-                        &s.id,
-                        json!({"reason": "module_disabled"}),
-                    ),
-                )?;
+                let why =
+                    json!({"reason": "the noise module is disabled", "missed_at": s.next_run_at});
+                emitted.push(skip(tx, &s, following.as_deref(), why, "module_disabled")?);
                 continue;
             }
             let busy = match &s.last_run_id {
@@ -82,22 +69,9 @@ pub fn tick(state: &App, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<event
                 None => false,
             };
             if busy {
-                noise::set_next(tx, &s.id, following.as_deref())?;
-                emitted.push(events::emit(
-                    tx,
-                    Some(&s.tenant_id),
-                    "schedule.skipped",
-                    &json!({"schedule_id": s.id, "reason": "the previous run has not finished", "run_id": s.last_run_id}),
-                )?);
-                audit::append(
-                    tx,
-                    &scheduler_event(
-                        &s.tenant_id,
-                        "noise.schedule.skip",
-                        &s.id,
-                        json!({"reason": "overlap"}),
-                    ),
-                )?;
+                let why =
+                    json!({"reason": "the previous run has not finished", "run_id": s.last_run_id});
+                emitted.push(skip(tx, &s, following.as_deref(), why, "overlap")?);
                 continue;
             }
             let Some(sink) = noise::sink(tx, &s.tenant_id, &s.sink_id)? else {
@@ -138,6 +112,28 @@ pub fn tick(state: &App, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<event
         }
         Ok((runs, emitted))
     })
+}
+
+/// Moves a schedule to its next time without firing it: the skip is a platform event (with
+/// `why`) and an audit record (with `reason`).
+fn skip(
+    tx: &rusqlite::Connection,
+    s: &noise::Schedule,
+    following: Option<&str>,
+    mut why: serde_json::Value,
+    reason: &str,
+) -> StoreResult<events::Event> {
+    noise::set_next(tx, &s.id, following)?;
+    why["schedule_id"] = json!(s.id);
+    let ev = events::emit(tx, Some(&s.tenant_id), "schedule.skipped", &why)?;
+    let rec = scheduler_event(
+        &s.tenant_id,
+        "noise.schedule.skip",
+        &s.id,
+        json!({"reason": reason}),
+    );
+    audit::append(tx, &rec)?;
+    Ok(ev)
 }
 
 fn scheduler_event(
