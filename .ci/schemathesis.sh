@@ -23,9 +23,11 @@ inns() { ip netns exec "$ns" "$@"; }
 inns ip link set lo up
 port=18600
 base=http://127.0.0.1:$port
+# Started directly (not through a shell function), so $! is the server's own PID: `ip netns
+# exec` replaces itself with it, and the cleanup stops exactly that process.
 LABGATE_DB=$dir/st.db LABGATE_LISTEN=127.0.0.1:$port LABGATE_RATE_LIMIT_PER_MINUTE=0 \
   LABGATE_MAIL_DIR=$dir/mail LABGATE_NOISE_DIR=$dir/noise RUST_LOG=warn \
-  inns "$bin" serve 2>"$dir/server.log" &
+  ip netns exec "$ns" "$bin" serve 2>"$dir/server.log" &
 pid=$!
 for _ in $(seq 100); do inns curl -sf $base/api/health >/dev/null && break; sleep 0.1; done
 token=$(grep -o 'setup token: lgx_[A-Za-z0-9]*' "$dir/server.log" | cut -d' ' -f3)
