@@ -85,6 +85,9 @@ pub struct ServeArgs {
         global = true
     )]
     pub trusted_proxies: String,
+    /// comma-separated CIDRs noise sinks may reach (empty: any address not refused anyway)
+    #[arg(long, env = "LABGATE_SINK_NETWORKS", default_value = "", global = true)]
+    pub sink_networks: String,
     /// base URL used in mailed links (default http://<listen>)
     #[arg(long, env = "LABGATE_PUBLIC_URL", default_value = "", global = true)]
     pub public_url: String,
@@ -190,6 +193,8 @@ pub struct Config {
     pub session_idle: Duration,
     pub rate_limit_per_minute: u32,
     pub trusted_proxies: Vec<IpNet>,
+    /// `LABGATE_SINK_NETWORKS`: when set, the only networks sinks may reach.
+    pub sink_networks: Vec<IpNet>,
     pub public_url: String,
     pub mail_dir: PathBuf,
     pub smtp_url: Option<String>,
@@ -233,6 +238,14 @@ fn non_empty(raw: &str) -> Option<String> {
 }
 
 impl Config {
+    /// Where noise sinks may send (SPEC §12.2).
+    pub fn destinations(&self) -> crate::domain::net::Destinations {
+        crate::domain::net::Destinations {
+            own: self.listen,
+            networks: self.sink_networks.clone(),
+        }
+    }
+
     /// Validates raw settings; the error is one line naming the offending variable.
     pub fn from_args(db: PathBuf, a: &ServeArgs) -> Result<Config, String> {
         let listen: SocketAddr = a.listen.trim().parse().map_err(|_| {
@@ -274,6 +287,19 @@ impl Config {
                     format!("malformed CIDR {part:?}"),
                 )
             })?);
+        }
+        let mut sink_networks = Vec::new();
+        for part in a
+            .sink_networks
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            sink_networks.push(
+                crate::domain::net::parse_cidr(part).ok_or_else(|| {
+                    bad("LABGATE_SINK_NETWORKS", format!("malformed CIDR {part:?}"))
+                })?,
+            );
         }
         let public_url = match non_empty(&a.public_url) {
             Some(u) => {
@@ -358,6 +384,7 @@ impl Config {
             session_idle: duration("LABGATE_SESSION_IDLE", &a.session_idle)?,
             rate_limit_per_minute,
             trusted_proxies,
+            sink_networks,
             public_url,
             mail_dir: a.mail_dir.clone(),
             smtp_url,

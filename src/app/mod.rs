@@ -119,6 +119,9 @@ pub struct App {
     anchored: Arc<std::sync::Mutex<Option<(i64, String)>>>,
     /// Set when the server begins to shut down: background work stops starting.
     pub shutdown: Arc<AtomicBool>,
+    /// The address the server actually listens on (known once bound; a port of 0 in the
+    /// settings becomes a real one).
+    pub listening: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
     /// One sign-in attempt at a time per email.
     pub signin_gate: Arc<signin::EmailGate>,
     cache: Arc<dyn Invalidate>,
@@ -202,8 +205,18 @@ impl App {
             anchored: Arc::default(),
             shutdown: Arc::new(AtomicBool::new(false)),
             signin_gate: Arc::default(),
+            listening: Arc::default(),
             cache,
         }
+    }
+
+    /// Where noise sinks may send: never to this server itself (SPEC §12.2).
+    pub fn destinations(&self) -> crate::domain::net::Destinations {
+        let mut d = self.config.destinations();
+        if let Some(a) = self.listening.get() {
+            d.own = *a;
+        }
+        d
     }
 
     pub fn shutting_down(&self) -> bool {

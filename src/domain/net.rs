@@ -89,3 +89,76 @@ impl IpLists {
         (self.allow.is_empty() || contains_any(&self.allow, ip)) && !contains_any(&self.block, ip)
     }
 }
+
+/// Where noise sinks may send (SPEC §12.2): never labgate's own listening address, nor
+/// link-local (cloud metadata lives there), unspecified or multicast addresses; and, when
+/// `LABGATE_SINK_NETWORKS` is set, only into those networks.
+#[derive(Debug, Clone)]
+pub struct Destinations {
+    pub own: std::net::SocketAddr,
+    pub networks: Vec<IpNet>,
+}
+
+impl Destinations {
+    /// `Err` says why `addr` may not be reached.
+    pub fn allows(&self, addr: std::net::SocketAddr) -> Result<(), &'static str> {
+        let ip = canonical(addr.ip());
+        let refused = match ip {
+            IpAddr::V4(v4) => {
+                v4.is_link_local() || v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()
+            }
+            IpAddr::V6(v6) => {
+                v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80
+            }
+        };
+        if refused {
+            return Err(
+                "link-local, unspecified and multicast addresses are not sink destinations",
+            );
+        }
+        let own_ip = canonical(self.own.ip());
+        let same_host =
+            ip == own_ip || own_ip.is_unspecified() || (ip.is_loopback() && own_ip.is_loopback());
+        if addr.port() == self.own.port() && same_host {
+            return Err("a sink may not point at labgate itself");
+        }
+        if !self.networks.is_empty() && !contains_any(&self.networks, ip) {
+            return Err("the destination is outside LABGATE_SINK_NETWORKS");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use super::*;
+
+    #[test]
+    fn metadata_own_port_and_outside_networks_are_refused() {
+        let d = Destinations {
+            own: "127.0.0.1:8080".parse().unwrap(),
+            networks: vec![],
+        };
+        for bad in [
+            "169.254.169.254:80",
+            "0.0.0.0:514",
+            "224.0.0.1:514",
+            "[fe80::1]:514",
+            "[::]:80",
+            "127.0.0.1:8080",
+            "127.0.0.2:8080",
+            "[::ffff:169.254.169.254]:80",
+        ] {
+            assert!(d.allows(bad.parse().unwrap()).is_err(), "{bad}");
+        }
+        for ok in ["127.0.0.1:514", "10.20.0.5:514", "[2001:db8::1]:6514"] {
+            assert!(d.allows(ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        let only = Destinations {
+            own: "127.0.0.1:8080".parse().unwrap(),
+            networks: vec![parse_cidr("10.0.0.0/8").unwrap()],
+        };
+        assert!(only.allows("10.1.2.3:514".parse().unwrap()).is_ok());
+        assert!(only.allows("127.0.0.1:514".parse().unwrap()).is_err());
+    }
+}

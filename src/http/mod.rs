@@ -64,6 +64,7 @@ pub struct Bound {
 pub fn bind(state: web::Data<AppState>, workers: usize) -> std::io::Result<Bound> {
     let listener = TcpListener::bind(state.config.listen)?;
     let addr = listener.local_addr()?;
+    let _ = state.app.listening.set(addr);
     let st = state.clone();
     let server = HttpServer::new(move || app(st.clone()))
         .workers(workers.max(1))

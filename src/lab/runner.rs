@@ -87,7 +87,7 @@ fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
             );
         }
     };
-    let mut writer = match spec.open(&state.config.noise_dir) {
+    let mut writer = match spec.open(&state.config.noise_dir, &state.destinations()) {
         Ok(w) => w,
         Err(e) => return (0, Some(e)),
     };

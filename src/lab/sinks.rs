@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::noise::{Event, SyslogFormat, resolve_under, write_octet_counted, write_syslog};
+use crate::domain::net::Destinations;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -21,6 +22,51 @@ pub fn file_path_allowed(tenant_slug: &str, path: &str) -> bool {
     path.strip_prefix(tenant_slug).is_some_and(|rest| {
         (rest.starts_with('.') && !rest.contains('/')) || (rest.starts_with('/') && rest.len() > 1)
     })
+}
+
+/// The host and port an `http://` URL names (port 80 when none), or `None` when malformed.
+fn url_host_port(url: &str) -> Option<(String, u16)> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => 80,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
+        None => Some((authority.to_string(), 80)),
+    }
+}
+
+/// Resolves a destination and checks the address it connects to (SPEC §12.2: names are
+/// checked when the run connects, so a name that later points elsewhere is caught). Errors
+/// carry no operating-system text.
+fn resolve_checked(
+    host: &str,
+    port: u16,
+    policy: &Destinations,
+) -> Result<Vec<std::net::SocketAddr>, String> {
+    let addrs: Vec<std::net::SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            log::warn!("sink host {host}: {e}");
+            format!("the sink's host {host} cannot be resolved")
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("the sink's host {host} has no address"));
+    }
+    for a in &addrs {
+        policy
+            .allows(*a)
+            .map_err(|why| format!("the sink's destination {a} is refused: {why}"))?;
+    }
+    Ok(addrs)
 }
 
 /// A sink's validated settings.
@@ -146,6 +192,26 @@ impl SinkSpec {
         }
     }
 
+    /// At save time: a literal address in a refused range is refused (400 naming the field);
+    /// names are checked when a run connects.
+    pub fn check_destination(&self, policy: &Destinations) -> Result<(), Invalid> {
+        let (field, host, port) = match self {
+            SinkSpec::File { .. } => return Ok(()),
+            SinkSpec::Syslog { host, port, .. } => ("host", host.clone(), *port),
+            SinkSpec::Http { url, .. } => {
+                let (h, p) = url_host_port(url)
+                    .ok_or_else(|| bad("url", "must be an http:// URL with a host"))?;
+                ("url", h, p)
+            }
+        };
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            policy
+                .allows(std::net::SocketAddr::new(ip, port))
+                .map_err(|why| bad(field, why))?;
+        }
+        Ok(())
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             SinkSpec::File { .. } => "file",
@@ -183,21 +249,30 @@ impl SinkSpec {
         }
     }
 
-    pub fn open(&self, noise_dir: &Path) -> Result<Box<dyn SinkWriter>, String> {
+    pub fn open(
+        &self,
+        noise_dir: &Path,
+        policy: &Destinations,
+    ) -> Result<Box<dyn SinkWriter>, String> {
         match self {
             SinkSpec::File { path } => {
                 // Resolved again at run time: the tree may have changed since validation.
                 let full: PathBuf = resolve_under(noise_dir, path)?;
                 if let Some(parent) = full.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| format!("cannot create the sink's directory: {e}"))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        log::warn!("sink directory {}: {e}", parent.display());
+                        "cannot create the sink's directory".to_string()
+                    })?;
                 }
                 let f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&full)
-                    .map_err(|e| format!("cannot open the sink file: {e}"))?;
+                    .map_err(|e| {
+                        log::warn!("sink file {}: {e}", full.display());
+                        "cannot open the sink file".to_string()
+                    })?;
                 Ok(Box::new(FileWriter {
                     f,
                     buf: Vec::with_capacity(1 << 20),
@@ -209,14 +284,12 @@ impl SinkSpec {
                 tcp,
                 format,
             } => {
-                let addr = (host.as_str(), *port)
-                    .to_socket_addrs()
-                    .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                    .next()
-                    .ok_or_else(|| format!("{host} has no address"))?;
+                let addr = resolve_checked(host, *port, policy)?[0];
                 if *tcp {
-                    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-                        .map_err(|e| format!("syslog TCP connect to {addr} failed: {e}"))?;
+                    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| {
+                        log::warn!("syslog TCP connect to {addr}: {e}");
+                        format!("the syslog receiver {addr} could not be reached over TCP")
+                    })?;
                     s.set_write_timeout(Some(IO_TIMEOUT)).ok();
                     Ok(Box::new(TcpSyslog {
                         s,
@@ -231,9 +304,10 @@ impl SinkSpec {
                         "0.0.0.0:0"
                     };
                     let s = UdpSocket::bind(bind)
-                        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-                    s.connect(addr)
-                        .map_err(|e| format!("UDP connect to {addr} failed: {e}"))?;
+                        .map_err(|_| "cannot open a UDP socket".to_string())?;
+                    s.connect(addr).map_err(|_| {
+                        format!("the syslog receiver {addr} cannot be reached over UDP")
+                    })?;
                     Ok(Box::new(UdpSyslog {
                         s,
                         format: *format,
@@ -241,14 +315,37 @@ impl SinkSpec {
                     }))
                 }
             }
-            SinkSpec::Http { url, .. } => Ok(Box::new(HttpWriter {
-                url: url.clone(),
-                agent: ureq::AgentBuilder::new()
-                    .timeout(IO_TIMEOUT)
-                    .redirects(0)
-                    .build(),
-                buf: Vec::new(),
-            })),
+            SinkSpec::Http { url, .. } => {
+                let policy = policy.clone();
+                let refused = std::sync::Arc::new(std::sync::Mutex::new(None));
+                let why = refused.clone();
+                Ok(Box::new(HttpWriter {
+                    refused,
+                    url: url.clone(),
+                    agent: ureq::AgentBuilder::new()
+                        .timeout(IO_TIMEOUT)
+                        .redirects(0)
+                        // Every connection's address is checked, so a name resolving somewhere
+                        // refused (or changing to) is caught where it connects.
+                        .resolver(
+                            move |netloc: &str| -> std::io::Result<Vec<std::net::SocketAddr>> {
+                                let (host, port) = netloc
+                                    .rsplit_once(':')
+                                    .and_then(|(h, p)| {
+                                        Some((h.trim_matches(['[', ']']), p.parse().ok()?))
+                                    })
+                                    .ok_or_else(|| std::io::Error::other("malformed address"))?;
+                                resolve_checked(host, port, &policy).map_err(|e| {
+                                    *why.lock().unwrap_or_else(|p| p.into_inner()) =
+                                        Some(e.clone());
+                                    std::io::Error::other(e)
+                                })
+                            },
+                        )
+                        .build(),
+                    buf: Vec::new(),
+                }))
+            }
         }
     }
 }
@@ -273,7 +370,7 @@ impl SinkWriter for FileWriter {
         if self.buf.len() >= 1 << 20 {
             self.f
                 .write_all(&self.buf)
-                .map_err(|e| format!("writing the sink file failed: {e}"))?;
+                .map_err(|_| "writing the sink file failed".to_string())?;
             self.buf.clear();
         }
         Ok(())
@@ -281,11 +378,11 @@ impl SinkWriter for FileWriter {
     fn finish(&mut self) -> Result<(), String> {
         self.f
             .write_all(&self.buf)
-            .map_err(|e| format!("writing the sink file failed: {e}"))?;
+            .map_err(|_| "writing the sink file failed".to_string())?;
         self.buf.clear();
         self.f
             .flush()
-            .map_err(|e| format!("writing the sink file failed: {e}"))
+            .map_err(|_| "writing the sink file failed".to_string())
     }
 }
 
@@ -339,6 +436,8 @@ impl SinkWriter for TcpSyslog {
 }
 
 struct HttpWriter {
+    /// Why the last connection's destination was refused, to say so instead of "unreachable".
+    refused: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     url: String,
     agent: ureq::Agent,
     buf: Vec<u8>,
@@ -363,7 +462,14 @@ impl SinkWriter for HttpWriter {
         {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(code, _)) => Err(format!("HTTP sink answered {code}")),
-            Err(e) => Err(format!("HTTP sink unreachable: {}", e.kind())),
+            Err(e) => {
+                let refused = self
+                    .refused
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                Err(refused.unwrap_or_else(|| format!("HTTP sink unreachable: {}", e.kind())))
+            }
         }
     }
     fn finish(&mut self) -> Result<(), String> {

@@ -510,7 +510,12 @@ async fn http_sinks_post_batches_and_failures_fail_the_run() {
     )
     .await;
     assert_eq!(r["status"], "failed");
-    assert!(r["error"].as_str().unwrap().contains("connect"), "{r}");
+    let error = r["error"].as_str().unwrap();
+    assert!(error.contains("could not be reached"), "{r}");
+    assert!(
+        !error.contains("os error") && !error.contains("refused"),
+        "no OS text: {r}"
+    );
     assert_eq!(
         app.client
             .get(app.url("/api/health"))
@@ -1056,4 +1061,95 @@ async fn a_disabled_noise_module_keeps_its_schedules_from_firing() {
     let later = next + chrono::Duration::hours(1);
     let runs = scheduler::tick_and_start(&app.state.app, &app.state.runner, later).unwrap();
     assert_eq!(runs.len(), 1);
+}
+
+#[tokio::test]
+async fn sinks_cannot_reach_metadata_addresses_labgate_itself_or_outside_the_sink_networks() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let make = |b: Value| app.send_json(Method::POST, "/api/noise/sinks", &admin.jwt, b);
+    // literal refused addresses are refused when saved, naming the field
+    let b = assert_error(
+        make(json!({"name": "meta", "kind": "http", "url": "http://169.254.169.254/latest/meta-data"})).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(b["details"][0]["field"], "url");
+    for host in ["169.254.169.254", "0.0.0.0", "224.0.0.251", "fe80::1"] {
+        let b = assert_error(
+            make(json!({"name": "x", "kind": "syslog", "host": host, "port": 514})).await,
+            400,
+            "VALIDATION_ERROR",
+        )
+        .await;
+        assert_eq!(b["details"][0]["field"], "host", "{host}");
+    }
+    // labgate's own address: a name is checked when the run connects
+    let own = app.base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let res = make(json!({"name": "self", "kind": "http", "url": format!("http://localhost:{own}/api/health")})).await;
+    assert_eq!(res.status(), 201, "a name is accepted when saved");
+    let r = run(
+        &app,
+        &admin.jwt,
+        json!({"profile": "auth", "count": 5, "sink": "self"}),
+    )
+    .await;
+    assert_eq!(r["status"], "failed");
+    assert!(
+        r["error"].as_str().unwrap().contains("labgate itself"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn sink_networks_are_the_only_networks_sinks_reach() {
+    let app = spawn_with(|c| {
+        c.sink_networks = vec![labgate::domain::net::parse_cidr("10.0.0.0/8").unwrap()];
+    })
+    .await;
+    let admin = app.admin().await;
+    let b = assert_error(
+        app.send_json(
+            Method::POST,
+            "/api/noise/sinks",
+            &admin.jwt,
+            json!({"name": "lo", "kind": "syslog", "host": "127.0.0.1", "port": 514}),
+        )
+        .await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("LABGATE_SINK_NETWORKS"),
+        "{b}"
+    );
+    // a name that resolves outside them fails its run, saying why
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/noise/sinks",
+            &admin.jwt,
+            json!({"name": "named", "kind": "syslog", "host": "localhost", "port": 514}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let r = run(
+        &app,
+        &admin.jwt,
+        json!({"profile": "auth", "count": 5, "sink": "named"}),
+    )
+    .await;
+    assert_eq!(r["status"], "failed");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("LABGATE_SINK_NETWORKS"),
+        "{r}"
+    );
 }

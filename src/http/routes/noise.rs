@@ -41,6 +41,8 @@ fn spec_of(
 ) -> Result<SinkSpec, ApiError> {
     let spec = SinkSpec::parse(kind, body, &state.config.noise_dir)
         .map_err(|(f, m)| ApiError::validation(&f, m))?;
+    spec.check_destination(&state.app.destinations())
+        .map_err(|(f, m)| ApiError::validation(&f, m))?;
     if let SinkSpec::File { path } = &spec
         && !file_path_allowed(tenant_slug, path)
     {
