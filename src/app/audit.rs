@@ -8,16 +8,54 @@ use crate::store::audit_head::{self, Head};
 
 /// Writes the chain's current head to the head file when it moved since the last write.
 pub fn anchor(app: &App) -> AppResult<()> {
+    anchor_with(app, false)
+}
+
+/// `anchor`, where `pruned` says the chain's start was just moved by `prune` (the one change
+/// that may drop the anchored record).
+fn anchor_with(app: &App, pruned: bool) -> AppResult<()> {
     let conn = app.pool.get().map_err(|e| {
         log::warn!("cannot anchor the audit chain: {e}");
         DomainError::db_unavailable()
     })?;
     let (seq, hash) = audit::head(&conn)?;
     let mut last = app.anchored.lock().unwrap_or_else(|p| p.into_inner());
+    let path = audit_head::default_path(&app.config.db);
+    let from_file = || match audit_head::read(&path) {
+        Ok(Some(h)) if h.authentic(&app.audit_mac) => Some((h.seq, h.hash)),
+        _ => None,
+    };
+    if last.is_none() {
+        // The head anchored before this process: the chain must still contain it.
+        *last = from_file();
+    }
+    if pruned {
+        *last = None;
+    }
     if last.as_ref().is_some_and(|(s, h)| *s == seq && *h == hash) {
         return Ok(());
     }
-    let path = audit_head::default_path(&app.config.db);
+    // Never sign a head that does not extend the one anchored: a chain cut, emptied or
+    // rewritten since stays detectable instead of being blessed by the next anchor.
+    let extends = |l: &Option<(i64, String)>| -> AppResult<bool> {
+        Ok(match l {
+            Some((s, h)) if *s > 0 => audit::extends(&conn, *s, h)?,
+            _ => true,
+        })
+    };
+    if !extends(&last)? {
+        // Another process (the CLI's prune) may have anchored a new head: adopt it if the
+        // chain extends that one.
+        *last = from_file();
+    }
+    if let Some((s, _)) = last.as_ref()
+        && !extends(&last)?
+    {
+        log::error!(
+            "the audit chain no longer continues from its anchored head (seq {s}): it was altered; the head is not moved (run `labgate audit verify`)"
+        );
+        return Err(DomainError::internal());
+    }
     audit_head::write(&path, &Head::new(&app.audit_mac, seq, &hash)).map_err(|e| {
         log::error!("cannot write the audit head {}: {e}", path.display());
         DomainError::internal()
@@ -91,6 +129,6 @@ pub fn prune(app: &App, before: &str) -> AppResult<u64> {
         ..Default::default()
     };
     let removed = app.write_blocking(|tx, _| Ok(audit::prune(tx, &before, &by)?))?;
-    anchor(app)?;
+    anchor_with(app, true)?;
     Ok(removed)
 }

@@ -240,6 +240,34 @@ pub fn head(conn: &Connection) -> StoreResult<(i64, String)> {
     .unwrap_or((0, GENESIS.to_string())))
 }
 
+/// Whether the chain still holds the record `seq` with hash `hash`, and every later record
+/// chains from it (the records written since an anchor).
+pub fn extends(conn: &Connection, seq: i64, hash: &str) -> StoreResult<bool> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {REC_COLS}, prev_hash, hash, seq FROM audit_log WHERE seq >= ?1 ORDER BY seq"
+    ))?;
+    let mut rows = st.query([seq])?;
+    let Some(first) = rows.next()? else {
+        return Ok(false);
+    };
+    let first_seq: i64 = first.get(14)?;
+    let first_hash: String = first.get(13)?;
+    if first_seq != seq || first_hash != hash {
+        return Ok(false);
+    }
+    let mut prev = first_hash;
+    while let Some(r) = rows.next()? {
+        let rec = rec_row(r)?;
+        let stored_prev: String = r.get(12)?;
+        let stored_hash: String = r.get(13)?;
+        if stored_prev != prev || chain_hash(&prev, &rec) != stored_hash {
+            return Ok(false);
+        }
+        prev = stored_hash;
+    }
+    Ok(true)
+}
+
 /// What a walk of the chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Walk {

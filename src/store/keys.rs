@@ -135,8 +135,8 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path) -> Result<Unsealed, Strin
     let mut conn = pool
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
-    let root = match keyfile::read(key_file)? {
-        Some(k) => k,
+    let (root, existed) = match keyfile::read(key_file)? {
+        Some(k) => (k, true),
         None if any_sealed(&conn).map_err(fail)? => {
             return Err(format!(
                 "LABGATE_KEY_FILE: {} is missing; the keys of database {} are sealed under it. Restore the key file (labgate never makes a new key over existing data)",
@@ -144,8 +144,36 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path) -> Result<Unsealed, Strin
                 db.display()
             ));
         }
-        None => keyfile::create(key_file)?,
+        None => (keyfile::create(key_file)?, false),
     };
+    // With a key file that existed already, the database's keys were sealed under it before:
+    // a key stored in plaintext, or one missing beside others, was put there by someone else.
+    // Only a database with no keys at all (new) gets keys made under an existing file.
+    if existed {
+        let (plain, present): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM signing_keys WHERE sealed = 0)
+                      + (SELECT count(*) FROM appliance_keys WHERE sealed = 0),
+                        (SELECT count(*) FROM signing_keys) + (SELECT count(*) FROM appliance_keys)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| format!("cannot open database: {e}"))?;
+        let names: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM appliance_keys WHERE name IN ('data', 'audit_mac')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| format!("cannot open database: {e}"))?;
+        if plain > 0 || (present > 0 && names < 2) {
+            return Err(format!(
+                "LABGATE_KEY_FILE: database {} holds keys that were not sealed under {} (a key in plaintext or missing): refusing to start",
+                db.display(),
+                key_file.display()
+            ));
+        }
+    }
     conn.execute_batch("PRAGMA secure_delete = ON")
         .map_err(|e| format!("cannot open database: {e}"))?;
     let out = (|| -> StoreResult<(Unsealed, usize)> {

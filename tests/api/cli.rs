@@ -685,3 +685,56 @@ fn audit_prune_leaves_a_chain_that_still_verifies() {
             .success()
     );
 }
+
+#[test]
+fn a_later_write_does_not_bless_a_tampered_chain() {
+    for tamper in [
+        "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)",
+        "DELETE FROM audit_log",
+        "UPDATE audit_log SET details = '{\"slug\":\"evil\"}' WHERE seq = 2",
+    ] {
+        let (_d, db) = three_records();
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(tamper).unwrap();
+        if tamper.starts_with("UPDATE") {
+            recompute_chain(&conn);
+        }
+        drop(conn);
+        // any command that writes (here a new tenant) anchors the head again
+        let out = labgate(&db)
+            .args(["tenant", "create", "--slug", "later", "--name", "later"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let (ok, said) = verify(&db);
+        assert!(!ok, "{tamper} was blessed by the next anchor: {said}");
+    }
+}
+
+#[test]
+fn a_planted_plaintext_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    assert!(
+        labgate(&db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE appliance_keys SET key = ?1, sealed = 0 WHERE name = 'audit_mac'",
+            [vec![7u8; 32]],
+        )
+        .unwrap();
+    let out = labgate(&db).args(["audit", "verify"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("LABGATE_KEY_FILE") && err.contains("not sealed"),
+        "{err}"
+    );
+}
