@@ -145,9 +145,6 @@ impl From<StoreError> for DomainError {
                     DomainError::conflict(msg)
                 }
             }
-            StoreError::Invalid { field, message } if field == "__forbidden_grant" => {
-                DomainError::new(crate::domain::error::Code::MissingCapability, message)
-            }
             StoreError::Invalid { field, message } => DomainError::validation(&field, message),
             StoreError::Other(why) => {
                 log::error!("database error: {why}");

@@ -92,13 +92,8 @@ pub fn check_grant(
     held: CapSet,
 ) -> Result<(), WriteError> {
     let granted = users::roles_caps(tx, tenant_id, roles)?;
-    reach::grant(held, granted).map_err(|_| {
-        DomainError::new(
-            Code::MissingCapability,
-            "You may only grant roles whose capabilities you hold yourself.",
-        )
-        .into()
-    })
+    // The refusal names a capability the caller lacks (SPEC §4.2).
+    Ok(reach::grant(held, granted)?)
 }
 
 /// What the member holds in the actor's tenant; `NotFound` when they are no member there.

@@ -142,15 +142,6 @@ impl ApiError {
         e.retry_after = Some(retry_after);
         e
     }
-    /// 423 for a sign-in while the email is locked, with `Retry-After` until `until`.
-    pub fn locked(until: crate::domain::time::Timestamp) -> ApiError {
-        let mut e = ApiError::new(
-            Code::AccountLocked,
-            "Too many failed sign-ins: this account is temporarily locked.",
-        );
-        e.retry_after = Some((until - crate::domain::time::now()).num_seconds().max(1) as u64);
-        e
-    }
     pub fn already_audited(mut self) -> ApiError {
         self.audited = true;
         self
@@ -220,31 +211,10 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A store failure maps as the use cases map it (`DomainError: From<StoreError>`), in one place.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(why) => {
-                log::error!("database unavailable: {why}");
-                ApiError::db_unavailable()
-            }
-            StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict(msg) => {
-                // Constraint texts name tables and columns; keep them out of the answer.
-                if msg.contains("constraint") || msg.contains("UNIQUE") {
-                    ApiError::conflict("The request conflicts with existing data.")
-                } else {
-                    ApiError::conflict(msg)
-                }
-            }
-            StoreError::Invalid { field, message } if field == "__forbidden_grant" => {
-                ApiError::forbidden(Code::MissingCapability, message)
-            }
-            StoreError::Invalid { field, message } => ApiError::validation(&field, message),
-            StoreError::Other(why) => {
-                log::error!("database error: {why}");
-                ApiError::internal()
-            }
-        }
+        DomainError::from(e).into()
     }
 }
 
