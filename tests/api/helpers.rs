@@ -70,6 +70,14 @@ pub fn labgate_command() -> std::process::Command {
     cmd
 }
 
+/// A client whose requests come from `ip` (a loopback address).
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
 /// A signed-in user: the login answer's tokens and the cookies that came with it.
 #[derive(Clone, Debug)]
 pub struct Login {
@@ -172,10 +180,7 @@ impl TestApp {
             ((n >> 8) & 0xff) as u8,
             (n & 0xff).max(1) as u8,
         );
-        reqwest::Client::builder()
-            .local_address(std::net::IpAddr::V4(ip))
-            .build()
-            .unwrap()
+        client_from(&ip.to_string())
     }
 
     pub async fn login(&self, email: &str) -> Login {

@@ -5,13 +5,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn concurrent_correct_logins_never_lock_an_account() {
     let app = spawn_app().await;
