@@ -19,6 +19,11 @@ fn anchor_with(app: &App, pruned: bool) -> AppResult<()> {
         DomainError::db_unavailable()
     })?;
     let (seq, hash) = audit::head(&conn)?;
+    if seq == 0 {
+        // An empty chain is never anchored: a signed "nothing" could be put back later over a
+        // chain deleted whole. A database's chain starts with a record (`start`).
+        return Ok(());
+    }
     let mut last = app.anchored.lock().unwrap_or_else(|p| p.into_inner());
     let path = audit_head::default_path(&app.config.db);
     let from_file = || match audit_head::read(&path) {
@@ -56,7 +61,8 @@ fn anchor_with(app: &App, pruned: bool) -> AppResult<()> {
         );
         return Err(DomainError::internal());
     }
-    audit_head::write(&path, &Head::new(&app.audit_mac, seq, &hash)).map_err(|e| {
+    let head = Head::new(&app.audit_mac, seq, &hash, app.now().timestamp());
+    audit_head::write(&path, &head).map_err(|e| {
         log::error!("cannot write the audit head {}: {e}", path.display());
         DomainError::internal()
     })?;
@@ -64,9 +70,36 @@ fn anchor_with(app: &App, pruned: bool) -> AppResult<()> {
     Ok(())
 }
 
+/// At the server's start and after each CLI command that writes: a head file missing beside
+/// a chain that has records is said, in the log and in the chain itself, before it is written
+/// anew (records removed from the end before now can no longer be detected). A new database's
+/// chain was started and anchored when it was created (`store::keys::open_database`).
+pub fn start(app: &App) -> AppResult<()> {
+    let path = audit_head::default_path(&app.config.db);
+    let (seq, _) = {
+        let conn = app.pool.get().map_err(|_| DomainError::db_unavailable())?;
+        audit::head(&conn)?
+    };
+    if seq > 0 && !path.exists() {
+        log::warn!(
+            "audit head {} did not exist; it is written now (records removed before this start cannot be detected)",
+            path.display()
+        );
+        let ev = AuditEvent {
+            actor_type: "system".into(),
+            action: "audit.head_missing".into(),
+            outcome: Outcome::Failure,
+            details: serde_json::json!({"chain_seq": seq}),
+            ..Default::default()
+        };
+        app.write_blocking(move |tx, _| Ok(audit::append(tx, &ev)?))?;
+    }
+    anchor(app)
+}
+
 /// `labgate audit verify`: the chain walks, and its end is where the anchored head says.
 /// Returns the number of records, or names what was found.
-pub fn verify(app: &App, head_file: Option<&std::path::Path>) -> Result<u64, String> {
+pub fn verify(app: &App, head_file: Option<&std::path::Path>) -> Result<Verified, String> {
     let conn = app
         .pool
         .get()
@@ -108,7 +141,18 @@ pub fn verify(app: &App, head_file: Option<&std::path::Path>) -> Result<u64, Str
             head.seq
         ));
     }
-    Ok(walk.records)
+    Ok(Verified {
+        records: walk.records,
+        anchored_at: head.at,
+    })
+}
+
+/// What `verify` found in an intact chain.
+pub struct Verified {
+    pub records: u64,
+    /// When the head was anchored (Unix seconds; `None` for heads of the first format). A
+    /// server anchors every second: an old head is expected only when none has run since.
+    pub anchored_at: Option<i64>,
 }
 
 /// `labgate audit prune --before DATE`: removes older records, leaving a verifiable remainder

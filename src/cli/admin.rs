@@ -15,17 +15,10 @@ pub struct Target {
     pub key_file: PathBuf,
 }
 
-fn open_db(db: &Path) -> Result<Pool, String> {
-    let pool =
-        store::open(db).map_err(|e| format!("cannot open database {}: {e}", db.display()))?;
-    store::migrate(&pool)?;
-    Ok(pool)
-}
-
 /// Moves the audit head file to the chain's new end (a running server does so too, within a
-/// second; this covers the case where none runs).
+/// second; this covers the case where none runs), starting the chain of a new database.
 fn anchor(app: &App) {
-    if let Err(e) = crate::app::audit::anchor(app) {
+    if let Err(e) = crate::app::audit::start(app) {
         eprintln!(
             "labgate: warning: the audit head was not updated: {}",
             e.message
@@ -35,9 +28,7 @@ fn anchor(app: &App) {
 
 /// Opens the database (creating and migrating it as needed) and its keys.
 fn open(t: &Target) -> Result<(Pool, store::keys::Unsealed), String> {
-    let pool = open_db(&t.db)?;
-    let keys = store::keys::unseal(&pool, &t.db, &t.key_file)?;
-    Ok((pool, keys))
+    store::keys::open_database(&t.db, &t.key_file)
 }
 
 /// The use cases' context for a command: no cache of its own (the epoch tells a running
@@ -57,7 +48,7 @@ fn app(t: &Target) -> Result<App, String> {
 }
 
 pub fn migrate(t: &Target) -> Result<(), String> {
-    open(t)?;
+    anchor(&app(t)?);
     let db = &t.db;
     println!(
         "database {} is at schema version {}",
@@ -116,9 +107,34 @@ pub fn user_reset_mfa(t: &Target, email: &str) -> Result<(), String> {
 }
 
 pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
+    // Verifying never creates or changes a database: a wrong path is an error, not a new file.
+    if !t.db.exists() {
+        return Err(format!("database {} does not exist", t.db.display()));
+    }
     let app = app(t)?;
-    let n = crate::app::audit::verify(&app, head)?;
-    println!("audit chain intact: {n} records, its end anchored");
+    let v = crate::app::audit::verify(&app, head)?;
+    match v
+        .anchored_at
+        .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+    {
+        Some(at) => {
+            let age = (app.now() - at).num_seconds().max(0);
+            println!(
+                "audit chain intact: {} records, its end anchored at {} ({age} s ago)",
+                v.records,
+                crate::domain::time::fmt(at)
+            );
+            if age > 120 {
+                println!(
+                    "note: a running server anchors every second; if one ran after that time, records written since were removed"
+                );
+            }
+        }
+        None => println!(
+            "audit chain intact: {} records, its end anchored",
+            v.records
+        ),
+    }
     Ok(())
 }
 

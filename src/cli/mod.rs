@@ -112,6 +112,16 @@ pub fn main() -> i32 {
         key_file: crate::store::keyfile::default_path(&cli.db, cli.key_file.as_deref()),
         db: cli.db.clone(),
     };
+    if cli
+        .command
+        .as_ref()
+        .is_some_and(|c| !matches!(c, Command::Serve))
+    {
+        // Commands say only what goes wrong (warnings), on standard error.
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+            .format_timestamp(None)
+            .init();
+    }
     let result = match cli.command {
         None | Some(Command::Serve) => serve::run(cli.db, target.key_file.clone(), &cli.serve),
         Some(Command::Migrate) => admin::migrate(&target),

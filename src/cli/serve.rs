@@ -16,6 +16,12 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
     config.key_file = key_file;
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let state = AppState::build(config)?;
+    // The chain has a first record and an anchored head before the first request.
+    // One that no longer continues from its anchored head is logged and left for
+    // `labgate audit verify` to name; the server still starts.
+    if let Err(e) = crate::app::audit::start(&state.app) {
+        log::error!("the audit chain was not anchored at start: {}", e.message);
+    }
     if let Some(token) = http::routes::setup::issue_setup_token(&state.pool)
         .map_err(|e| format!("cannot issue setup token: {e}"))?
     {
@@ -98,13 +104,6 @@ async fn wait_for_signal() {
 
 /// Anchors the audit chain's head outside the database once a second (SPEC §13.2).
 async fn anchor_audit(app: crate::app::App) {
-    let head = crate::store::audit_head::default_path(&app.config.db);
-    if !head.exists() {
-        log::warn!(
-            "audit head {} did not exist; it is written now (records removed before this start cannot be detected)",
-            head.display()
-        );
-    }
     loop {
         let a = app.clone();
         let _ = tokio::task::spawn_blocking(move || crate::app::audit::anchor(&a)).await;

@@ -51,9 +51,7 @@ impl AppState {
 
     /// Opens the database (creating and migrating it as needed) and loads the signing key.
     pub fn build(config: Config) -> Result<AppState, String> {
-        let pool = store::open(&config.db)
-            .map_err(|e| format!("cannot open database {}: {e}", config.db.display()))?;
-        store::migrate(&pool)?;
+        let (pool, unsealed) = store::keys::open_database(&config.db, &config.key_file)?;
         // Dispatch-token runs belong to a tenant that must exist (SPEC §1), checked now rather
         // than answered with an error at the first dispatch.
         if config.noise_dispatch_token.is_some() {
@@ -71,7 +69,6 @@ impl AppState {
             store::noise::fail_unfinished(tx, "the server stopped before the run finished")
         })
         .map_err(|e| format!("cannot open database: {e}"))?;
-        let unsealed = store::keys::unseal(&pool, &config.db, &config.key_file)?;
         let keys = Keys::new(&unsealed.signing, &config.public_url);
         let data_key = unsealed.data.clone();
         let cores = std::thread::available_parallelism()

@@ -1,16 +1,28 @@
 //! The hash-chained audit trail.
 //!
-//! Each record stores the SHA-256 of the previous record (`prev_hash`) and its own hash over
+//! Each record stores the link of the previous record (`prev_hash`) and its own link over
 //! `prev_hash` and its canonical form, so altering, removing or reordering any record breaks the
 //! chain at that point. Appends run inside the caller's IMMEDIATE transaction, which serialises
 //! them and commits each record with the change it describes.
+//!
+//! The link is an HMAC-SHA256 under the audit MAC key (stored `m1:<hex>`), so someone who can
+//! edit the database but not read the key file cannot append, insert or recompute records: the
+//! chain cannot be rewritten with recomputed hashes, and an `audit.prune` checkpoint cannot be
+//! forged. Records written by labgate before the chain was keyed keep their plain SHA-256 link
+//! (64 hex digits) and still verify; after the first keyed record every record must be keyed.
+//! The key is bound to the pool's connections (`register_link`), never stored in the database.
 
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{StoreResult, new_id, optional};
+use crate::domain::crypto::DataKey;
 use crate::domain::time;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -73,7 +85,70 @@ fn canonical(r: &AuditRecord) -> String {
     serde_json::to_string(r).expect("audit record serialises")
 }
 
-/// The hash that chains a record to the one before it.
+/// The SQL function that computes a keyed link: `labgate_audit_link(prev, canonical)`.
+pub const LINK_FN: &str = "labgate_audit_link";
+/// The prefix of a keyed link.
+pub const KEYED: &str = "m1:";
+
+/// A keyed link: the HMAC-SHA256, under the audit MAC key, of the previous link and the
+/// record's canonical form.
+pub fn keyed_link(key: &DataKey, prev: &str, canonical: &str) -> String {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).expect("any key length");
+    m.update(b"labgate audit chain v1\n");
+    m.update(prev.as_bytes());
+    m.update(b"\n");
+    m.update(canonical.as_bytes());
+    format!(
+        "{KEYED}{}",
+        crate::domain::token::hex(&m.finalize().into_bytes())
+    )
+}
+
+/// `keyed_link` of a record (for tools and tests that hold the key).
+pub fn record_link(key: &DataKey, prev: &str, r: &AuditRecord) -> String {
+    keyed_link(key, prev, &canonical(r))
+}
+
+/// Binds the audit MAC key to a connection, as the SQL function `LINK_FN`. A connection
+/// without it cannot append (the write fails closed).
+pub fn register_link(conn: &Connection, key: Arc<DataKey>) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        LINK_FN,
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let prev: String = ctx.get(0)?;
+            let canonical: String = ctx.get(1)?;
+            Ok(keyed_link(&key, &prev, &canonical))
+        },
+    )
+}
+
+/// The keyed link of `r` after `prev`, computed by the connection's key.
+fn link(conn: &Connection, prev: &str, r: &AuditRecord) -> StoreResult<String> {
+    Ok(conn.query_row(
+        &format!("SELECT {LINK_FN}(?1, ?2)"),
+        params![prev, canonical(r)],
+        |row| row.get(0),
+    )?)
+}
+
+/// The link a stored record should have: keyed when its stored link says so, else the plain
+/// SHA-256 of records written before the chain was keyed.
+fn expected_link(
+    conn: &Connection,
+    prev: &str,
+    r: &AuditRecord,
+    stored: &str,
+) -> StoreResult<String> {
+    if stored.starts_with(KEYED) {
+        link(conn, prev, r)
+    } else {
+        Ok(chain_hash(prev, r))
+    }
+}
+
+/// The plain (unkeyed) link of records written before the chain was keyed.
 pub fn chain_hash(prev: &str, r: &AuditRecord) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
@@ -111,7 +186,7 @@ pub fn append(conn: &Connection, ev: &AuditEvent) -> StoreResult<AuditRecord> {
             ev.details.clone()
         },
     };
-    let hash = chain_hash(&prev, &rec);
+    let hash = link(conn, &prev, &rec)?;
     let mut st = conn.prepare_cached(
         "INSERT INTO audit_log (id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip,
                                 user_agent, request_id, details, prev_hash, hash)
@@ -260,7 +335,10 @@ pub fn extends(conn: &Connection, seq: i64, hash: &str) -> StoreResult<bool> {
         let rec = rec_row(r)?;
         let stored_prev: String = r.get(12)?;
         let stored_hash: String = r.get(13)?;
-        if stored_prev != prev || chain_hash(&prev, &rec) != stored_hash {
+        if stored_prev != prev
+            || !stored_hash.starts_with(KEYED)
+            || link(conn, &prev, &rec)? != stored_hash
+        {
             return Ok(false);
         }
         prev = stored_hash;
@@ -289,7 +367,7 @@ impl Walk {
 /// the hash that record follows.
 fn resume_point(conn: &Connection, first_seq: i64) -> StoreResult<Option<String>> {
     let details: Option<String> = optional(conn.query_row(
-        "SELECT details FROM audit_log WHERE action = 'audit.prune'
+        "SELECT details FROM audit_log WHERE action = 'audit.prune' AND hash LIKE 'm1:%'
            AND json_extract(details, '$.resume_seq') = ?1 ORDER BY seq DESC LIMIT 1",
         [first_seq],
         |r| r.get(0),
@@ -313,6 +391,7 @@ pub fn verify(conn: &Connection) -> StoreResult<Result<Walk, String>> {
         first_seq: 0,
         hashes: Default::default(),
     };
+    let mut keyed = false;
     while let Some(r) = rows.next()? {
         let rec = rec_row(r)?;
         let stored_prev: String = r.get(12)?;
@@ -332,7 +411,15 @@ pub fn verify(conn: &Connection) -> StoreResult<Result<Walk, String>> {
                 rec.id
             )));
         }
-        if chain_hash(&prev, &rec) != stored_hash {
+        if stored_hash.starts_with(KEYED) {
+            keyed = true;
+        } else if keyed {
+            return Ok(Err(format!(
+                "record {} (seq {seq}) is not sealed under the audit key: it was written or rewritten without the key file",
+                rec.id
+            )));
+        }
+        if expected_link(conn, &prev, &rec, &stored_hash)? != stored_hash {
             return Ok(Err(format!("record {} (seq {seq}) was altered", rec.id)));
         }
         walk.hashes.insert(seq, stored_hash.clone());

@@ -24,21 +24,30 @@ pub fn default_path(db: &Path) -> PathBuf {
 pub struct Head {
     pub seq: i64,
     pub hash: String,
+    /// When the head was anchored (Unix seconds), MACed with it: `audit verify` shows its age,
+    /// so an old head put back over a cut chain shows as old. `None` in heads of the first
+    /// format, which had no time.
+    pub at: Option<i64>,
     mac: String,
 }
 
-fn mac_of(key: &DataKey, seq: i64, hash: &str) -> Hmac<Sha256> {
+fn mac_of(key: &DataKey, seq: i64, hash: &str, at: Option<i64>) -> Hmac<Sha256> {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).expect("any key length");
-    m.update(format!("labgate audit head v1\n{seq}\n{hash}\n").as_bytes());
+    match at {
+        Some(at) => m.update(format!("labgate audit head v2\n{seq}\n{hash}\n{at}\n").as_bytes()),
+        None => m.update(format!("labgate audit head v1\n{seq}\n{hash}\n").as_bytes()),
+    }
     m
 }
 
 impl Head {
-    pub fn new(key: &DataKey, seq: i64, hash: &str) -> Head {
-        let mac = crate::domain::token::hex(&mac_of(key, seq, hash).finalize().into_bytes());
+    pub fn new(key: &DataKey, seq: i64, hash: &str, at: i64) -> Head {
+        let mac =
+            crate::domain::token::hex(&mac_of(key, seq, hash, Some(at)).finalize().into_bytes());
         Head {
             seq,
             hash: hash.to_string(),
+            at: Some(at),
             mac,
         }
     }
@@ -52,24 +61,39 @@ impl Head {
         else {
             return false;
         };
-        mac_of(key, self.seq, &self.hash).verify_slice(&raw).is_ok()
+        mac_of(key, self.seq, &self.hash, self.at)
+            .verify_slice(&raw)
+            .is_ok()
     }
 }
 
-/// Writes the head atomically (a temporary file renamed over the old one), 0600.
+/// Writes the head atomically (a temporary file of this writer's own renamed over the old
+/// one, then the directory synced), 0600. Several writers (the server and a CLI command) never
+/// share a temporary file.
 pub fn write(path: &Path, head: &Head) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(".tmp");
+    tmp.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        crate::store::new_id()
+    ));
     let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(format!("{} {} {}\n", head.seq, head.hash, head.mac).as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let out = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let at = head.at.map(|a| format!(" {a}")).unwrap_or_default();
+        f.write_all(format!("{} {}{at} {}\n", head.seq, head.hash, head.mac).as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        crate::store::keyfile::sync_dir(path)
+    })();
+    if out.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    out
 }
 
 /// Reads the head; `Ok(None)` when the file does not exist.
@@ -79,12 +103,19 @@ pub fn read(path: &Path) -> Result<Option<Head>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let mut parts = text.split_whitespace();
+    let parts: Vec<&str> = text.split_whitespace().collect();
     let bad = || format!("{} is not an audit head file", path.display());
-    let seq = parts.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    let hash = parts.next().ok_or_else(bad)?.to_string();
-    let mac = parts.next().ok_or_else(bad)?.to_string();
-    Ok(Some(Head { seq, hash, mac }))
+    let (seq, hash, at, mac) = match parts.as_slice() {
+        [seq, hash, at, mac] => (seq, hash, Some(at.parse().map_err(|_| bad())?), mac),
+        [seq, hash, mac] => (seq, hash, None, mac),
+        _ => return Err(bad()),
+    };
+    Ok(Some(Head {
+        seq: seq.parse().map_err(|_| bad())?,
+        hash: hash.to_string(),
+        at,
+        mac: mac.to_string(),
+    }))
 }
 
 #[cfg(test)]
@@ -94,12 +125,15 @@ mod tests {
     #[test]
     fn a_head_verifies_only_with_its_key_and_its_values() {
         let k = DataKey::generate();
-        let h = Head::new(&k, 7, "abc");
+        let h = Head::new(&k, 7, "abc", 1_700_000_000);
         assert!(h.authentic(&k));
         assert!(!h.authentic(&DataKey::generate()));
         let mut forged = h.clone();
         forged.seq = 3;
         assert!(!forged.authentic(&k));
+        let mut older = h.clone();
+        older.at = Some(1_600_000_000);
+        assert!(!older.authentic(&k), "the time is MACed too");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.audit-head");
         write(&p, &h).unwrap();

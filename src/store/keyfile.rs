@@ -45,6 +45,17 @@ pub fn read(path: &Path) -> Result<Option<DataKey>, String> {
             ));
         }
     };
+    // A root key others could read may already be copied: say so loudly, and close it.
+    if let Ok(m) = std::fs::metadata(path)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        log::warn!(
+            "LABGATE_KEY_FILE: {} was readable by others (mode {:o}); restricting it to 0600. Treat its key as exposed",
+            path.display(),
+            m.permissions().mode() & 0o777
+        );
+        let _ = restrict(path);
+    }
     let mut lines = text.lines();
     let bad = || {
         format!(
@@ -76,16 +87,40 @@ pub fn create(path: &Path) -> Result<DataKey, String> {
         "{HEADER}\n{}\n",
         base64::engine::general_purpose::STANDARD.encode(key.bytes())
     );
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("LABGATE_KEY_FILE: cannot create {}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("LABGATE_KEY_FILE: cannot write {}: {e}", path.display()))?;
+    // Written whole to a temporary file first and linked into place (a link never replaces an
+    // existing file), then the directory synced: a crash leaves either no key file or a
+    // complete one, never a torn file that would refuse every later start.
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        crate::store::new_id()
+    ));
+    let tmp = PathBuf::from(tmp);
+    let out = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)?;
+        sync_dir(path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    out.map_err(|e| format!("LABGATE_KEY_FILE: cannot create {}: {e}", path.display()))?;
     Ok(key)
+}
+
+/// Syncs the directory holding `path`, so a file just created or renamed there survives a
+/// power loss.
+pub fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A directory only labgate's user may enter.

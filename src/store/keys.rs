@@ -193,11 +193,49 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path) -> Result<Unsealed, Strin
     if converted > 0 {
         // The pages that held the plaintext were overwritten; the log that still has copies of
         // them is folded into the database and emptied.
-        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(|e| format!("cannot open database: {e}"))?;
+        if busy != 0 {
+            return Err(format!(
+                "the plaintext keys of {} were sealed, but another process holds the database open, so the log that still holds them could not be emptied; stop it and start again",
+                db.display()
+            ));
+        }
         log::info!(
             "sealed {converted} plaintext keys under {}",
             key_file.display()
         );
     }
     Ok(keys)
+}
+
+/// Opens the database for work: created and migrated as needed, its keys unsealed with the key
+/// file, and a pool whose connections hold the audit MAC key (so they can append to the chain).
+pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), String> {
+    let cannot = |e: StoreError| format!("cannot open database {}: {e}", db.display());
+    let bare = super::open(db).map_err(cannot)?;
+    let created = super::migrate(&bare)?;
+    let keys = unseal(&bare, db, key_file)?;
+    drop(bare);
+    let pool = super::open_keyed(db, &keys.audit_mac).map_err(cannot)?;
+    if created {
+        // A new database's chain starts with a record, anchored at once: the chain is never
+        // legitimately empty, so a chain deleted whole cannot pass for a new one.
+        let ev = super::audit::AuditEvent {
+            actor_type: "system".into(),
+            action: "audit.chain_start".into(),
+            ..Default::default()
+        };
+        let rec = super::write_blocking(&pool, |tx| {
+            super::audit::append(tx, &ev)?;
+            super::audit::head(tx)
+        })
+        .map_err(cannot)?;
+        let head =
+            super::audit_head::Head::new(&keys.audit_mac, rec.0, &rec.1, time::now().timestamp());
+        super::audit_head::write(&super::audit_head::default_path(db), &head)
+            .map_err(|e| format!("cannot write the audit head: {e}"))?;
+    }
+    Ok((pool, keys))
 }

@@ -92,8 +92,29 @@ fn init_connection(c: &mut Connection) -> rusqlite::Result<()> {
 
 /// Opens the pool. The file is created when missing (0600, so its `-wal` and `-shm` are too,
 /// whatever the umask; an existing one is restricted to its owner); the schema is not touched
-/// here.
+/// here. Its connections cannot write audit records: those need the audit MAC key
+/// (`open_keyed`).
 pub fn open(path: &Path) -> StoreResult<Pool> {
+    build(
+        path,
+        SqliteConnectionManager::file(path).with_init(init_connection),
+    )
+}
+
+/// `open`, with every connection able to chain audit records under the audit MAC key (the SQL
+/// function `audit::LINK_FN`). The key lives in the connections, not in the database.
+pub fn open_keyed(path: &Path, audit_mac: &crate::domain::crypto::DataKey) -> StoreResult<Pool> {
+    let key = std::sync::Arc::new(audit_mac.clone());
+    build(
+        path,
+        SqliteConnectionManager::file(path).with_init(move |c| {
+            init_connection(c)?;
+            audit::register_link(c, key.clone())
+        }),
+    )
+}
+
+fn build(path: &Path, manager: SqliteConnectionManager) -> StoreResult<Pool> {
     use std::os::unix::fs::OpenOptionsExt;
     if !path.exists() {
         std::fs::OpenOptions::new()
@@ -108,7 +129,6 @@ pub fn open(path: &Path) -> StoreResult<Pool> {
         p.push(suffix);
         let _ = keyfile::restrict(Path::new(&p));
     }
-    let manager = SqliteConnectionManager::file(path).with_init(init_connection);
     r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))
@@ -166,7 +186,7 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
     step().map_err(|e| format!("cannot migrate database: {e}"))?;
     tx.commit()
         .map_err(|e| format!("cannot migrate database: {e}"))?;
-    Ok(true)
+    Ok(version < 1)
 }
 
 /// Runs read work on a pooled connection on the blocking pool.

@@ -186,7 +186,10 @@ fn audit_verify_detects_tampering() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8(out.stdout).unwrap().contains("3 records"));
+    assert!(
+        String::from_utf8(out.stdout).unwrap().contains("4 records"),
+        "the chain's start and three tenants"
+    );
 
     let conn = rusqlite::Connection::open(&db).unwrap();
     let second: String = conn
@@ -496,7 +499,8 @@ fn a_database_without_its_key_file_or_with_another_is_refused() {
     );
 }
 
-/// Three tenants created through the CLI: three audit records, anchored.
+/// Three tenants created through the CLI: four audit records (the chain's start and one a
+/// tenant), anchored.
 fn three_records() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
@@ -510,9 +514,18 @@ fn three_records() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, db)
 }
 
-/// Recomputes every record's hashes, as someone who can edit the database (but not read the
-/// key file) could.
-fn recompute_chain(conn: &rusqlite::Connection) {
+/// The audit MAC key of a database, opened with its key file (what only the key file's holder
+/// can do).
+fn audit_key(db: &std::path::Path) -> labgate::domain::crypto::DataKey {
+    let mut kf = db.as_os_str().to_os_string();
+    kf.push(".key");
+    let (_, keys) = labgate::store::keys::open_database(db, std::path::Path::new(&kf)).unwrap();
+    keys.audit_mac
+}
+
+/// Recomputes every record's links: without a key as someone who can edit the database (but
+/// not read the key file) could, or with the audit key (a test's own setup).
+fn recompute_chain(conn: &rusqlite::Connection, key: Option<&labgate::domain::crypto::DataKey>) {
     type Row = (i64, labgate::store::audit::AuditRecord);
     let rows: Vec<Row> = conn
         .prepare("SELECT seq, id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, details FROM audit_log ORDER BY seq")
@@ -541,7 +554,10 @@ fn recompute_chain(conn: &rusqlite::Connection) {
         .collect();
     let mut prev = labgate::store::audit::GENESIS.to_string();
     for (seq, rec) in rows {
-        let hash = labgate::store::audit::chain_hash(&prev, &rec);
+        let hash = match key {
+            Some(k) => labgate::store::audit::record_link(k, &prev, &rec),
+            None => labgate::store::audit::chain_hash(&prev, &rec),
+        };
         conn.execute(
             "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
             rusqlite::params![prev, hash, seq],
@@ -565,7 +581,8 @@ fn audit_verify_catches_a_chain_cut_at_its_end_emptied_or_rewritten() {
     let (_d, db) = three_records();
     let (ok, said) = verify(&db);
     assert!(ok, "{said}");
-    assert!(said.contains("3 records"), "{said}");
+    assert!(said.contains("4 records"), "{said}");
+    assert!(said.contains("anchored at"), "{said}");
     // the last record removed
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch("DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)")
@@ -592,7 +609,7 @@ fn audit_verify_catches_a_chain_cut_at_its_end_emptied_or_rewritten() {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch("UPDATE audit_log SET details = '{\"slug\":\"evil\"}' WHERE seq = 2")
             .unwrap();
-        recompute_chain(&conn);
+        recompute_chain(&conn, None);
     }
     let (ok, said) = verify(&db);
     assert!(!ok, "a recomputed chain went unnoticed");
@@ -607,7 +624,7 @@ fn audit_verify_catches_a_chain_cut_at_its_end_emptied_or_rewritten() {
     assert!(!ok);
     assert!(said.contains("missing"), "{said}");
     let parts: Vec<&str> = original.split_whitespace().collect();
-    std::fs::write(&head, format!("2 {} {}\n", parts[1], parts[2])).unwrap();
+    std::fs::write(&head, format!("2 {} {} {}\n", parts[1], parts[2], parts[3])).unwrap();
     let (ok, said) = verify(&db);
     assert!(!ok);
     assert!(said.contains("not authentic"), "{said}");
@@ -627,15 +644,17 @@ fn audit_verify_catches_a_chain_cut_at_its_end_emptied_or_rewritten() {
 
 #[test]
 fn audit_prune_leaves_a_chain_that_still_verifies() {
-    // two old records and a new one (their times set back, the chain made whole again)
+    // two old records and two new ones (their times set back, the chain made whole again
+    // with the key)
     let (_d, db) = three_records();
+    let key = audit_key(&db);
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
             "UPDATE audit_log SET ts = '2020-01-01T00:00:00Z' WHERE seq IN (SELECT seq FROM audit_log ORDER BY seq LIMIT 2)",
         )
         .unwrap();
-        recompute_chain(&conn);
+        recompute_chain(&conn, Some(&key));
     }
     let out = labgate(&db)
         .args(["audit", "prune", "--before", "2021-01-01T00:00:00Z"])
@@ -650,8 +669,8 @@ fn audit_prune_leaves_a_chain_that_still_verifies() {
     let (ok, said) = verify(&db);
     assert!(ok, "{said}");
     assert!(
-        said.contains("2 records"),
-        "the kept record and the checkpoint: {said}"
+        said.contains("3 records"),
+        "the kept records and the checkpoint: {said}"
     );
     // records after the prune keep the chain going
     let out = labgate(&db)
@@ -697,7 +716,7 @@ fn a_later_write_does_not_bless_a_tampered_chain() {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(tamper).unwrap();
         if tamper.starts_with("UPDATE") {
-            recompute_chain(&conn);
+            recompute_chain(&conn, None);
         }
         drop(conn);
         // any command that writes (here a new tenant) anchors the head again
@@ -709,6 +728,167 @@ fn a_later_write_does_not_bless_a_tampered_chain() {
         let (ok, said) = verify(&db);
         assert!(!ok, "{tamper} was blessed by the next anchor: {said}");
     }
+}
+
+/// A record as the database holds it, read back for forging.
+fn record_at(conn: &rusqlite::Connection, seq: i64) -> labgate::store::audit::AuditRecord {
+    conn.query_row(
+        "SELECT id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, details FROM audit_log WHERE seq = ?1",
+        [seq],
+        |r| {
+            Ok(labgate::store::audit::AuditRecord {
+                id: r.get(0)?,
+                ts: r.get(1)?,
+                tenant_id: r.get(2)?,
+                actor_type: r.get(3)?,
+                actor_id: r.get(4)?,
+                action: r.get(5)?,
+                target: r.get(6)?,
+                outcome: r.get(7)?,
+                ip: r.get(8)?,
+                user_agent: r.get(9)?,
+                request_id: r.get(10)?,
+                details: serde_json::from_str(&r.get::<_, String>(11)?).unwrap(),
+            })
+        },
+    )
+    .unwrap()
+}
+
+/// Appends a record with a plain SHA-256 link, as someone without the key file would.
+fn forge_append(conn: &rusqlite::Connection, action: &str, details: serde_json::Value) {
+    let (prev,): (String,) = conn
+        .query_row(
+            "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?,)),
+        )
+        .unwrap();
+    let rec = labgate::store::audit::AuditRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        ts: "2026-01-01T00:00:00Z".into(),
+        tenant_id: None,
+        actor_type: "system".into(),
+        actor_id: Some("cli".into()),
+        action: action.into(),
+        target: None,
+        outcome: "success".into(),
+        ip: None,
+        user_agent: None,
+        request_id: None,
+        details,
+    };
+    let hash = labgate::store::audit::chain_hash(&prev, &rec);
+    conn.execute(
+        "INSERT INTO audit_log (id, ts, actor_type, actor_id, action, outcome, details, prev_hash, hash)
+         VALUES (?1, ?2, 'system', 'cli', ?3, 'success', ?4, ?5, ?6)",
+        rusqlite::params![rec.id, rec.ts, action, rec.details.to_string(), prev, hash],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_record_written_without_the_key_file_is_caught() {
+    // appended at the end, where no anchor covers it yet
+    let (_d, db) = three_records();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    forge_append(
+        &conn,
+        "tenant.create",
+        serde_json::json!({"slug": "forged"}),
+    );
+    drop(conn);
+    let (ok, said) = verify(&db);
+    assert!(!ok, "an unkeyed record passed: {said}");
+    assert!(said.contains("not sealed under the audit key"), "{said}");
+    // a later write does not bless it either
+    assert!(
+        labgate(&db)
+            .args(["tenant", "create", "--slug", "later", "--name", "later"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert!(!verify(&db).0);
+}
+
+#[test]
+fn a_forged_prune_checkpoint_cannot_cut_the_start_of_the_chain() {
+    // The first records removed, and a checkpoint that says the chain resumes after them.
+    let (_d, db) = three_records();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let third = record_at(&conn, 3);
+    let third_prev: String = conn
+        .query_row("SELECT prev_hash FROM audit_log WHERE seq = 3", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(third.action, "tenant.create");
+    conn.execute("DELETE FROM audit_log WHERE seq < 3", [])
+        .unwrap();
+    forge_append(
+        &conn,
+        "audit.prune",
+        serde_json::json!({"before": "2026-01-01T00:00:00Z", "removed": 2,
+                           "resume_seq": 3, "resume_prev_hash": third_prev}),
+    );
+    drop(conn);
+    let (ok, said) = verify(&db);
+    assert!(!ok, "a forged checkpoint was trusted: {said}");
+    assert!(said.contains("audit chain broken"), "{said}");
+}
+
+#[test]
+fn a_new_database_starts_its_chain_and_verify_never_makes_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("n.db");
+    assert!(
+        labgate(&db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let (ok, said) = verify(&db);
+    assert!(ok, "{said}");
+    assert!(said.contains("1 records"), "the chain's start: {said}");
+    // The chain deleted whole and the file made again by hand: still caught.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM audit_log")
+        .unwrap();
+    let (ok, said) = verify(&db);
+    assert!(!ok);
+    assert!(said.contains("every record was removed"), "{said}");
+
+    let nowhere = dir.path().join("typo.db");
+    let (ok, said) = verify(&nowhere);
+    assert!(!ok);
+    assert!(said.contains("does not exist"), "{said}");
+    assert!(!nowhere.exists(), "verify made a database");
+    assert!(
+        !dir.path().join("typo.db.key").exists(),
+        "verify made a key file"
+    );
+}
+
+#[test]
+fn a_key_file_others_can_read_is_closed() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, db) = three_records();
+    let kf = d.path().join("a.db.key");
+    std::fs::set_permissions(&kf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = labgate(&db).args(["audit", "verify"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("readable by others"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&kf).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }
 
 #[test]
