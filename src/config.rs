@@ -119,7 +119,7 @@ pub struct ServeArgs {
         global = true
     )]
     pub noise_dispatch_tenant: String,
-    /// root directory for file noise sinks
+    /// root directory for file noise sinks; each tenant writes under its own `<slug>/` in it
     #[arg(
         long,
         env = "LABGATE_NOISE_DIR",
@@ -238,6 +238,12 @@ fn non_empty(raw: &str) -> Option<String> {
 }
 
 impl Config {
+    /// The directory a tenant's file sinks write under (SPEC §7.2): `LABGATE_NOISE_DIR/<slug>/`.
+    /// Slugs are lowercase letters, digits and hyphens, so one never names another's directory.
+    pub fn noise_dir_of(&self, tenant_slug: &str) -> PathBuf {
+        self.noise_dir.join(tenant_slug)
+    }
+
     /// Where noise sinks may send (SPEC §12.2).
     pub fn destinations(&self) -> crate::domain::net::Destinations {
         crate::domain::net::Destinations {

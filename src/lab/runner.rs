@@ -69,16 +69,11 @@ fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
         Ok(None) => return (0, Some("the sink no longer exists".into())),
         Err(e) => return (0, Some(format!("database unavailable: {e}"))),
     };
-    let spec = match SinkSpec::parse(&sink.kind, &sink.config, &state.config.noise_dir) {
-        Ok(SinkSpec::File { path })
-            if !tenant_slug(state, &run.tenant_id)
-                .is_some_and(|slug| super::sinks::file_path_allowed(&slug, &path)) =>
-        {
-            return (
-                0,
-                Some("the sink's file is outside this tenant's names".into()),
-            );
-        }
+    let Some(slug) = tenant_slug(state, &run.tenant_id) else {
+        return (0, Some("the run's tenant no longer exists".into()));
+    };
+    let root = state.config.noise_dir_of(&slug);
+    let spec = match SinkSpec::parse(&sink.kind, &sink.config, &root) {
         Ok(s) => s,
         Err((field, msg)) => {
             return (
@@ -87,7 +82,7 @@ fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
             );
         }
     };
-    let mut writer = match spec.open(&state.config.noise_dir, &state.destinations()) {
+    let mut writer = match spec.open(&root, &state.destinations()) {
         Ok(w) => w,
         Err(e) => return (0, Some(e)),
     };

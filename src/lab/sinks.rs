@@ -15,15 +15,6 @@ use crate::domain::net::Destinations;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Tenants share the noise directory, so each writes only its own names: `<slug>.<anything>`
-/// beside the others (the default sink is `<slug>.jsonl`) or anything under `<slug>/`. Slugs
-/// hold no dots or slashes, so no tenant's names can reach another's.
-pub fn file_path_allowed(tenant_slug: &str, path: &str) -> bool {
-    path.strip_prefix(tenant_slug).is_some_and(|rest| {
-        (rest.starts_with('.') && !rest.contains('/')) || (rest.starts_with('/') && rest.len() > 1)
-    })
-}
-
 /// The host and port an `http://` URL names (port 80 when none), or `None` when malformed.
 fn url_host_port(url: &str) -> Option<(String, u16)> {
     let rest = url.strip_prefix("http://")?;
@@ -41,6 +32,18 @@ fn url_host_port(url: &str) -> Option<(String, u16)> {
         Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
         None => Some((authority.to_string(), 80)),
     }
+}
+
+/// Whether a host that is not a standard address literal would still be read as one by the
+/// resolver (`inet_aton` forms: fewer parts, octal, hex, one 32-bit number). No top-level
+/// domain is numeric, so a last label of digits (or `0x` and hex digits) marks one.
+fn numeric_host(host: &str) -> bool {
+    let last = host.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"))
+        .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()));
+    hex || (!last.is_empty() && last.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Resolves a destination and checks the address it connects to (SPEC §12.2: names are
@@ -208,6 +211,13 @@ impl SinkSpec {
             policy
                 .allows(std::net::SocketAddr::new(ip, port))
                 .map_err(|why| bad(field, why))?;
+        } else if numeric_host(&host) {
+            // `127.1`, `2130706433` or `0x7f.0.0.1` are addresses to the resolver, not names:
+            // only the standard forms are accepted, so the check above sees every literal.
+            return Err(bad(
+                field,
+                "an IPv4 address must be written as four decimal numbers (a.b.c.d)",
+            ));
         }
         Ok(())
     }
@@ -259,7 +269,8 @@ impl SinkSpec {
                 // Resolved again at run time: the tree may have changed since validation.
                 let full: PathBuf = resolve_under(noise_dir, path)?;
                 if let Some(parent) = full.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
+                    // The tenant's directory and those under it only its owner may enter.
+                    crate::store::keyfile::private_dir(parent).map_err(|e| {
                         log::warn!("sink directory {}: {e}", parent.display());
                         "cannot create the sink's directory".to_string()
                     })?;
@@ -267,6 +278,7 @@ impl SinkSpec {
                 let f = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&full)
                     .map_err(|e| {
@@ -397,9 +409,10 @@ impl SinkWriter for UdpSyslog {
         for e in batch {
             self.line.clear();
             write_syslog(e, self.format, &mut self.line);
-            self.s
-                .send(&self.line)
-                .map_err(|e| format!("syslog UDP send failed: {e}"))?;
+            self.s.send(&self.line).map_err(|e| {
+                log::warn!("syslog UDP send: {e}");
+                "sending to the syslog receiver over UDP failed".to_string()
+            })?;
         }
         Ok(())
     }
@@ -422,16 +435,18 @@ impl SinkWriter for TcpSyslog {
             write_syslog(e, self.format, &mut self.line);
             write_octet_counted(&self.line, &mut self.buf);
         }
-        self.s
-            .write_all(&self.buf)
-            .map_err(|e| format!("syslog TCP send failed: {e}"))?;
+        self.s.write_all(&self.buf).map_err(|e| {
+            log::warn!("syslog TCP send: {e}");
+            "sending to the syslog receiver over TCP failed".to_string()
+        })?;
         self.buf.clear();
         Ok(())
     }
     fn finish(&mut self) -> Result<(), String> {
-        self.s
-            .flush()
-            .map_err(|e| format!("syslog TCP send failed: {e}"))
+        self.s.flush().map_err(|e| {
+            log::warn!("syslog TCP flush: {e}");
+            "sending to the syslog receiver over TCP failed".to_string()
+        })
     }
 }
 
@@ -454,23 +469,42 @@ impl SinkWriter for HttpWriter {
             e.write_json(&mut self.buf);
         }
         self.buf.push(b']');
-        match self
-            .agent
-            .post(&self.url)
-            .set("Content-Type", "application/json")
-            .send_bytes(&self.buf)
-        {
-            Ok(_) => Ok(()),
-            Err(ureq::Error::Status(code, _)) => Err(format!("HTTP sink answered {code}")),
-            Err(e) => {
-                let refused = self
-                    .refused
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take();
-                Err(refused.unwrap_or_else(|| format!("HTTP sink unreachable: {}", e.kind())))
+        // A receiver that is briefly away (a refused connection, 429 or 5xx) gets two more
+        // tries, half a second and two seconds later; anything else fails the run at once.
+        let mut last = String::new();
+        for wait in [None, Some(500), Some(2000)] {
+            if let Some(ms) = wait {
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+            match self
+                .agent
+                .post(&self.url)
+                .set("Content-Type", "application/json")
+                .send_bytes(&self.buf)
+            {
+                // Only a 2xx is a delivery: a redirect (never followed) delivered nothing.
+                Ok(r) if (200..300).contains(&r.status()) => return Ok(()),
+                Ok(r) => return Err(format!("HTTP sink answered {} (not delivered)", r.status())),
+                Err(ureq::Error::Status(code, _)) if code == 429 || code >= 500 => {
+                    last = format!("HTTP sink answered {code}");
+                }
+                Err(ureq::Error::Status(code, _)) => {
+                    return Err(format!("HTTP sink answered {code}"));
+                }
+                Err(e) => {
+                    let refused = self
+                        .refused
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    if let Some(why) = refused {
+                        return Err(why);
+                    }
+                    last = format!("HTTP sink unreachable: {}", e.kind());
+                }
             }
         }
+        Err(last)
     }
     fn finish(&mut self) -> Result<(), String> {
         Ok(())

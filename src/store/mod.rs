@@ -28,7 +28,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// The whole current schema, for a new database.
 const SCHEMA: &str = include_str!("../../schema.sql");
 
@@ -177,6 +177,26 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
                 tx.execute_batch(
                     "ALTER TABLE signing_keys ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
                      ALTER TABLE appliance_keys ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;",
+                )?;
+            }
+            if version < 4 {
+                // File sinks were named under the shared noise root (`<slug>.jsonl`,
+                // `<slug>/...`); from version 4 a path is relative to the tenant's own
+                // directory `<noise root>/<slug>/`. Files already written stay where they are.
+                tx.execute_batch(
+                    "UPDATE noise_sinks SET config = json_set(config, '$.path',
+                       CASE
+                         WHEN name = 'default' AND json_extract(config, '$.path') =
+                              (SELECT slug FROM tenants t WHERE t.id = tenant_id) || '.jsonl'
+                           THEN 'default.jsonl'
+                         WHEN substr(json_extract(config, '$.path'), 1,
+                                     length((SELECT slug FROM tenants t WHERE t.id = tenant_id)) + 1)
+                              = (SELECT slug FROM tenants t WHERE t.id = tenant_id) || '/'
+                           THEN substr(json_extract(config, '$.path'),
+                                       length((SELECT slug FROM tenants t WHERE t.id = tenant_id)) + 2)
+                         ELSE json_extract(config, '$.path')
+                       END)
+                     WHERE kind = 'file';",
                 )?;
             }
         }

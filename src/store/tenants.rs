@@ -61,11 +61,12 @@ pub fn create(conn: &Connection, slug: &str, name: &str) -> StoreResult<Tenant> 
         "INSERT INTO tenant_settings (tenant_id, settings) VALUES (?1, ?2)",
         params![t.id, DEFAULT_SETTINGS],
     )?;
-    // Every tenant starts with a file sink `default` writing `<slug>.jsonl` under the noise root.
+    // Every tenant starts with a file sink `default` writing `default.jsonl` in the tenant's
+    // own noise directory.
     let mut cfg = serde_json::Map::new();
     cfg.insert(
         "path".into(),
-        serde_json::Value::String(format!("{slug}.jsonl")),
+        serde_json::Value::String("default.jsonl".into()),
     );
     super::noise::create_sink(conn, &t.id, "default", "file", &cfg)?;
     Ok(t)

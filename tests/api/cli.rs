@@ -340,8 +340,32 @@ fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
             .status
             .success()
     );
+    assert!(
+        labgate(&db)
+            .args(["tenant", "create", "--slug", "red", "--name", "Red"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     // What version 1 looked like: keys in plaintext beside the data, tokens without factors,
-    // and no key file.
+    // an audit chain of plain SHA-256 links and no head file, file sinks named under the shared
+    // noise root, and no key file.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "DELETE FROM audit_log;
+             UPDATE noise_sinks SET config = '{\"path\":\"red.jsonl\"}'
+               WHERE name = 'default' AND tenant_id = (SELECT id FROM tenants WHERE slug = 'red');
+             INSERT INTO noise_sinks (id, tenant_id, name, kind, config, created_at)
+               SELECT 's-logs', id, 'logs', 'file', '{\"path\":\"red/logs/x.jsonl\"}', '2026-01-01T00:00:00Z'
+               FROM tenants WHERE slug = 'red';",
+        )
+        .unwrap();
+        forge_append(&conn, "tenant.create", serde_json::json!({"slug": "red"}));
+        forge_append(&conn, "user.create", serde_json::json!({}));
+        std::fs::remove_file(dir.path().join("v1.db.audit-head")).unwrap();
+    }
     let data_key = labgate::domain::crypto::DataKey::generate();
     let signing = labgate::domain::jwt::KeyMaterial::generate();
     {
@@ -420,6 +444,31 @@ fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
             );
         }
     }
+    // file sinks name paths in their tenant's own directory
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let paths: Vec<String> = conn
+        .prepare("SELECT json_extract(s.config, '$.path') FROM noise_sinks s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = 'red' ORDER BY s.name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(paths, ["default.jsonl", "logs/x.jsonl"]);
+    drop(conn);
+    // the old chain still verifies, and the head it lacked is recorded as missing
+    let (ok, said) = verify(&db);
+    assert!(ok, "{said}");
+    assert!(said.contains("3 records"), "{said}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let last: String = conn
+        .query_row(
+            "SELECT action FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(last, "audit.head_missing");
+    drop(conn);
     // and the same data key still opens: the database works with its new key file
     assert!(
         labgate(&db)
@@ -757,13 +806,13 @@ fn record_at(conn: &rusqlite::Connection, seq: i64) -> labgate::store::audit::Au
 
 /// Appends a record with a plain SHA-256 link, as someone without the key file would.
 fn forge_append(conn: &rusqlite::Connection, action: &str, details: serde_json::Value) {
-    let (prev,): (String,) = conn
+    let prev: String = conn
         .query_row(
             "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?,)),
+            |r| r.get(0),
         )
-        .unwrap();
+        .unwrap_or_else(|_| labgate::store::audit::GENESIS.to_string());
     let rec = labgate::store::audit::AuditRecord {
         id: uuid::Uuid::new_v4().to_string(),
         ts: "2026-01-01T00:00:00Z".into(),

@@ -192,7 +192,7 @@ async fn file_runs_are_reproducible_by_seed() {
     sink(
         &app,
         &admin.jwt,
-        json!({"name": "copy", "kind": "file", "path": "default/copy.jsonl"}),
+        json!({"name": "copy", "kind": "file", "path": "logs/copy.jsonl"}),
     )
     .await;
     for profile in ["web-access", "windows-security"] {
@@ -214,13 +214,13 @@ async fn file_runs_are_reproducible_by_seed() {
         .await;
         assert_eq!(b["status"], "succeeded");
         let read = |f: &str| -> Vec<Value> {
-            std::fs::read_to_string(app.state.config.noise_dir.join(f))
+            std::fs::read_to_string(app.state.config.noise_dir_of("default").join(f))
                 .unwrap()
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect()
         };
-        let (x, y) = (read("default.jsonl"), read("default/copy.jsonl"));
+        let (x, y) = (read("default.jsonl"), read("logs/copy.jsonl"));
         // messages carry their timestamps; everything else must match exactly
         let strip = |v: &[Value]| {
             v.iter()
@@ -241,8 +241,17 @@ async fn file_runs_are_reproducible_by_seed() {
                 .iter()
                 .all(|e| e["profile"] == profile && e["timestamp"].is_string())
         );
-        std::fs::remove_file(app.state.config.noise_dir.join("default.jsonl")).unwrap();
-        std::fs::remove_file(app.state.config.noise_dir.join("default/copy.jsonl")).unwrap();
+        // the tenant's directory, those under it and the files are its owner's alone
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let own = app.state.config.noise_dir_of("default");
+        assert_eq!(mode(own.clone()), 0o700);
+        assert_eq!(mode(own.join("logs")), 0o700);
+        assert_eq!(mode(own.join("default.jsonl")), 0o600);
+        assert_eq!(mode(own.join("logs/copy.jsonl")), 0o600);
+        std::fs::remove_file(own.join("default.jsonl")).unwrap();
+        std::fs::remove_file(own.join("logs/copy.jsonl")).unwrap();
     }
     let c = run(
         &app,
@@ -260,12 +269,16 @@ async fn file_runs_are_reproducible_by_seed() {
         (c["status"].as_str(), d["status"].as_str()),
         (Some("succeeded"), Some("succeeded"))
     );
-    let lines: Vec<Value> =
-        std::fs::read_to_string(app.state.config.noise_dir.join("default.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let lines: Vec<Value> = std::fs::read_to_string(
+        app.state
+            .config
+            .noise_dir_of("default")
+            .join("default.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
     let differ = lines[..50].iter().map(|e| &e["fields"]).collect::<Vec<_>>()
         != lines[50..].iter().map(|e| &e["fields"]).collect::<Vec<_>>();
     assert!(differ, "another seed, other events");
@@ -301,16 +314,24 @@ async fn run_and_sink_validation() {
     )
     .await;
     let mk = |b: Value| app.send_json(Method::POST, "/api/noise/sinks", &admin.jwt, b);
-    std::fs::create_dir_all(&app.state.config.noise_dir).unwrap();
-    std::os::unix::fs::symlink("/etc", app.state.config.noise_dir.join("escape")).unwrap();
+    // another tenant's directory beside this one's, and links out of this one's
+    let own = app.state.config.noise_dir_of("default");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::create_dir_all(app.state.config.noise_dir_of("red")).unwrap();
+    std::fs::write(
+        app.state.config.noise_dir_of("red").join("secret.jsonl"),
+        "x",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/etc", own.join("escape")).unwrap();
+    std::os::unix::fs::symlink("../red", own.join("neighbour")).unwrap();
     for path in [
         "../outside.jsonl",
         "/etc/passwd",
         "a/../../b",
         "escape/passwd",
-        "red.jsonl",
-        "red/x.jsonl",
-        "defaultx.jsonl",
+        "../red/x.jsonl",
+        "neighbour/x.jsonl",
         "default/",
         "",
     ] {
@@ -321,6 +342,41 @@ async fn run_and_sink_validation() {
         )
         .await;
         assert_eq!(b["details"][0]["field"], "path", "{path}");
+    }
+    // Whether a file of another tenant exists does not show: the same answer for one that
+    // exists and one that does not.
+    let probe_path = |dir: &str, f: &str| -> &'static str {
+        Box::leak(format!("{dir}/{f}.jsonl").into_boxed_str())
+    };
+    let probe = |p: &'static str| {
+        let mk = &mk;
+        async move {
+            assert_error(
+                mk(json!({"name": "bad", "kind": "file", "path": p})).await,
+                400,
+                "VALIDATION_ERROR",
+            )
+            .await["details"][0]["message"]
+                .clone()
+        }
+    };
+    for through in ["../red", "neighbour"] {
+        let there = probe_path(through, "secret");
+        let not_there = probe_path(through, "nothing");
+        assert_eq!(
+            probe(there).await.as_str().unwrap().replace("secret", "F"),
+            probe(not_there)
+                .await
+                .as_str()
+                .unwrap()
+                .replace("nothing", "F")
+        );
+    }
+    // names that were another tenant's under the shared root are this tenant's own now
+    for path in ["red.jsonl", "red/x.jsonl", "defaultx.jsonl"] {
+        let res =
+            mk(json!({"name": format!("ok-{}", path.len()), "kind": "file", "path": path})).await;
+        assert_eq!(res.status(), 201, "{path}");
     }
     assert_error(
         mk(json!({"name": "bad", "kind": "syslog", "host": "127.0.0.1", "port": 70000})).await,
@@ -424,11 +480,16 @@ async fn syslog_udp_and_tcp_sinks_receive_framed_events() {
 
 /// A tiny HTTP receiver: answers `status` and hands back the bodies it got.
 fn http_receiver(status: u16, expect: usize) -> (u16, std::thread::JoinHandle<Vec<Value>>) {
+    http_answers(vec![status; expect])
+}
+
+/// An HTTP receiver that answers one request per status given, in order.
+fn http_answers(statuses: Vec<u16>) -> (u16, std::thread::JoinHandle<Vec<Value>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let h = std::thread::spawn(move || {
         let mut bodies = vec![];
-        for _ in 0..expect {
+        for status in statuses {
             let (s, _) = l.accept().unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
             let mut len = 0;
@@ -480,7 +541,8 @@ async fn http_sinks_post_batches_and_failures_fail_the_run() {
     );
     assert!(bodies[0][0]["fields"].is_object());
 
-    let (port, h) = http_receiver(500, 1);
+    // a receiver that keeps failing gets three tries, then the run fails saying why
+    let (port, h) = http_receiver(500, 3);
     sink(
         &app,
         &admin.jwt,
@@ -495,6 +557,43 @@ async fn http_sinks_post_batches_and_failures_fail_the_run() {
     .await;
     assert_eq!(r["status"], "failed");
     assert!(r["error"].as_str().unwrap().contains("500"), "{r}");
+    assert_eq!(h.join().unwrap().len(), 3, "three tries of the same batch");
+
+    // one that is briefly away gets the batch on the next try
+    let (port, h) = http_answers(vec![503, 200]);
+    sink(
+        &app,
+        &admin.jwt,
+        json!({"name": "flaky", "kind": "http", "url": format!("http://127.0.0.1:{port}/")}),
+    )
+    .await;
+    let r = run(
+        &app,
+        &admin.jwt,
+        json!({"profile": "dns", "count": 5, "sink": "flaky"}),
+    )
+    .await;
+    assert_eq!(r["status"], "succeeded", "{r}");
+    assert_eq!(r["events_sent"], 5);
+    assert_eq!(h.join().unwrap().len(), 2);
+
+    // a redirect delivered nothing (and is never followed)
+    let (port, h) = http_answers(vec![302]);
+    sink(
+        &app,
+        &admin.jwt,
+        json!({"name": "moved", "kind": "http", "url": format!("http://127.0.0.1:{port}/")}),
+    )
+    .await;
+    let r = run(
+        &app,
+        &admin.jwt,
+        json!({"profile": "dns", "count": 5, "sink": "moved"}),
+    )
+    .await;
+    assert_eq!(r["status"], "failed", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("302"), "{r}");
+    assert_eq!(r["events_sent"], 0);
     h.join().unwrap();
 
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -997,8 +1096,8 @@ async fn other_tenants_runs_sinks_and_schedules_answer_404() {
         .await
         .unwrap();
     assert_eq!(
-        theirs["data"][0]["path"], "red.jsonl",
-        "each tenant has its own default sink"
+        theirs["data"][0]["path"], "default.jsonl",
+        "each tenant has its own default sink, in its own directory"
     );
     let res = app
         .send_json(
@@ -1076,7 +1175,20 @@ async fn sinks_cannot_reach_metadata_addresses_labgate_itself_or_outside_the_sin
     )
     .await;
     assert_eq!(b["details"][0]["field"], "url");
-    for host in ["169.254.169.254", "0.0.0.0", "224.0.0.251", "fe80::1"] {
+    // and so are the forms the resolver reads as addresses (127.0.0.1 and 169.254.169.254
+    // written otherwise)
+    for host in [
+        "169.254.169.254",
+        "0.0.0.0",
+        "224.0.0.251",
+        "fe80::1",
+        "127.1",
+        "2130706433",
+        "0x7f.0.0.1",
+        "0xa9fea9fe",
+        "169.254.43518",
+        "0177.0.0.1",
+    ] {
         let b = assert_error(
             make(json!({"name": "x", "kind": "syslog", "host": host, "port": 514})).await,
             400,

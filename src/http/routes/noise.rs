@@ -15,7 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged, paged_all};
 use crate::lab::noise::{PROFILES, exists};
 use crate::lab::runner;
-use crate::lab::sinks::{SinkSpec, file_path_allowed};
+use crate::lab::sinks::SinkSpec;
 use crate::store::noise::{self, NewRun, Schedule};
 use crate::store::{self, StoreError, audit, events};
 
@@ -39,20 +39,10 @@ fn spec_of(
     kind: &str,
     body: &Map<String, Value>,
 ) -> Result<SinkSpec, ApiError> {
-    let spec = SinkSpec::parse(kind, body, &state.config.noise_dir)
+    let spec = SinkSpec::parse(kind, body, &state.config.noise_dir_of(tenant_slug))
         .map_err(|(f, m)| ApiError::validation(&f, m))?;
     spec.check_destination(&state.app.destinations())
         .map_err(|(f, m)| ApiError::validation(&f, m))?;
-    if let SinkSpec::File { path } = &spec
-        && !file_path_allowed(tenant_slug, path)
-    {
-        return Err(ApiError::validation(
-            "path",
-            format!(
-                "a file sink of this tenant writes {tenant_slug}.<name> or {tenant_slug}/<path> under the noise directory"
-            ),
-        ));
-    }
     Ok(spec)
 }
 
@@ -88,7 +78,7 @@ pub async fn sinks_list(
     Ok(paged_all(&req, page, all))
 }
 
-/// Create a sink: `file` (`path` under the noise root), `syslog` (`host`, `port`, `protocol`,
+/// Create a sink: `file` (`path` in the tenant's own noise directory), `syslog` (`host`, `port`, `protocol`,
 /// `format`) or `http` (`url`, `batch_size`).
 #[utoipa::path(post, path = "/api/noise/sinks", tag = "noise", request_body = Object,
     responses((status = 201, description = "created", body = crate::store::noise::Sink), (status = 400, description = "invalid settings, path escape"), (status = 409, description = "name taken")))]

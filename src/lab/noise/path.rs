@@ -31,7 +31,7 @@ pub fn resolve_under(root: &Path, path: &str) -> Result<PathBuf, String> {
     let rel = Path::new(path);
     if rel.is_absolute() || rel.has_root() || path.starts_with('\\') {
         return Err(format!(
-            "path {path:?} is absolute; give it relative to the noise root"
+            "path {path:?} is absolute; give it relative to the tenant's noise directory"
         ));
     }
     if path.ends_with('/') {
@@ -45,7 +45,7 @@ pub fn resolve_under(root: &Path, path: &str) -> Result<PathBuf, String> {
             Component::ParentDir => return Err(format!("path {path:?} contains '..'")),
             Component::RootDir | Component::Prefix(_) => {
                 return Err(format!(
-                    "path {path:?} is absolute; give it relative to the noise root"
+                    "path {path:?} is absolute; give it relative to the tenant's noise directory"
                 ));
             }
         }
@@ -66,7 +66,7 @@ pub fn resolve_under(root: &Path, path: &str) -> Result<PathBuf, String> {
                 })?;
                 if !real.starts_with(&root) {
                     return Err(format!(
-                        "path {path:?} leads outside the noise root (through {})",
+                        "path {path:?} leads outside the tenant's noise directory (through {})",
                         shown(&root, &here)
                     ));
                 }
@@ -282,7 +282,10 @@ mod tests {
         let msg = resolve_under(&root, "out_dir/x.log")
             .err()
             .unwrap_or_default();
-        assert!(msg.contains("outside the noise root"), "{msg}");
+        assert!(
+            msg.contains("outside the tenant's noise directory"),
+            "{msg}"
+        );
         assert!(!outside.join("nothing-yet").exists());
 
         // A symlink that stays inside the root is fine; the returned path goes through it.
