@@ -104,7 +104,8 @@ CREATE TABLE signing_keys (
     private_der  BLOB NOT NULL,                  -- PKCS#8
     public_raw   BLOB NOT NULL,                  -- 32 bytes
     created_at   TEXT NOT NULL,
-    sealed       INTEGER NOT NULL DEFAULT 0      -- 1: private_der is encrypted under the key file
+    sealed       INTEGER NOT NULL DEFAULT 0,     -- 1: private_der is encrypted under the key file
+    retired_at   TEXT                            -- set by `labgate keys rotate-signing`
 );
 
 -- Hash-chained audit trail (tenant_id NULL for events of no tenant).

@@ -238,6 +238,12 @@ fn non_empty(raw: &str) -> Option<String> {
 }
 
 impl Config {
+    /// How long a retired signing key's tokens may still be valid: the access-token lifetime
+    /// and the clock leeway.
+    pub fn signing_window(&self) -> Duration {
+        self.jwt_ttl + Duration::from_secs(crate::domain::jwt::LEEWAY_S as u64)
+    }
+
     /// The directory a tenant's file sinks write under (SPEC §7.2): `LABGATE_NOISE_DIR/<slug>/`.
     /// Slugs are lowercase letters, digits and hyphens, so one never names another's directory.
     pub fn noise_dir_of(&self, tenant_slug: &str) -> PathBuf {

@@ -144,3 +144,17 @@ pub fn audit_prune(t: &Target, before: &str) -> Result<(), String> {
     println!("removed {removed} records older than {before}; the rest verifies from a checkpoint");
     Ok(())
 }
+
+pub fn rotate_signing(t: &Target, args: &crate::config::ServeArgs) -> Result<(), String> {
+    let mut config = crate::config::Config::from_args(t.db.clone(), args)?;
+    config.key_file = t.key_file.clone();
+    let app = app(t)?;
+    let window = config.signing_window();
+    let kid = store::keys::rotate_signing(&app.pool, &t.key_file, window)?;
+    anchor(&app);
+    println!(
+        "signing key {kid} is current; tokens of the previous key stay valid for {} s",
+        window.as_secs()
+    );
+    Ok(())
+}

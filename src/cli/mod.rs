@@ -51,6 +51,17 @@ pub enum Command {
     /// Audit trail tools
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The appliance's keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new token-signing key current. Tokens signed with the previous key stay valid,
+    /// and the JWKS publishes it, until they expire (JWT_EXPIRES_IN and 30 s of leeway); a
+    /// running server picks the new key up within a second
+    RotateSigning,
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,6 +161,9 @@ pub fn main() -> i32 {
         }
         Some(Command::Audit(AuditCommand::Prune { before })) => {
             admin::audit_prune(&target, &before)
+        }
+        Some(Command::Keys(KeysCommand::RotateSigning)) => {
+            admin::rotate_signing(&target, &cli.serve)
         }
     };
     match result {

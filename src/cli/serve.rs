@@ -31,6 +31,13 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    // The change epoch as the server starts, read before the first request can be answered,
+    // so a command run right after the start is seen as a change.
+    let epoch = state
+        .pool
+        .get()
+        .ok()
+        .and_then(|c| crate::store::epoch(&c).ok());
     actix_web::rt::System::new().block_on(async move {
         let state = web::Data::new(state);
         let bound = http::bind(state.clone(), workers)
@@ -43,7 +50,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         let handle = bound.server.handle();
         let server = actix_web::rt::spawn(bound.server);
         actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
-        actix_web::rt::spawn(watch_cli_changes(state.clone()));
+        actix_web::rt::spawn(watch_cli_changes(state.clone(), epoch));
         actix_web::rt::spawn(anchor_audit(state.app.clone()));
         actix_web::rt::spawn(flush_folds(state.clone()));
         wait_for_signal().await;
@@ -70,14 +77,21 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
 
 /// CLI commands (user create, reset-mfa, ...) change the database behind the server's back;
 /// they bump an epoch, and the server drops its caches within a second of seeing it move.
-async fn watch_cli_changes(state: web::Data<AppState>) {
-    let mut seen: Option<i64> = None;
+async fn watch_cli_changes(state: web::Data<AppState>, seen: Option<i64>) {
+    let mut seen = seen;
     while !state.shutting_down() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if let Ok(n) = crate::store::run(&state.pool, crate::store::epoch).await {
             if seen.is_some_and(|s| s != n) {
                 log::info!("a command changed the database: caches dropped");
                 state.app.changed_outside();
+                // A rotated signing key is among the changes a command can make.
+                let st = state.clone();
+                match tokio::task::spawn_blocking(move || st.reload_signing()).await {
+                    Ok(Err(e)) => log::error!("cannot reload the signing keys: {e}"),
+                    Err(e) => log::error!("cannot reload the signing keys: {e}"),
+                    Ok(Ok(())) => {}
+                }
             }
             seen = Some(n);
         }

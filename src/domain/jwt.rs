@@ -70,18 +70,37 @@ impl KeyMaterial {
     }
 }
 
-/// The active signing key and its verification key.
+/// A signing key retired by rotation: its tokens still verify, and the JWKS publishes it, until
+/// `until` (Unix seconds: its retirement plus the longest token lifetime and the leeway).
+pub struct Retired {
+    pub kid: String,
+    pub public_raw: Vec<u8>,
+    pub until: i64,
+}
+
+struct Verifier {
+    kid: String,
+    decoding: DecodingKey,
+    public_raw: Vec<u8>,
+    /// `None` for the current key.
+    until: Option<i64>,
+}
+
+/// The current signing key and every key whose tokens may still be valid.
 pub struct Keys {
     kid: String,
     issuer: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    public_raw: Vec<u8>,
+    verifiers: Vec<Verifier>,
     validation: Validation,
 }
 
 impl Keys {
     pub fn new(m: &KeyMaterial, issuer: &str) -> Keys {
+        Keys::with_retired(m, &[], issuer)
+    }
+
+    pub fn with_retired(m: &KeyMaterial, retired: &[Retired], issuer: &str) -> Keys {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.algorithms = vec![Algorithm::EdDSA];
         validation.leeway = LEEWAY_S as u64;
@@ -89,18 +108,33 @@ impl Keys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        let mut verifiers = vec![Verifier {
+            kid: m.kid.clone(),
+            decoding: DecodingKey::from_ed_der(&m.public_raw),
+            public_raw: m.public_raw.clone(),
+            until: None,
+        }];
+        verifiers.extend(retired.iter().filter(|r| r.kid != m.kid).map(|r| Verifier {
+            kid: r.kid.clone(),
+            decoding: DecodingKey::from_ed_der(&r.public_raw),
+            public_raw: r.public_raw.clone(),
+            until: Some(r.until),
+        }));
         Keys {
             kid: m.kid.clone(),
             issuer: issuer.to_string(),
             encoding: EncodingKey::from_ed_der(&m.private_der),
-            decoding: DecodingKey::from_ed_der(&m.public_raw),
-            public_raw: m.public_raw.clone(),
+            verifiers,
             validation,
         }
     }
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
@@ -110,13 +144,27 @@ impl Keys {
             .expect("signing with a valid Ed25519 key")
     }
 
+    /// The keys in use at `now`: the current one and retired ones still within their window.
+    fn live(&self, now: i64) -> impl Iterator<Item = &Verifier> {
+        self.verifiers
+            .iter()
+            .filter(move |v| v.until.is_none_or(|u| now <= u))
+    }
+
     /// Full verification: signature with the algorithm pinned to EdDSA, kid, iss, aud, exp, nbf.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
-        if header.alg != Algorithm::EdDSA || header.kid.as_deref() != Some(self.kid.as_str()) {
+        let now = chrono::Utc::now().timestamp();
+        let Some(v) = self
+            .live(now)
+            .find(|v| header.kid.as_deref() == Some(v.kid.as_str()))
+        else {
+            return Err(JwtError::Invalid);
+        };
+        if header.alg != Algorithm::EdDSA {
             return Err(JwtError::Invalid);
         }
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
+        match jsonwebtoken::decode::<Claims>(token, &v.decoding, &self.validation) {
             Ok(data) => Ok(data.claims),
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
                 Err(JwtError::Expired)
@@ -126,10 +174,35 @@ impl Keys {
     }
 
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({"keys": [{
-            "kty": "OKP", "crv": "Ed25519", "kid": self.kid,
-            "x": URL_SAFE_NO_PAD.encode(&self.public_raw), "alg": "EdDSA", "use": "sig"
-        }]})
+        let now = chrono::Utc::now().timestamp();
+        let keys: Vec<serde_json::Value> = self
+            .live(now)
+            .map(|v| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "kid": v.kid,
+                    "x": URL_SAFE_NO_PAD.encode(&v.public_raw), "alg": "EdDSA", "use": "sig"
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// A set of keys that a rotation can replace while the server runs (read on every sign and
+/// verification: one uncontended lock and an `Arc` clone).
+pub struct KeyRing(std::sync::RwLock<std::sync::Arc<Keys>>);
+
+impl KeyRing {
+    pub fn new(keys: Keys) -> KeyRing {
+        KeyRing(std::sync::RwLock::new(std::sync::Arc::new(keys)))
+    }
+
+    pub fn get(&self) -> std::sync::Arc<Keys> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, keys: Keys) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(keys);
     }
 }
 
@@ -191,5 +264,29 @@ mod tests {
             Err(JwtError::Invalid),
             "issuer is checked"
         );
+    }
+
+    #[test]
+    fn a_retired_key_verifies_and_is_published_only_within_its_window() {
+        let now = chrono::Utc::now().timestamp();
+        let old = KeyMaterial::generate();
+        let t = Keys::new(&old, "http://x").sign(&claims(now));
+        let retired = |until| Retired {
+            kid: old.kid.clone(),
+            public_raw: old.public_raw.clone(),
+            until,
+        };
+        let new = KeyMaterial::generate();
+        let keys = Keys::with_retired(&new, &[retired(now + 60)], "http://x");
+        assert_eq!(keys.verify(&t).unwrap(), claims(now));
+        assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            keys.jwks()["keys"][0]["kid"],
+            new.kid,
+            "the current key first"
+        );
+        let past = Keys::with_retired(&new, &[retired(now - 1)], "http://x");
+        assert_eq!(past.verify(&t), Err(JwtError::Invalid));
+        assert_eq!(past.jwks()["keys"].as_array().unwrap().len(), 1);
     }
 }

@@ -9,7 +9,7 @@ use crate::app::EventHub;
 pub use crate::app::PasswordWorkers;
 use crate::config::Config;
 use crate::domain::crypto::DataKey;
-use crate::domain::jwt::Keys;
+use crate::domain::jwt::KeyRing;
 use crate::domain::password;
 use crate::lab::runner::Runner;
 use crate::mail::Mailer;
@@ -24,7 +24,7 @@ pub struct HealthProbe {
 pub struct AppState {
     pub config: Arc<Config>,
     pub pool: Pool,
-    pub keys: Keys,
+    pub keys: KeyRing,
     pub auth: Arc<AuthCache>,
     pub passwords: PasswordWorkers,
     /// The use cases' context (shares the pool, the password workers and `auth`).
@@ -45,6 +45,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Reads the signing keys again after `labgate keys rotate-signing` (seen through the
+    /// change epoch): new tokens are signed with the new key; the old one's still verify.
+    pub fn reload_signing(&self) -> Result<(), String> {
+        let keys = store::keys::reload(&self.pool, &self.config.key_file)?;
+        let next =
+            store::keys::signing_keys(&keys, self.config.signing_window(), &self.config.public_url);
+        if next.kid() != self.keys.get().kid() {
+            log::info!("signing key {} is now current", next.kid());
+        }
+        self.keys.replace(next);
+        Ok(())
+    }
+
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -69,7 +82,11 @@ impl AppState {
             store::noise::fail_unfinished(tx, "the server stopped before the run finished")
         })
         .map_err(|e| format!("cannot open database: {e}"))?;
-        let keys = Keys::new(&unsealed.signing, &config.public_url);
+        let keys = KeyRing::new(store::keys::signing_keys(
+            &unsealed,
+            config.signing_window(),
+            &config.public_url,
+        ));
         let data_key = unsealed.data.clone();
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())

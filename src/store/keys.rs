@@ -15,6 +15,8 @@ use crate::domain::time;
 /// The keys, opened.
 pub struct Unsealed {
     pub signing: KeyMaterial,
+    /// Signing keys retired by rotation, with when (their tokens may still be valid).
+    pub retired: Vec<(String, Vec<u8>, crate::domain::time::Timestamp)>,
     pub data: DataKey,
     pub audit_mac: DataKey,
 }
@@ -86,10 +88,123 @@ fn ensure_signing(conn: &Connection, root: &DataKey) -> StoreResult<()> {
     Ok(())
 }
 
+/// The signing keys retired by rotation: kid, public key, when retired.
+fn retired(
+    conn: &Connection,
+) -> StoreResult<Vec<(String, Vec<u8>, crate::domain::time::Timestamp)>> {
+    let rows: Vec<(String, Vec<u8>, String)> = conn
+        .prepare(
+            "SELECT kid, public_raw, retired_at FROM signing_keys WHERE retired_at IS NOT NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(k, p, at)| Some((k, p, time::parse(&at)?)))
+        .collect())
+}
+
+/// The signing keys as the server uses them: the current one, and those retired within
+/// `window` (the longest token lifetime and the leeway), whose tokens may still be valid.
+pub fn signing_keys(
+    keys: &Unsealed,
+    window: std::time::Duration,
+    issuer: &str,
+) -> crate::domain::jwt::Keys {
+    let retired: Vec<crate::domain::jwt::Retired> = keys
+        .retired
+        .iter()
+        .map(|(kid, public_raw, at)| crate::domain::jwt::Retired {
+            kid: kid.clone(),
+            public_raw: public_raw.clone(),
+            until: time::plus(*at, window).timestamp(),
+        })
+        .collect();
+    crate::domain::jwt::Keys::with_retired(&keys.signing, &retired, issuer)
+}
+
+/// Makes a new signing key current, retiring the one before (`labgate keys rotate-signing`);
+/// keys retired longer than `window` ago are deleted (no token of theirs is still valid).
+/// Audited; returns the new key's id.
+pub fn rotate_signing(
+    pool: &Pool,
+    key_file: &Path,
+    window: std::time::Duration,
+) -> Result<String, String> {
+    let root = keyfile::read(key_file)?
+        .ok_or_else(|| format!("LABGATE_KEY_FILE: {} is missing", key_file.display()))?;
+    let now = time::now();
+    let m = KeyMaterial::generate();
+    let kid = m.kid.clone();
+    super::write_blocking(pool, |tx| {
+        let old: Option<String> = super::optional(tx.query_row(
+            "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        ))?;
+        tx.execute(
+            "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
+            [time::fmt(now)],
+        )?;
+        let cutoff = time::fmt(now - chrono::Duration::from_std(window).unwrap_or_default());
+        let dropped = tx.execute(
+            "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?1",
+            [cutoff],
+        )?;
+        tx.execute(
+            "INSERT INTO signing_keys (kid, private_der, public_raw, created_at, sealed) VALUES (?1, ?2, ?3, ?4, 1)",
+            params![m.kid, root.encrypt(&m.private_der), m.public_raw, time::fmt(now)],
+        )?;
+        super::audit::append(
+            tx,
+            &super::audit::AuditEvent {
+                actor_type: "system".into(),
+                actor_id: Some("cli".into()),
+                action: "keys.rotate_signing".into(),
+                target: Some(m.kid.clone()),
+                details: serde_json::json!({"retired": old, "deleted": dropped}),
+                ..Default::default()
+            },
+        )?;
+        super::bump_epoch(tx)
+    })
+    .map_err(|e| format!("cannot rotate the signing key: {e}"))?;
+    Ok(kid)
+}
+
+/// Reads the signing keys again (after a rotation by the CLI), opened with the key file.
+pub fn reload(pool: &Pool, key_file: &Path) -> Result<Unsealed, String> {
+    let root = keyfile::read(key_file)?
+        .ok_or_else(|| format!("LABGATE_KEY_FILE: {} is missing", key_file.display()))?;
+    let conn = pool
+        .get()
+        .map_err(|e| format!("cannot open database: {e}"))?;
+    let load = || -> StoreResult<Unsealed> {
+        Ok(Unsealed {
+            signing: current(&conn, &root)?,
+            retired: retired(&conn)?,
+            data: named_existing(&conn, &root, "data")?,
+            audit_mac: named_existing(&conn, &root, "audit_mac")?,
+        })
+    };
+    load().map_err(|e| format!("cannot open the keys: {e}"))
+}
+
+fn named_existing(conn: &Connection, root: &DataKey, name: &str) -> StoreResult<DataKey> {
+    let (blob, sealed): (Vec<u8>, bool) = conn.query_row(
+        "SELECT key, sealed FROM appliance_keys WHERE name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let raw = open_blob(root, sealed, blob)?;
+    DataKey::from_bytes(&raw).ok_or_else(wrong_key)
+}
+
 /// The newest signing key, opened.
 fn current(conn: &Connection, root: &DataKey) -> StoreResult<KeyMaterial> {
     let (kid, der, public_raw, sealed): (String, Vec<u8>, Vec<u8>, bool) = conn.query_row(
-        "SELECT kid, private_der, public_raw, sealed FROM signing_keys ORDER BY created_at DESC, kid LIMIT 1",
+        "SELECT kid, private_der, public_raw, sealed FROM signing_keys
+          WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1",
         [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
@@ -182,6 +297,7 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path) -> Result<Unsealed, Strin
         ensure_signing(&tx, &root)?;
         let keys = Unsealed {
             signing: current(&tx, &root)?,
+            retired: retired(&tx)?,
             data: named(&tx, &root, "data")?,
             audit_mac: named(&tx, &root, "audit_mac")?,
         };

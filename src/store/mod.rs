@@ -180,6 +180,7 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
                 )?;
             }
             if version < 4 {
+                tx.execute_batch("ALTER TABLE signing_keys ADD COLUMN retired_at TEXT;")?;
                 // File sinks were named under the shared noise root (`<slug>.jsonl`,
                 // `<slug>/...`); from version 4 a path is relative to the tenant's own
                 // directory `<noise root>/<slug>/`. Files already written stay where they are.

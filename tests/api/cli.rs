@@ -373,6 +373,7 @@ fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
         conn.execute_batch(
             "DELETE FROM signing_keys; DELETE FROM appliance_keys;
              ALTER TABLE signing_keys DROP COLUMN sealed;
+             ALTER TABLE signing_keys DROP COLUMN retired_at;
              ALTER TABLE appliance_keys DROP COLUMN sealed;
              INSERT INTO users (id, email, email_norm, created_at) VALUES ('u1', 'old@lab.example', 'old@lab.example', '2026-01-01T00:00:00Z');
              INSERT INTO personal_tokens (id, user_id, tenant_id, name, token_hash, prefix, created_at)

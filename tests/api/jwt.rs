@@ -143,7 +143,7 @@ async fn forged_tokens_are_refused() {
 /// Signs claims with the server's own key (to make tokens the login route would never issue).
 fn sign(app: &TestApp, claims: &Value) -> String {
     let c: labgate::domain::jwt::Claims = serde_json::from_value(claims.clone()).unwrap();
-    app.state.keys.sign(&c)
+    app.state.keys.get().sign(&c)
 }
 
 #[tokio::test]

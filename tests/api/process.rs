@@ -513,3 +513,99 @@ async fn a_full_disk_fails_closed_and_recovers_by_itself() {
     drop(conn);
     app.stop().await;
 }
+
+fn kid_of(jwt: &str) -> String {
+    use base64::Engine;
+    let head = jwt.split('.').next().unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head)
+        .unwrap();
+    serde_json::from_slice::<Value>(&raw).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_rotated_signing_key_signs_new_tokens_while_the_old_ones_stay_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let p = start(dir.path(), &[]);
+    let login = first_admin(&p, &client).await;
+    let old = login["token"].as_str().unwrap().to_string();
+    let old_kid = kid_of(&old);
+
+    let out = crate::helpers::labgate_command()
+        .env("LABGATE_DB", dir.path().join("labgate.db"))
+        .args(["keys", "rotate-signing"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(said.contains("is current"), "{said}");
+
+    // the running server takes the new key up when it sees the change (within seconds)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let jwks = loop {
+        let jwks: Value = client
+            .get(p.url("/api/auth/public-key"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if jwks["keys"].as_array().unwrap().len() == 2 {
+            break jwks;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never published the new key: {jwks}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()),
+        "the previous key is still published"
+    );
+    let new_kid = kids.iter().find(|k| **k != old_kid).unwrap().to_string();
+
+    // new tokens carry the new key; the old token still works
+    let res = client
+        .post(p.url("/api/auth/login"))
+        .json(&json!({"email": "ops@lab.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let new: Value = res.json().await.unwrap();
+    assert_eq!(kid_of(new["token"].as_str().unwrap()), new_kid);
+    for jwt in [&old, new["token"].as_str().unwrap()] {
+        let res = client
+            .get(p.url("/api/auth/me"))
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // and the rotation is in the audit trail
+    let conn = rusqlite::Connection::open(dir.path().join("labgate.db")).unwrap();
+    let target: String = conn
+        .query_row(
+            "SELECT target FROM audit_log WHERE action = 'keys.rotate_signing'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(target, new_kid);
+}

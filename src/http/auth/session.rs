@@ -28,7 +28,7 @@ pub(super) async fn jwt_caller(
         Some(c) => c,
         None => {
             let g = state.auth.jwt.generation();
-            let c = state.keys.verify(raw).map_err(jwt_error)?;
+            let c = state.keys.get().verify(raw).map_err(jwt_error)?;
             state.auth.jwt.insert_if(g, h, c.clone());
             c
         }

@@ -107,8 +107,9 @@ pub fn access_token(
     amr: &[String],
 ) -> String {
     let now = time::now().timestamp();
-    state.keys.sign(&Claims {
-        iss: state.keys.issuer().to_string(),
+    let keys = state.keys.get();
+    keys.sign(&Claims {
+        iss: keys.issuer().to_string(),
         aud: AUDIENCE.to_string(),
         sub: user_id.to_string(),
         tid: tenant_id.to_string(),
@@ -349,5 +350,5 @@ pub async fn me(caller: Caller) -> Result<HttpResponse, ApiError> {
 /// The JWKS other lab services use to verify access tokens offline.
 #[utoipa::path(get, path = "/api/auth/public-key", tag = "auth", responses((status = 200, description = "JWKS")))]
 pub async fn public_key(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.keys.jwks())
+    HttpResponse::Ok().json(state.keys.get().jwks())
 }
