@@ -173,6 +173,24 @@ impl Keys {
         }
     }
 
+    /// The claims of a token that is authentic but expired (the signature, issuer and audience
+    /// checked, not `exp`): who presented it, for the audit record of its refusal.
+    pub fn expired_claims(&self, token: &str) -> Option<Claims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let now = chrono::Utc::now().timestamp();
+        let v = self
+            .live(now)
+            .find(|v| header.kid.as_deref() == Some(v.kid.as_str()))?;
+        if header.alg != Algorithm::EdDSA {
+            return None;
+        }
+        let mut validation = self.validation.clone();
+        validation.validate_exp = false;
+        jsonwebtoken::decode::<Claims>(token, &v.decoding, &validation)
+            .ok()
+            .map(|d| d.claims)
+    }
+
     pub fn jwks(&self) -> serde_json::Value {
         let now = chrono::Utc::now().timestamp();
         let keys: Vec<serde_json::Value> = self
@@ -257,6 +275,12 @@ mod tests {
         let mut old = claims(now - 1000);
         old.exp = now - 100;
         assert_eq!(keys.verify(&keys.sign(&old)), Err(JwtError::Expired));
+        assert_eq!(keys.expired_claims(&keys.sign(&old)), Some(old.clone()));
+        assert_eq!(
+            other.expired_claims(&keys.sign(&old)),
+            None,
+            "only authentic ones"
+        );
         let wrong_iss = Keys::new(&KeyMaterial::generate(), "http://y");
         let t2 = wrong_iss.sign(&claims(now));
         assert_eq!(

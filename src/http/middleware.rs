@@ -268,16 +268,22 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
         (None, Some(i)) => (Some(i.tenant_id), i.actor_type, Some(i.actor_id)),
         (None, None) => (None, "anonymous", None),
     };
-    // A flood of bad credentials from one client writes one record a minute (with its count).
-    if caller.is_none()
-        && actor_type == "anonymous"
-        && status == 401
-        && state
-            .folds
-            .note(meta.ip.as_deref(), crate::domain::time::now().timestamp())
-            == super::fold::Fold::Folded
-    {
-        return;
+    // A flood of refused credentials from one client writes one record a minute (with its
+    // count), for each name they carry (none, or the user or key of an authentic one).
+    if caller.is_none() && status == 401 {
+        let who = super::fold::Who {
+            tenant_id: tenant_id.clone(),
+            actor_type: actor_type.to_string(),
+            actor_id: actor_id.clone(),
+        };
+        if state.folds.note(
+            meta.ip.as_deref(),
+            &who,
+            crate::domain::time::now().timestamp(),
+        ) == super::fold::Fold::Folded
+        {
+            return;
+        }
     }
     let ev = audit::AuditEvent {
         tenant_id,
@@ -311,15 +317,17 @@ pub async fn flush_folds(state: &web::Data<AppState>, everything: bool) {
         return;
     }
     let events: Vec<audit::AuditEvent> = due
-        .into_iter()
-        .map(|(minute, ip, n)| audit::AuditEvent {
-            actor_type: "anonymous".into(),
+        .iter()
+        .map(|d| audit::AuditEvent {
+            tenant_id: d.who.tenant_id.clone(),
+            actor_type: d.who.actor_type.clone(),
+            actor_id: d.who.actor_id.clone(),
             action: "auth.credential_refused".into(),
             outcome: audit::Outcome::Denied,
-            ip: Some(ip),
+            ip: Some(d.client.clone()),
             details: json!({
-                "folded": n,
-                "minute": chrono::DateTime::from_timestamp(minute, 0).map(crate::domain::time::fmt),
+                "folded": d.count,
+                "minute": chrono::DateTime::from_timestamp(d.minute, 0).map(crate::domain::time::fmt),
             }),
             ..Default::default()
         })
@@ -332,7 +340,9 @@ pub async fn flush_folds(state: &web::Data<AppState>, everything: bool) {
     })
     .await;
     if let Err(e) = r {
-        log::error!("could not write folded refusals: {e}");
+        // Kept for the next flush: the counts are never dropped.
+        log::error!("could not write folded refusals (kept for the next try): {e}");
+        state.folds.restore(due);
     }
 }
 

@@ -231,3 +231,35 @@ async fn short_lived_access_tokens_expire() {
         1
     );
 }
+
+#[tokio::test]
+async fn an_expired_token_is_refused_under_its_users_name_and_folded_per_minute() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    clear_of_window_edge(60).await;
+    let (_, claims, _) = parts(&admin.jwt);
+    let mut expired = claims.clone();
+    expired["exp"] = json!(chrono::Utc::now().timestamp() - 3600);
+    let token = sign(&app, &expired);
+    for _ in 0..4 {
+        assert_error(
+            app.get_bearer("/api/ping", &token).await,
+            401,
+            "TOKEN_EXPIRED",
+        )
+        .await;
+    }
+    let refused = app.audit("auth.credential_refused");
+    assert_eq!(refused.len(), 1, "the first at once, the others counted");
+    assert_eq!(refused[0]["actor_type"], "user");
+    assert_eq!(refused[0]["actor_id"], claims["sub"]);
+    assert_eq!(refused[0]["tenant_id"], claims["tid"]);
+    labgate::http::middleware::flush_folds(&app.state, true).await;
+    let refused = app.audit("auth.credential_refused");
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[0]["details"]["folded"], 3, "{refused:?}");
+    assert_eq!(
+        refused[0]["actor_id"], claims["sub"],
+        "the count keeps the name"
+    );
+}

@@ -28,7 +28,18 @@ pub(super) async fn jwt_caller(
         Some(c) => c,
         None => {
             let g = state.auth.jwt.generation();
-            let c = state.keys.get().verify(raw).map_err(jwt_error)?;
+            let keys = state.keys.get();
+            let c = match keys.verify(raw) {
+                Ok(c) => c,
+                Err(JwtError::Expired) => {
+                    // Authentic but expired: its refusal is recorded under the user's name.
+                    if let Some(c) = keys.expired_claims(raw) {
+                        super::note_identity(req, &c.tid, "user", &c.sub);
+                    }
+                    return Err(jwt_error(JwtError::Expired));
+                }
+                Err(e) => return Err(jwt_error(e)),
+            };
             state.auth.jwt.insert_if(g, h, c.clone());
             c
         }
