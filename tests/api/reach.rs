@@ -591,3 +591,94 @@ async fn a_share_ends_when_the_key_is_given_more() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_invitation_grants_only_what_its_sender_still_holds_when_it_is_accepted() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    role(&app, &admin, "helpdesk", &["admin.users", "audit.read"]).await;
+    role(&app, &admin, "desk", &["audit.read"]).await;
+    app.user_with_role("h@lab.example", "helpdesk", "default");
+    let helpdesk = app.login("h@lab.example").await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/admin/invitations",
+            &helpdesk.jwt,
+            json!({"email": "alt@lab.example", "roles": ["desk"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "what the helpdesk holds, it may grant");
+    let inv: Value = res.json().await.unwrap();
+    let token = token_in_mail(&app.mails(1).await[0]);
+
+    // the role is widened after the invitation was sent, beyond what its sender holds
+    let roles: Value = app
+        .get_bearer("/api/admin/roles", &admin.jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let desk = roles["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "desk")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/admin/roles/{desk}");
+    let widen = |perms: Value| {
+        app.send_json(
+            Method::PUT,
+            &path,
+            &admin.jwt,
+            json!({"name": "desk", "permissions": perms}),
+        )
+    };
+    assert_eq!(
+        widen(json!(["audit.read", "admin.settings"]))
+            .await
+            .status(),
+        200
+    );
+    let accept = || {
+        app.post_json(
+            "/api/auth/invite",
+            json!({"token": token, "name": "Alt", "password": "invited passphrase"}),
+        )
+    };
+    let b = assert_error(accept().await, 403, "MISSING_CAPABILITY").await;
+    assert!(
+        b["message"].as_str().unwrap().contains("admin.settings"),
+        "{b}"
+    );
+    // nothing was made: no account, and the invitation is still pending
+    assert_eq!(
+        app.login_raw("alt@lab.example", "invited passphrase")
+            .await
+            .status(),
+        401
+    );
+    let list: Value = app
+        .get_bearer("/api/admin/invitations", &admin.jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pending = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == inv["id"])
+        .unwrap();
+    assert_eq!(pending["status"], "pending");
+
+    // the role as it was when sent: the invitation works
+    assert_eq!(widen(json!(["audit.read"])).await.status(), 200);
+    let res = accept().await;
+    assert_eq!(res.status(), 201);
+    let member: Value = res.json().await.unwrap();
+    assert_eq!(member["roles"], json!(["desk"]));
+}

@@ -33,7 +33,7 @@ async fn an_admin_of_one_tenant_cannot_take_over_an_account_of_another() {
             json!({"deliver": "response"}),
         )
         .await;
-    assert_error(res, 403, "TENANT_FORBIDDEN").await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
     let res = app
         .send_json(
             Method::PATCH,
@@ -42,7 +42,7 @@ async fn an_admin_of_one_tenant_cannot_take_over_an_account_of_another() {
             json!({"status": "disabled"}),
         )
         .await;
-    assert_error(res, 403, "TENANT_FORBIDDEN").await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
     let res = app
         .send_json(
             Method::PATCH,
@@ -51,7 +51,7 @@ async fn an_admin_of_one_tenant_cannot_take_over_an_account_of_another() {
             json!({"name": "pwned"}),
         )
         .await;
-    assert_error(res, 403, "TENANT_FORBIDDEN").await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
     // the mailed reset goes to the victim's own mailbox, which is fine
     let res = app
         .send_json(

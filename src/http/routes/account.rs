@@ -629,7 +629,7 @@ pub async fn accept_invitation(
     let tid = tenant_id.clone();
     let out = state
         .app
-        .write(move |tx, fx| {
+        .change(move |tx, fx| {
             fx.invalidate(Invalidation::Principals);
             let ot = match one_time::consume(tx, INVITE_PURPOSE, &token)? {
                 Ok(ot) => ot,
@@ -644,10 +644,11 @@ pub async fn accept_invitation(
                 }
             };
             if users::is_member(tx, &user.id, &tid)? {
-                return Err(StoreError::Conflict(
-                    "you are already a member of this tenant".into(),
-                ));
+                return Err(
+                    StoreError::Conflict("you are already a member of this tenant".into()).into(),
+                );
             }
+            grant_still_held(tx, &tid, &inv)?;
             users::add_membership(tx, &user.id, &tid, &inv.roles)?;
             invitations::mark_accepted(tx, &ot.token_hash)?;
             audit::append(
@@ -666,6 +667,38 @@ pub async fn accept_invitation(
         .await?;
     let member = out.map_err(refused)?;
     Ok(HttpResponse::Created().json(member))
+}
+
+/// An invitation grants its roles as they are when it is accepted: a user who invited must
+/// still be an active member holding every capability those roles now grant (SPEC §8: no
+/// grant beyond what the granter holds), or the invitation is refused and stays pending.
+fn grant_still_held(
+    tx: &rusqlite::Connection,
+    tenant_id: &str,
+    inv: &invitations::Invitation,
+) -> Result<(), crate::app::WriteError> {
+    let Some(by) = inv.created_by.as_deref() else {
+        return Ok(());
+    };
+    if users::get(tx, by)?.is_none() {
+        // Made with an API key or the master key, whose grant was checked when it was made.
+        return Ok(());
+    }
+    let granted = users::roles_caps(tx, tenant_id, &inv.roles)?;
+    let held = users::principal(tx, by, tenant_id)?
+        .filter(|p| p.active())
+        .map(|p| p.caps)
+        .unwrap_or_default();
+    crate::domain::reach::grant(held, granted).map_err(|e| {
+        crate::domain::error::DomainError::new(
+            e.code,
+            format!(
+                "This invitation can no longer be accepted: the person who sent it does not hold what its roles grant now. {} Ask for a new invitation.",
+                e.message
+            ),
+        )
+    })?;
+    Ok(())
 }
 
 /// Mark the email verified with the token from the verification mail (`?t=lgx_...`).
