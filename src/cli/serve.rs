@@ -67,6 +67,12 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         http::middleware::flush_folds(&state, true).await;
         let app = state.app.clone();
         let _ = tokio::task::spawn_blocking(move || crate::app::audit::anchor(&app)).await;
+        // A clean exit leaves no log behind: everything is in the database file.
+        let pool = state.pool.clone();
+        match tokio::task::spawn_blocking(move || crate::store::checkpoint(&pool)).await {
+            Ok(Ok(true)) => {}
+            _ => log::warn!("the write-ahead log could not be emptied at shutdown"),
+        }
         match server.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("server failed: {e}")),

@@ -169,9 +169,15 @@ pub async fn pipeline(
     Ok(res)
 }
 
+/// Marks a response whose error status carries its own body by contract (the degraded
+/// health answer of SPEC §10), which the error rendering leaves alone.
+#[derive(Clone, Copy)]
+pub struct KeepBody;
+
 async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<BoxBody> {
     let status = res.status();
-    let mut res = if status.as_u16() >= 400 {
+    let keep = res.response().extensions().get::<KeepBody>().is_some();
+    let mut res = if status.as_u16() >= 400 && !keep {
         let err = res
             .response()
             .extensions()

@@ -61,10 +61,12 @@ fn tenant_slug(state: &App, tenant_id: &str) -> Option<String> {
 
 fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
     let pool = &state.pool;
-    let sink = match pool.get().map_err(|e| e.to_string()).and_then(|c| {
-        noise::mark_running(&c, &run.id).map_err(|e| e.to_string())?;
-        noise::sink(&c, &run.tenant_id, &run.sink_id).map_err(|e| e.to_string())
-    }) {
+    let sink = match crate::store::write_blocking(pool, |tx| {
+        noise::mark_running(tx, &run.id)?;
+        noise::sink(tx, &run.tenant_id, &run.sink_id)
+    })
+    .map_err(|e| e.to_string())
+    {
         Ok(Some(s)) => s,
         Ok(None) => return (0, Some("the sink no longer exists".into())),
         Err(e) => return (0, Some(format!("database unavailable: {e}"))),
@@ -118,9 +120,7 @@ fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
         sent += batch.len() as i64;
         if last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
-            if let Ok(c) = pool.get() {
-                let _ = noise::progress(&c, &run.id, sent);
-            }
+            let _ = crate::store::write_blocking(pool, |tx| noise::progress(tx, &run.id, sent));
         }
     }
     match writer.finish() {

@@ -25,7 +25,104 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
-pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+/// The database: pooled connections for reads, and one writer connection through which every
+/// write transaction runs, one after another (SPEC §10). Writers queue in the process instead
+/// of polling SQLite's lock, so none times out on labgate's own locking, waiting writers hold
+/// no pooled connection a reader needs, and the log's checkpoint gets its turn between them.
+#[derive(Clone)]
+pub struct Pool {
+    conns: r2d2::Pool<SqliteConnectionManager>,
+    writer: std::sync::Arc<Writer>,
+}
+
+type Init = std::sync::Arc<dyn Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync>;
+
+struct Writer {
+    conn: std::sync::Mutex<Connection>,
+    file: FileGuard,
+}
+
+impl Pool {
+    /// A pooled connection (for reads; writes go through `write_blocking`).
+    pub fn get(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, r2d2::Error> {
+        self.conns.get()
+    }
+
+    /// Whether the database file is still the one opened, present and writable (checked at
+    /// most every 200 ms); the reason when not.
+    pub fn file_problem(&self) -> Option<String> {
+        self.writer.file.problem()
+    }
+
+    fn writer(&self) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
+        if let Some(why) = self.writer.file.problem() {
+            return Err(StoreError::Unavailable(why));
+        }
+        Ok(self.writer.conn.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The identity of the database file as it was opened (device and inode), checked against the
+/// path so a file deleted, replaced or made read-only under the server is noticed within a
+/// fraction of a second, and nothing is written into a file no one will open again.
+struct FileGuard {
+    path: std::path::PathBuf,
+    id: (u64, u64),
+    last: std::sync::Mutex<(Option<std::time::Instant>, Option<String>)>,
+}
+
+impl FileGuard {
+    fn new(path: &Path) -> StoreResult<FileGuard> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(FileGuard {
+            path: path.to_path_buf(),
+            id: (m.dev(), m.ino()),
+            last: std::sync::Mutex::new((None, None)),
+        })
+    }
+
+    fn problem(&self) -> Option<String> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(at), why) = &*last
+            && at.elapsed() < Duration::from_millis(200)
+        {
+            return why.clone();
+        }
+        let why = self.check();
+        if why.is_some() && last.1.is_none() {
+            log::error!(
+                "database file {}: {}",
+                self.path.display(),
+                why.as_deref().unwrap_or("")
+            );
+        } else if why.is_none() && last.1.is_some() {
+            log::info!("database file {} is back", self.path.display());
+        }
+        *last = (Some(std::time::Instant::now()), why.clone());
+        why
+    }
+
+    fn check(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let m = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Some("the database file was removed".into());
+            }
+            Err(_) => return Some("the database file cannot be read".into()),
+        };
+        if (m.dev(), m.ino()) != self.id {
+            return Some("the database file was replaced by another file".into());
+        }
+        // The mode, not a trial open: closing any descriptor of the file would drop SQLite's
+        // POSIX locks on it.
+        if m.permissions().readonly() {
+            return Some("the database file was made read-only".into());
+        }
+        None
+    }
+}
 
 /// The schema version this binary writes and understands.
 pub const SCHEMA_VERSION: i64 = 4;
@@ -84,10 +181,44 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// `synchronous=FULL` so an answered write survives power loss.
 fn init_connection(c: &mut Connection) -> rusqlite::Result<()> {
     c.busy_timeout(Duration::from_millis(2000))?;
+    // journal_size_limit: after a checkpoint resets the log, its file is cut back to 4 MiB
+    // instead of keeping the size of its largest burst.
     c.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;
+         PRAGMA journal_size_limit = 4194304;",
     )?;
     Ok(())
+}
+
+/// The size of the database's write-ahead log (0 when there is none).
+pub fn wal_size(db: &Path) -> u64 {
+    let mut p = db.as_os_str().to_os_string();
+    p.push("-wal");
+    std::fs::metadata(Path::new(&p))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// The log grows past this only while a checkpoint cannot finish.
+pub const WAL_BOUND: u64 = 8 << 20;
+
+/// Folds the write-ahead log into the database and empties its file (at clean shutdown; the
+/// writer does the same whenever the log passes half its bound). SQLite checkpoints by itself
+/// on commits, but cannot cut the log back while readers are always present; this waits
+/// briefly (250 ms) for readers to move on. Returns whether the log was emptied.
+pub fn checkpoint(pool: &Pool) -> StoreResult<bool> {
+    // On the writer's connection, between two writes: no writer of labgate's competes.
+    let conn = pool.writer()?;
+    truncate_log(&conn)
+}
+
+fn truncate_log(conn: &Connection) -> StoreResult<bool> {
+    conn.busy_timeout(Duration::from_millis(250))?;
+    let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    conn.busy_timeout(Duration::from_millis(2000))?;
+    Ok(busy? == 0)
 }
 
 /// Opens the pool. The file is created when missing (0600, so its `-wal` and `-shm` are too,
@@ -95,10 +226,7 @@ fn init_connection(c: &mut Connection) -> rusqlite::Result<()> {
 /// here. Its connections cannot write audit records: those need the audit MAC key
 /// (`open_keyed`).
 pub fn open(path: &Path) -> StoreResult<Pool> {
-    build(
-        path,
-        SqliteConnectionManager::file(path).with_init(init_connection),
-    )
+    build(path, std::sync::Arc::new(init_connection))
 }
 
 /// `open`, with every connection able to chain audit records under the audit MAC key (the SQL
@@ -107,14 +235,14 @@ pub fn open_keyed(path: &Path, audit_mac: &crate::domain::crypto::DataKey) -> St
     let key = std::sync::Arc::new(audit_mac.clone());
     build(
         path,
-        SqliteConnectionManager::file(path).with_init(move |c| {
+        std::sync::Arc::new(move |c: &mut Connection| {
             init_connection(c)?;
             audit::register_link(c, key.clone())
         }),
     )
 }
 
-fn build(path: &Path, manager: SqliteConnectionManager) -> StoreResult<Pool> {
+fn build(path: &Path, init: Init) -> StoreResult<Pool> {
     use std::os::unix::fs::OpenOptionsExt;
     if !path.exists() {
         std::fs::OpenOptions::new()
@@ -129,12 +257,23 @@ fn build(path: &Path, manager: SqliteConnectionManager) -> StoreResult<Pool> {
         p.push(suffix);
         let _ = keyfile::restrict(Path::new(&p));
     }
-    r2d2::Pool::builder()
+    let i = init.clone();
+    let manager = SqliteConnectionManager::file(path).with_init(move |c| i(c));
+    let conns = r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(3))
         .build(manager)
-        .map_err(StoreError::from)
+        .map_err(StoreError::from)?;
+    let mut conn = Connection::open(path)?;
+    init(&mut conn)?;
+    Ok(Pool {
+        conns,
+        writer: std::sync::Arc::new(Writer {
+            conn: std::sync::Mutex::new(conn),
+            file: FileGuard::new(path)?,
+        }),
+    })
 }
 
 /// Brings the schema to `SCHEMA_VERSION`; refuses a database newer than this binary.
@@ -243,10 +382,16 @@ pub fn write_blocking<T, F>(pool: &Pool, f: F) -> StoreResult<T>
 where
     F: FnOnce(&Transaction) -> StoreResult<T>,
 {
-    let mut conn = pool.get()?;
+    let mut conn = pool.writer()?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let out = f(&tx)?;
     tx.commit()?;
+    // The writer keeps the log bounded itself: past half its bound, the log is checkpointed
+    // and cut back before the next write (a `stat` a commit; SQLite's own checkpoints cannot
+    // cut it back while readers are always present).
+    if wal_size(&pool.writer.file.path) > WAL_BOUND / 2 {
+        let _ = truncate_log(&conn);
+    }
     Ok(out)
 }
 

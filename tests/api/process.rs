@@ -218,6 +218,12 @@ async fn sigterm_drains_and_exits_zero_within_ten_seconds() {
     };
     assert!(status.success(), "{status:?}");
     drop(l);
+    // a clean exit leaves no write-ahead log behind
+    assert_eq!(
+        labgate::store::wal_size(&dir.path().join("labgate.db")),
+        0,
+        "the log was emptied at shutdown"
+    );
     // the last records of the run were anchored at shutdown: the chain verifies to its end
     let out = crate::helpers::labgate_command()
         .env("LABGATE_DB", dir.path().join("labgate.db"))
@@ -608,4 +614,157 @@ async fn a_rotated_signing_key_signs_new_tokens_while_the_old_ones_stay_valid() 
         )
         .unwrap();
     assert_eq!(target, new_kid);
+}
+
+#[tokio::test]
+async fn the_write_ahead_log_stays_bounded_under_writes_with_readers_always_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let p = start(dir.path(), &[("LABGATE_RATE_LIMIT_PER_MINUTE", "0")]);
+    let login = first_admin(&p, &client).await;
+    let jwt = login["token"].as_str().unwrap().to_string();
+    let db = dir.path().join("labgate.db");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // readers that never stop while the writes run
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (c, url, jwt, done) = (
+                client.clone(),
+                p.url("/api/tokens"),
+                jwt.clone(),
+                done.clone(),
+            );
+            tokio::spawn(async move {
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let r = c.get(&url).bearer_auth(&jwt).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    // 8 writers, 3000 writes in all, each a token and its audit record
+    let mut peak = 0;
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (c, url, jwt) = (client.clone(), p.url("/api/tokens"), jwt.clone());
+            tokio::spawn(async move {
+                for i in 0..375 {
+                    let r = c
+                        .post(&url)
+                        .bearer_auth(&jwt)
+                        .json(&json!({"name": format!("w{w}-{i}-{}", "x".repeat(80)), "expires_in": "15d"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+                }
+            })
+        })
+        .collect();
+    let all = futures_util::future::join_all(writers);
+    tokio::pin!(all);
+    let results = loop {
+        tokio::select! {
+            r = &mut all => break r,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                peak = peak.max(labgate::store::wal_size(&db));
+            }
+        }
+    };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for r in results {
+        r.unwrap();
+    }
+    for r in readers {
+        r.await.unwrap();
+    }
+    let tokens: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM personal_tokens", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tokens, 3000);
+    eprintln!("write-ahead log peak: {peak} bytes");
+    assert!(
+        peak <= labgate::store::WAL_BOUND,
+        "the log grew to {peak} bytes (bound {})",
+        labgate::store::WAL_BOUND
+    );
+}
+
+/// Polls `GET /api/health` until it answers `status` (at most 3 s); returns the body.
+async fn health_becomes(p: &Proc, client: &reqwest::Client, status: u16) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let r = client.get(p.url("/api/health")).send().await.unwrap();
+        if r.status() == status {
+            return r.json().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "health never answered {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_file_removed_replaced_or_made_read_only_is_noticed_and_nothing_is_lost() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let p = start(dir.path(), &[]);
+    let login = first_admin(&p, &client).await;
+    let jwt = login["token"].as_str().unwrap().to_string();
+    let db = dir.path().join("labgate.db");
+    let kept = dir.path().join("kept.db");
+    let make = |name: &'static str| {
+        client
+            .post(p.url("/api/tokens"))
+            .bearer_auth(&jwt)
+            .json(&json!({"name": name, "expires_in": "15d"}))
+            .send()
+    };
+    assert_eq!(make("before").await.unwrap().status(), 201);
+
+    // removed (a link elsewhere keeps the data, as an operator's mistake could be undone)
+    std::fs::hard_link(&db, &kept).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    let h = health_becomes(&p, &client, 503).await;
+    assert_eq!(h["status"], "degraded", "{h} {}", p.log.lock().unwrap());
+    let r = make("while-removed").await.unwrap();
+    assert_eq!(
+        r.status(),
+        503,
+        "never written into a file no one will open again"
+    );
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "DB_UNAVAILABLE");
+    // put back: it recovers by itself
+    std::fs::hard_link(&kept, &db).unwrap();
+    std::fs::remove_file(&kept).unwrap();
+    health_becomes(&p, &client, 200).await;
+    assert_eq!(make("after-return").await.unwrap().status(), 201);
+
+    // made read-only, then writable again
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o400)).unwrap();
+    health_becomes(&p, &client, 503).await;
+    assert_eq!(make("while-read-only").await.unwrap().status(), 503);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    health_becomes(&p, &client, 200).await;
+    assert_eq!(make("after-chmod").await.unwrap().status(), 201);
+
+    // replaced by another file: degraded until someone looks
+    std::fs::rename(&db, &kept).unwrap();
+    std::fs::copy(&kept, &db).unwrap();
+    health_becomes(&p, &client, 503).await;
+    assert_eq!(make("while-replaced").await.unwrap().status(), 503);
+    std::fs::rename(&kept, &db).unwrap();
+    health_becomes(&p, &client, 200).await;
+
+    // every write answered 201 is there; none answered 503 is
+    let names: Vec<String> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT name FROM personal_tokens ORDER BY created_at")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(names, ["before", "after-return", "after-chmod"]);
 }

@@ -76,8 +76,7 @@ pub(super) fn note_use(
     let pool = state.pool.clone();
     let id = id.to_string();
     tokio::task::spawn_blocking(move || {
-        if let Ok(c) = pool.get()
-            && let Err(e) = write(&c, &id, now, ip.as_deref())
+        if let Err(e) = crate::store::write_blocking(&pool, |tx| write(tx, &id, now, ip.as_deref()))
         {
             log::warn!("could not record credential use: {e}");
         }

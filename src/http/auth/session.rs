@@ -211,8 +211,7 @@ fn note_session_use(state: &web::Data<AppState>, sid: &str, now: Timestamp) {
         let pool = state.pool.clone();
         let id = sid.to_string();
         tokio::task::spawn_blocking(move || {
-            if let Ok(c) = pool.get()
-                && let Err(e) = sessions::touch(&c, &id, now)
+            if let Err(e) = crate::store::write_blocking(&pool, |tx| sessions::touch(tx, &id, now))
             {
                 log::warn!("could not record session use: {e}");
             }
@@ -252,8 +251,7 @@ pub(super) fn warm_session(
         let pool = state.pool.clone();
         let id = sid.to_string();
         tokio::task::spawn_blocking(move || {
-            if let Ok(c) = pool.get()
-                && let Err(e) = sessions::touch(&c, &id, now)
+            if let Err(e) = crate::store::write_blocking(&pool, |tx| sessions::touch(tx, &id, now))
             {
                 log::warn!("could not record session use: {e}");
             }

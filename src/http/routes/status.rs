@@ -24,7 +24,10 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     if body["status"] == "ok" {
         HttpResponse::Ok().json(body)
     } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        let mut res = HttpResponse::ServiceUnavailable().json(body);
+        res.extensions_mut()
+            .insert(crate::http::middleware::KeepBody);
+        res
     }
 }
 
@@ -37,10 +40,17 @@ async fn database_ok(state: &web::Data<AppState>) -> bool {
     if last != 0 && now.saturating_sub(last) < 250 {
         return state.health.ok.load(Ordering::Relaxed);
     }
-    let db = store::run(&state.pool, |c| {
-        Ok(c.query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get::<_, i64>(0))?)
-    })
-    .await;
+    // A database file deleted, replaced or made read-only still answers reads from the open
+    // file, but nothing written now would last: degraded.
+    let db = match state.pool.file_problem() {
+        Some(why) => Err(store::StoreError::Unavailable(why)),
+        None => {
+            store::run(&state.pool, |c| {
+                Ok(c.query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get::<_, i64>(0))?)
+            })
+            .await
+        }
+    };
     if let Err(e) = &db {
         log::warn!("health check: {e}");
     }
