@@ -127,6 +127,20 @@ pub struct ServeArgs {
         global = true
     )]
     pub noise_dir: PathBuf,
+    /// directory of scheduled verified backups (empty: none are taken)
+    #[arg(long, env = "LABGATE_BACKUP_DIR", default_value = "", global = true)]
+    pub backup_dir: String,
+    /// when scheduled backups are taken (5-field cron, UTC)
+    #[arg(
+        long,
+        env = "LABGATE_BACKUP_SCHEDULE",
+        default_value = "0 3 * * *",
+        global = true
+    )]
+    pub backup_schedule: String,
+    /// how many scheduled backups are kept (older ones are removed)
+    #[arg(long, env = "LABGATE_BACKUP_KEEP", default_value = "7", global = true)]
+    pub backup_keep: String,
     /// legacy global API key (empty disables)
     #[arg(
         long,
@@ -207,6 +221,16 @@ pub struct Config {
     pub master_key: Option<String>,
     pub break_glass_ttl: Duration,
     pub break_glass_capabilities: CapSet,
+    /// `LABGATE_BACKUP_DIR`, `LABGATE_BACKUP_SCHEDULE`, `LABGATE_BACKUP_KEEP` (SPEC §13.3).
+    pub backups: Option<Backups>,
+}
+
+/// Scheduled backups: where, when, how many are kept.
+#[derive(Debug, Clone)]
+pub struct Backups {
+    pub dir: PathBuf,
+    pub schedule: String,
+    pub keep: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -386,7 +410,27 @@ impl Config {
             })?;
             break_glass_capabilities.insert(cap);
         }
+        let backups = match a.backup_dir.trim() {
+            "" => None,
+            dir => {
+                crate::domain::cron::parse(&a.backup_schedule)
+                    .map_err(|e| bad("LABGATE_BACKUP_SCHEDULE", e))?;
+                let keep: usize = a
+                    .backup_keep
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|k| (1..=1000).contains(k))
+                    .ok_or_else(|| bad("LABGATE_BACKUP_KEEP", "must be a number from 1 to 1000"))?;
+                Some(Backups {
+                    dir: PathBuf::from(dir),
+                    schedule: a.backup_schedule.trim().to_string(),
+                    keep,
+                })
+            }
+        };
         Ok(Config {
+            backups,
             key_file: crate::store::keyfile::default_path(&db, None),
             db,
             listen,

@@ -100,24 +100,32 @@ pub fn start(app: &App) -> AppResult<()> {
 /// `labgate audit verify`: the chain walks, and its end is where the anchored head says.
 /// Returns the number of records, or names what was found.
 pub fn verify(app: &App, head_file: Option<&std::path::Path>) -> Result<Verified, String> {
-    let conn = app
-        .pool
+    let path = head_file
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| audit_head::default_path(&app.config.db));
+    verify_chain(&app.pool, &app.audit_mac, &path)
+}
+
+/// `verify` of any database (a backup too) with its audit key and its head file.
+pub fn verify_chain(
+    pool: &crate::store::Pool,
+    audit_mac: &crate::domain::crypto::DataKey,
+    path: &std::path::Path,
+) -> Result<Verified, String> {
+    let conn = pool
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
     let walk: Walk = match audit::verify(&conn).map_err(|e| e.to_string())? {
         Ok(w) => w,
         Err(bad) => return Err(format!("audit chain broken: {bad}")),
     };
-    let path = head_file
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| audit_head::default_path(&app.config.db));
     let head = audit_head::read(&path)?.ok_or_else(|| {
         format!(
             "audit head {} is missing: nothing shows whether records were removed at the end",
             path.display()
         )
     })?;
-    if !head.authentic(&app.audit_mac) {
+    if !head.authentic(audit_mac) {
         return Err(format!(
             "audit head {} is not authentic (its MAC does not match): it was altered or belongs to another database",
             path.display()

@@ -158,3 +158,38 @@ pub fn rotate_signing(t: &Target, args: &crate::config::ServeArgs) -> Result<(),
     );
     Ok(())
 }
+
+fn say(what: &str, s: &crate::app::backup::Summary) {
+    println!(
+        "{what} {}: {} bytes, {} tenants, {} users, {} audit records; integrity and audit chain verified",
+        s.path.display(),
+        s.bytes,
+        s.tenants,
+        s.users,
+        s.audit_records
+    );
+}
+
+pub fn backup(t: &Target, to: &Path) -> Result<(), String> {
+    if !t.db.exists() {
+        return Err(format!("database {} does not exist", t.db.display()));
+    }
+    let app = app(t)?;
+    let s = crate::app::backup::backup(&app, to)?;
+    say("backup", &s);
+    println!(
+        "restoring it needs the key file {} too: keep a copy of it apart from the backup",
+        t.key_file.display()
+    );
+    Ok(())
+}
+
+pub fn restore(t: &Target, from: &Path) -> Result<(), String> {
+    let s = crate::app::backup::restore(&t.db, &t.key_file, from)?;
+    say("restored", &s);
+    println!(
+        "the replaced database (if any) is kept as {}.before-restore",
+        t.db.display()
+    );
+    Ok(())
+}

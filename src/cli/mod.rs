@@ -54,6 +54,21 @@ pub enum Command {
     /// The appliance's keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Take a consistent, verified copy of the database while the server runs (SQLite's
+    /// online backup), with its own audit head as FILE.audit-head; never overwrites a file.
+    /// Restoring it needs the key file too: keep the two apart
+    Backup {
+        /// the new backup file
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Install a backup: checked first (keys, integrity, audit chain), refused while a server
+    /// uses the database; the replaced database is kept as <db>.before-restore
+    Restore {
+        /// the backup file (its FILE.audit-head beside it)
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +177,8 @@ pub fn main() -> i32 {
         Some(Command::Audit(AuditCommand::Prune { before })) => {
             admin::audit_prune(&target, &before)
         }
+        Some(Command::Backup { to }) => admin::backup(&target, &to),
+        Some(Command::Restore { from }) => admin::restore(&target, &from),
         Some(Command::Keys(KeysCommand::RotateSigning)) => {
             admin::rotate_signing(&target, &cli.serve)
         }

@@ -15,6 +15,8 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
     let mut config = Config::from_args(db, args)?;
     config.key_file = key_file;
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // One server per database file: held until the process ends.
+    let _lock = crate::store::lock_for_server(&config.db)?;
     let state = AppState::build(config)?;
     // The chain has a first record and an anchored head before the first request.
     // One that no longer continues from its anchored head is logged and left for
@@ -52,6 +54,9 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
         actix_web::rt::spawn(watch_cli_changes(state.clone(), epoch));
         actix_web::rt::spawn(anchor_audit(state.app.clone()));
+        if let Some(b) = state.config.backups.clone() {
+            actix_web::rt::spawn(scheduled_backups(state.app.clone(), b));
+        }
         actix_web::rt::spawn(flush_folds(state.clone()));
         wait_for_signal().await;
         log::info!("shutting down: finishing requests in flight and noise runs");
@@ -131,6 +136,35 @@ async fn anchor_audit(app: crate::app::App) {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Takes the scheduled backups (SPEC §13.3) at their cron times, verified, audited and
+/// rotated. A time missed while the server was down is not made up.
+async fn scheduled_backups(app: crate::app::App, b: crate::config::Backups) {
+    let Ok(cron) = crate::domain::cron::parse(&b.schedule) else {
+        return;
+    };
+    while !app.shutting_down() {
+        let Some(next) = crate::domain::cron::next_after(&cron, app.now()) else {
+            return;
+        };
+        // Woken at least every 30 s, so a shutdown or a changed clock is noticed.
+        while app.now() < next && !app.shutting_down() {
+            let left = (next - app.now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left.min(Duration::from_secs(30))).await;
+        }
+        if app.shutting_down() {
+            return;
+        }
+        let (a, dir) = (app.clone(), b.dir.clone());
+        match tokio::task::spawn_blocking(move || crate::app::backup::scheduled(&a, &dir, b.keep))
+            .await
+        {
+            Ok(Ok(s)) => log::info!("scheduled backup {} taken and verified", s.path.display()),
+            Ok(Err(e)) => log::error!("scheduled backup failed: {e}"),
+            Err(e) => log::error!("scheduled backup failed: {e}"),
+        }
     }
 }
 

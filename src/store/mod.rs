@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod audit_head;
+pub mod backup;
 pub mod events;
 pub mod exercises;
 pub mod invitations;
@@ -416,4 +417,31 @@ pub fn bump_epoch(conn: &Connection) -> StoreResult<()> {
 
 pub fn epoch(conn: &Connection) -> StoreResult<i64> {
     Ok(conn.query_row("SELECT n FROM change_epoch WHERE id = 1", [], |r| r.get(0))?)
+}
+
+/// Marks the database as used by a running server: an exclusive lock on `<db>.lock`, held for
+/// the process's life (the kernel drops it when the process ends, however it ends). A second
+/// server on the same file, and `labgate restore` while one runs, are refused.
+pub fn lock_for_server(db: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut p = db.as_os_str().to_os_string();
+    p.push(".lock");
+    let path = std::path::PathBuf::from(p);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "a labgate server is using {} (it holds {})",
+            db.display(),
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
 }

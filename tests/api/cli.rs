@@ -968,3 +968,131 @@ fn a_planted_plaintext_key_is_refused() {
         "{err}"
     );
 }
+
+fn run_ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn run_err(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn slugs(db: &std::path::Path) -> Vec<String> {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .prepare("SELECT slug FROM tenants ORDER BY slug")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_backup_is_verified_stands_alone_with_its_key_file_and_restores() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, db) = three_records();
+    let key_file = d.path().join("a.db.key");
+    let copy = d.path().join("backups").join("b.db");
+    let said = run_ok(labgate(&db).args(["backup", "--to"]).arg(&copy));
+    assert!(
+        said.contains("verified") && said.contains("4 tenants"),
+        "{said}"
+    );
+    assert!(said.contains("key file"), "{said}");
+    for f in [copy.clone(), d.path().join("backups/b.db.audit-head")] {
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            f.display()
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(d.path().join("backups"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    // never over an existing file
+    let err = run_err(labgate(&db).args(["backup", "--to"]).arg(&copy));
+    assert!(err.contains("never overwrites"), "{err}");
+    // the copy verifies on its own, with the key file
+    let said = run_ok(
+        labgate(&copy)
+            .env("LABGATE_KEY_FILE", &key_file)
+            .args(["audit", "verify"]),
+    );
+    assert!(said.contains("intact"), "{said}");
+
+    // a change after the backup, then the restore: the change is gone, the old file kept
+    run_ok(labgate(&db).args(["tenant", "create", "--slug", "after", "--name", "after"]));
+    assert!(slugs(&db).contains(&"after".to_string()));
+    let said = run_ok(labgate(&db).args(["restore", "--from"]).arg(&copy));
+    assert!(said.contains("restored"), "{said}");
+    assert!(!slugs(&db).contains(&"after".to_string()));
+    let kept = d.path().join("a.db.before-restore");
+    assert!(slugs(&kept).contains(&"after".to_string()));
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (ok, said) = verify(&db);
+    assert!(ok, "the restored database verifies: {said}");
+    // a second restore would lose the kept file: refused
+    let err = run_err(labgate(&db).args(["restore", "--from"]).arg(&copy));
+    assert!(err.contains("before-restore"), "{err}");
+}
+
+#[test]
+fn a_backup_that_does_not_check_out_is_never_restored() {
+    let (d, db) = three_records();
+    let copy = d.path().join("b.db");
+    run_ok(labgate(&db).args(["backup", "--to"]).arg(&copy));
+    let before = std::fs::read(&db).unwrap();
+    // another appliance's key file does not open it
+    let other = tempfile::tempdir().unwrap();
+    let odb = other.path().join("o.db");
+    run_ok(labgate(&odb).arg("migrate"));
+    let err = run_err(
+        labgate(&db)
+            .env("LABGATE_KEY_FILE", other.path().join("o.db.key"))
+            .args(["restore", "--from"])
+            .arg(&copy),
+    );
+    assert!(err.contains("LABGATE_KEY_FILE"), "{err}");
+    // an altered record in the copy
+    rusqlite::Connection::open(&copy)
+        .unwrap()
+        .execute_batch("UPDATE audit_log SET details = '{\"slug\":\"evil\"}' WHERE seq = 2")
+        .unwrap();
+    let err = run_err(labgate(&db).args(["restore", "--from"]).arg(&copy));
+    assert!(err.contains("audit chain"), "{err}");
+    // no such file
+    let err = run_err(
+        labgate(&db)
+            .args(["restore", "--from"])
+            .arg(d.path().join("none.db")),
+    );
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the database was not touched"
+    );
+    assert!(!d.path().join("a.db.before-restore").exists());
+}

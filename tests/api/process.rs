@@ -768,3 +768,107 @@ async fn a_database_file_removed_replaced_or_made_read_only_is_noticed_and_nothi
         .collect();
     assert_eq!(names, ["before", "after-return", "after-chmod"]);
 }
+
+#[tokio::test]
+async fn a_backup_is_taken_while_the_server_runs_and_a_restore_waits_for_it_to_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut p = start(dir.path(), &[]);
+    first_admin(&p, &client).await;
+    let db = dir.path().join("labgate.db");
+    let copy = dir.path().join("copy.db");
+    let cli = || {
+        let mut c = crate::helpers::labgate_command();
+        c.env("LABGATE_DB", &db);
+        c
+    };
+    let out = cli().args(["backup", "--to"]).arg(&copy).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a second server on the same file is refused
+    let out = crate::helpers::labgate_command()
+        .env("LABGATE_DB", &db)
+        .env("LABGATE_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a labgate server is using"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // restore while it runs: refused, nothing changed
+    let out = cli()
+        .args(["restore", "--from"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stop it before restoring"), "{err}");
+    assert!(!dir.path().join("labgate.db.before-restore").exists());
+    // stopped: the restore goes through, and the server starts on the copy
+    p.signal("-TERM");
+    let _ = p.child.wait();
+    let out = cli()
+        .args(["restore", "--from"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = start(dir.path(), &[]);
+    let res = client
+        .post(p.url("/api/auth/login"))
+        .json(&json!({"email": "ops@lab.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the admin of the copy signs in");
+}
+
+#[tokio::test]
+async fn scheduled_backups_are_verified_audited_and_rotated() {
+    let app = spawn_app().await;
+    app.admin().await;
+    let dir = app.dir.path().join("backups");
+    let clock = std::sync::Arc::new(labgate::domain::clock::FixedClock::at(
+        chrono::DateTime::parse_from_rfc3339("2026-12-01T03:00:00Z")
+            .unwrap()
+            .to_utc(),
+    ));
+    let a = app.state.app.clone().with_clock(clock.clone());
+    for _ in 0..3 {
+        let (a, dir) = (a.clone(), dir.clone());
+        let s = tokio::task::spawn_blocking(move || labgate::app::backup::scheduled(&a, &dir, 2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.audit_records > 0);
+        clock.advance(Duration::from_secs(86400));
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "labgate-20261202T030000Z.db",
+            "labgate-20261202T030000Z.db.audit-head",
+            "labgate-20261203T030000Z.db",
+            "labgate-20261203T030000Z.db.audit-head",
+        ],
+        "the newest two are kept"
+    );
+    let recorded = app.audit("backup.create");
+    assert_eq!(recorded.len(), 3);
+    assert!(recorded.iter().all(|r| r["outcome"] == "success"));
+}
