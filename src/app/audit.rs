@@ -119,7 +119,7 @@ pub fn verify_chain(
         Ok(w) => w,
         Err(bad) => return Err(format!("audit chain broken: {bad}")),
     };
-    let head = audit_head::read(&path)?.ok_or_else(|| {
+    let head = audit_head::read(path)?.ok_or_else(|| {
         format!(
             "audit head {} is missing: nothing shows whether records were removed at the end",
             path.display()
