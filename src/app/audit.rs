@@ -8,20 +8,34 @@ use crate::store::audit_head::{self, Head};
 
 /// Writes the chain's current head to the head file when it moved since the last write.
 pub fn anchor(app: &App) -> AppResult<()> {
-    anchor_with(app, false)
+    anchor_with(app, Mode::Continue)
 }
 
-/// `anchor`, where `pruned` says the chain's start was just moved by `prune` (the one change
-/// that may drop the anchored record).
-fn anchor_with(app: &App, pruned: bool) -> AppResult<()> {
+/// Why an anchor may start from something other than the head anchored before.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Only from the anchored head (kept in memory, or read from an authentic head file).
+    Continue,
+    /// This process just moved the chain's start (`prune`): the one change that may drop the
+    /// anchored record; the prune record is in the chain.
+    Pruned,
+    /// `start` found the head file missing or not authentic and recorded so in the chain.
+    Reset,
+}
+
+fn anchor_with(app: &App, mode: Mode) -> AppResult<()> {
     let conn = app.pool.get().map_err(|e| {
         log::warn!("cannot anchor the audit chain: {e}");
         DomainError::db_unavailable()
     })?;
+    if let Err(e) = crate::store::check_schema(&conn) {
+        log::error!("the audit head is not moved: {e}");
+        return Err(DomainError::internal());
+    }
     let (seq, hash) = audit::head(&conn)?;
     if seq == 0 {
         // An empty chain is never anchored: a signed "nothing" could be put back later over a
-        // chain deleted whole. A database's chain starts with a record (`start`).
+        // chain deleted whole. A database's chain starts with a record.
         return Ok(());
     }
     let mut last = app.anchored.lock().unwrap_or_else(|p| p.into_inner());
@@ -30,36 +44,42 @@ fn anchor_with(app: &App, pruned: bool) -> AppResult<()> {
         Ok(Some(h)) if h.authentic(&app.audit_mac) => Some((h.seq, h.hash)),
         _ => None,
     };
-    if last.is_none() {
-        // The head anchored before this process: the chain must still contain it.
-        *last = from_file();
-    }
-    if pruned {
-        *last = None;
+    let refuse = |why: String| {
+        log::error!("{why}; the head is not moved (run `labgate audit verify`)");
+        Err(DomainError::internal())
+    };
+    match mode {
+        Mode::Pruned | Mode::Reset => *last = None,
+        Mode::Continue if last.is_none() => match from_file() {
+            Some(h) => *last = Some(h),
+            // Nothing says where the chain ended: never bless what is there now (`start`
+            // records the loss first, then anchors anew).
+            None => return refuse("the audit head file is missing or not authentic".into()),
+        },
+        Mode::Continue => {}
     }
     if last.as_ref().is_some_and(|(s, h)| *s == seq && *h == hash) {
         return Ok(());
     }
     // Never sign a head that does not extend the one anchored: a chain cut, emptied or
     // rewritten since stays detectable instead of being blessed by the next anchor.
-    let extends = |l: &Option<(i64, String)>| -> AppResult<bool> {
-        Ok(match l {
-            Some((s, h)) if *s > 0 => audit::extends(&conn, *s, h)?,
-            _ => true,
-        })
-    };
-    if !extends(&last)? {
-        // Another process (the CLI's prune) may have anchored a new head: adopt it if the
-        // chain extends that one.
-        *last = from_file();
-    }
-    if let Some((s, _)) = last.as_ref()
-        && !extends(&last)?
+    if let Some((s, h)) = last.clone()
+        && !audit::extends(&conn, s, &h)?
     {
-        log::error!(
-            "the audit chain no longer continues from its anchored head (seq {s}): it was altered; the head is not moved (run `labgate audit verify`)"
-        );
-        return Err(DomainError::internal());
+        // A prune by another process (the CLI) anchors a newer head after its prune record;
+        // that one is adopted, never an older one put back over a cut chain.
+        match from_file() {
+            Some((fs, fh))
+                if fs > s && audit::extends(&conn, fs, &fh)? && audit::pruned_after(&conn, s)? =>
+            {
+                *last = Some((fs, fh));
+            }
+            _ => {
+                return refuse(format!(
+                    "the audit chain no longer continues from its anchored head (seq {s}): it was altered"
+                ));
+            }
+        }
     }
     let head = Head::new(&app.audit_mac, seq, &hash, app.now().timestamp());
     audit_head::write(&path, &head).map_err(|e| {
@@ -70,29 +90,39 @@ fn anchor_with(app: &App, pruned: bool) -> AppResult<()> {
     Ok(())
 }
 
-/// At the server's start and after each CLI command that writes: a head file missing beside
-/// a chain that has records is said, in the log and in the chain itself, before it is written
-/// anew (records removed from the end before now can no longer be detected). A new database's
-/// chain was started and anchored when it was created (`store::keys::open_database`).
+/// At the server's start and after each CLI command that writes: a head file missing, or
+/// not authentic, beside a chain that has records is said, in the log and in the chain itself
+/// (`audit.head_missing`, which `audit verify` reports), before it is written anew: records
+/// removed from the end before now can no longer be detected. A new database's chain was
+/// started and anchored when it was created (`store::keys::open_database`).
 pub fn start(app: &App) -> AppResult<()> {
     let path = audit_head::default_path(&app.config.db);
     let (seq, _) = {
         let conn = app.pool.get().map_err(|_| DomainError::db_unavailable())?;
         audit::head(&conn)?
     };
-    if seq > 0 && !path.exists() {
+    let reason = match audit_head::read(&path) {
+        Ok(None) => Some("missing"),
+        Ok(Some(h)) if !h.authentic(&app.audit_mac) => Some("not authentic"),
+        Ok(Some(_)) => None,
+        Err(_) => Some("not readable"),
+    };
+    if seq > 0
+        && let Some(reason) = reason
+    {
         log::warn!(
-            "audit head {} did not exist; it is written now (records removed before this start cannot be detected)",
+            "audit head {} is {reason}; it is written anew (records removed before this start cannot be detected)",
             path.display()
         );
         let ev = AuditEvent {
             actor_type: "system".into(),
             action: "audit.head_missing".into(),
             outcome: Outcome::Failure,
-            details: serde_json::json!({"chain_seq": seq}),
+            details: serde_json::json!({"chain_seq": seq, "reason": reason}),
             ..Default::default()
         };
         app.write_blocking(move |tx, _| Ok(audit::append(tx, &ev)?))?;
+        return anchor_with(app, Mode::Reset);
     }
     anchor(app)
 }
@@ -115,6 +145,7 @@ pub fn verify_chain(
     let conn = pool
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
+    crate::store::check_schema(&conn).map_err(|e| format!("audit chain not trustworthy: {e}"))?;
     let walk: Walk = match audit::verify(&conn).map_err(|e| e.to_string())? {
         Ok(w) => w,
         Err(bad) => return Err(format!("audit chain broken: {bad}")),
@@ -149,9 +180,17 @@ pub fn verify_chain(
             head.seq
         ));
     }
+    let reached = audit::sequence_reached(&conn).map_err(|e| e.to_string())?;
+    if reached > walk.head.0 {
+        return Err(format!(
+            "audit chain broken: records were removed at the end (the chain ends at seq {}, its sequence reached {reached})",
+            walk.head.0
+        ));
+    }
     Ok(Verified {
         records: walk.records,
         anchored_at: head.at,
+        head_losses: audit::head_losses(&conn).map_err(|e| e.to_string())?,
     })
 }
 
@@ -161,6 +200,9 @@ pub struct Verified {
     /// When the head was anchored (Unix seconds; `None` for heads of the first format). A
     /// server anchors every second: an old head is expected only when none has run since.
     pub anchored_at: Option<i64>,
+    /// When the head file was found missing or not authentic (time, record): records removed
+    /// from the end before then could not be detected.
+    pub head_losses: Vec<(String, i64)>,
 }
 
 /// `labgate audit prune --before DATE`: removes older records, leaving a verifiable remainder
@@ -181,6 +223,6 @@ pub fn prune(app: &App, before: &str) -> AppResult<u64> {
         ..Default::default()
     };
     let removed = app.write_blocking(|tx, _| Ok(audit::prune(tx, &before, &by)?))?;
-    anchor_with(app, true)?;
+    anchor_with(app, Mode::Pruned)?;
     Ok(removed)
 }

@@ -105,7 +105,7 @@ pub fn check_backup(from: &Path, key_file: &Path) -> Result<Summary, String> {
             ));
         }
     }
-    let keys = store::keys::unseal(&bare, from, key_file)?;
+    let keys = store::keys::unseal(&bare, from, key_file, false)?;
     drop(bare);
     let pool = store::open_keyed(from, &keys.audit_mac).map_err(|e| e.to_string())?;
     check(&pool)?;

@@ -135,6 +135,11 @@ pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
             v.records
         ),
     }
+    for (ts, seq) in &v.head_losses {
+        println!(
+            "note: at {ts} (record seq {seq}) the audit head file was found missing or not authentic and was written anew: records removed from the end before then cannot be detected"
+        );
+    }
     Ok(())
 }
 

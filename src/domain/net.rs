@@ -99,9 +99,34 @@ pub struct Destinations {
     pub networks: Vec<IpNet>,
 }
 
+/// The IPv4 address an IPv6 address carries and can reach through a translator: IPv4-compatible
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4 (`2002:aabb:ccdd::/48`).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+    };
+    if s[..6] == [0, 0, 0, 0, 0, 0] && (s[6], s[7]) != (0, 0) && (s[6], s[7]) != (0, 1) {
+        return Some(v4(s[6], s[7]));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(v4(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return Some(v4(s[1], s[2]));
+    }
+    None
+}
+
 impl Destinations {
     /// `Err` says why `addr` may not be reached.
     pub fn allows(&self, addr: std::net::SocketAddr) -> Result<(), &'static str> {
+        // An address that carries an IPv4 one is judged by the IPv4 one as well.
+        if let IpAddr::V6(v6) = canonical(addr.ip())
+            && let Some(v4) = embedded_v4(v6)
+        {
+            self.allows(std::net::SocketAddr::new(IpAddr::V4(v4), addr.port()))?;
+        }
         let ip = canonical(addr.ip());
         let refused = match ip {
             IpAddr::V4(v4) => {
@@ -148,6 +173,9 @@ mod destination_tests {
             "127.0.0.1:8080",
             "127.0.0.2:8080",
             "[::ffff:169.254.169.254]:80",
+            "[::169.254.169.254]:80",
+            "[64:ff9b::a9fe:a9fe]:80",
+            "[2002:a9fe:a9fe::1]:80",
         ] {
             assert!(d.allows(bad.parse().unwrap()).is_err(), "{bad}");
         }

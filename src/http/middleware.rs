@@ -274,9 +274,11 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
         (None, Some(i)) => (Some(i.tenant_id), i.actor_type, Some(i.actor_id)),
         (None, None) => (None, "anonymous", None),
     };
-    // A flood of refused credentials from one client writes one record a minute (with its
-    // count), for each name they carry (none, or the user or key of an authentic one).
-    if caller.is_none() && status == 401 {
+    // A flood of refused anonymous credentials from one client writes one record a minute
+    // (with its count). A refused credential that names someone (an authentic but expired
+    // token, a revoked key) is recorded whole each time, under that name (SPEC §9, §13.2);
+    // the rate limits bound how often.
+    if caller.is_none() && status == 401 && actor_type == "anonymous" {
         let who = super::fold::Who {
             tenant_id: tenant_id.clone(),
             actor_type: actor_type.to_string(),

@@ -115,7 +115,10 @@ pub fn register_link(conn: &Connection, key: Arc<DataKey>) -> rusqlite::Result<(
     conn.create_scalar_function(
         LINK_FN,
         2,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        // Direct calls only: never from a trigger or view someone added to the file.
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_DIRECTONLY,
         move |ctx| {
             let prev: String = ctx.get(0)?;
             let canonical: String = ctx.get(1)?;
@@ -331,10 +334,18 @@ pub fn extends(conn: &Connection, seq: i64, hash: &str) -> StoreResult<bool> {
         return Ok(false);
     }
     let mut prev = first_hash;
+    let mut prev_seq = first_seq;
     while let Some(r) = rows.next()? {
         let rec = rec_row(r)?;
         let stored_prev: String = r.get(12)?;
         let stored_hash: String = r.get(13)?;
+        let seq: i64 = r.get(14)?;
+        // Sequence numbers are never reused and never skipped (AUTOINCREMENT, a rolled-back
+        // write takes its number back): a gap is a removed record.
+        if seq != prev_seq + 1 {
+            return Ok(false);
+        }
+        prev_seq = seq;
         if stored_prev != prev
             || !stored_hash.starts_with(KEYED)
             || link(conn, &prev, &rec)? != stored_hash
@@ -344,6 +355,37 @@ pub fn extends(conn: &Connection, seq: i64, hash: &str) -> StoreResult<bool> {
         prev = stored_hash;
     }
     Ok(true)
+}
+
+/// Whether a keyed `audit.prune` record follows record `seq`.
+pub fn pruned_after(conn: &Connection, seq: i64) -> StoreResult<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM audit_log WHERE action = 'audit.prune' AND seq > ?1
+                        AND hash LIKE 'm1:%')",
+        [seq],
+        |r| r.get(0),
+    )?)
+}
+
+/// The highest sequence number the chain ever reached (SQLite's `sqlite_sequence`); with the
+/// last record's, it shows records removed at the end.
+pub fn sequence_reached(conn: &Connection) -> StoreResult<i64> {
+    Ok(optional(conn.query_row(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
+        [],
+        |r| r.get(0),
+    ))?
+    .unwrap_or(0))
+}
+
+/// The `audit.head_missing` records: when the head file was found lost, and at which record.
+pub fn head_losses(conn: &Connection) -> StoreResult<Vec<(String, i64)>> {
+    Ok(conn
+        .prepare(
+            "SELECT ts, seq FROM audit_log WHERE action = 'audit.head_missing' AND hash LIKE 'm1:%' ORDER BY seq",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
 }
 
 /// What a walk of the chain found.
@@ -397,6 +439,13 @@ pub fn verify(conn: &Connection) -> StoreResult<Result<Walk, String>> {
         let stored_prev: String = r.get(12)?;
         let stored_hash: String = r.get(13)?;
         let seq: i64 = r.get(14)?;
+        if walk.records > 0 && seq != walk.head.0 + 1 {
+            return Ok(Err(format!(
+                "record seq {} is missing: the record after seq {} was removed",
+                walk.head.0 + 1,
+                walk.head.0
+            )));
+        }
         if walk.records == 0 {
             walk.first_seq = seq;
             if stored_prev != GENESIS

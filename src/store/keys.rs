@@ -240,7 +240,9 @@ fn named(conn: &Connection, root: &DataKey, name: &str) -> StoreResult<DataKey> 
 /// - no key file and sealed keys: refused, never replaced by a new key;
 /// - no key file and no sealed key (a new database, or one from before sealing): a new key file
 ///   is made, and plaintext keys are sealed and overwritten.
-pub fn unseal(pool: &Pool, db: &Path, key_file: &Path) -> Result<Unsealed, String> {
+/// - a key file that exists beside a database that is not new but holds no key: refused (its
+///   keys were removed; new ones would leave its sealed secrets unreadable).
+pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<Unsealed, String> {
     let fail = |e: StoreError| match e {
         StoreError::Invalid { field, message } => {
             format!("{field}: {} ({message})", key_file.display())
@@ -281,7 +283,9 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path) -> Result<Unsealed, Strin
                 |r| r.get(0),
             )
             .map_err(|e| format!("cannot open database: {e}"))?;
-        if plain > 0 || (present > 0 && names < 2) {
+        // A database that is not new and holds no key had its keys removed: new ones would
+        // leave every sealed secret unreadable and re-sign its audit chain.
+        if plain > 0 || (present > 0 && names < 2) || (present == 0 && !new_db) {
             return Err(format!(
                 "LABGATE_KEY_FILE: database {} holds keys that were not sealed under {} (a key in plaintext or missing): refusing to start",
                 db.display(),
@@ -332,7 +336,18 @@ pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), Str
     let cannot = |e: StoreError| format!("cannot open database {}: {e}", db.display());
     let bare = super::open(db).map_err(cannot)?;
     let created = super::migrate(&bare)?;
-    let keys = unseal(&bare, db, key_file)?;
+    {
+        let conn = bare
+            .get()
+            .map_err(|e| format!("cannot open database: {e}"))?;
+        super::check_schema(&conn).map_err(|e| match e {
+            StoreError::Unavailable(why) => {
+                format!("database {}: {why}; refusing to start", db.display())
+            }
+            other => other.to_string(),
+        })?;
+    }
+    let keys = unseal(&bare, db, key_file, created)?;
     drop(bare);
     let pool = super::open_keyed(db, &keys.audit_mac).map_err(cannot)?;
     if created {

@@ -41,6 +41,47 @@ type Init = std::sync::Arc<dyn Fn(&mut Connection) -> rusqlite::Result<()> + Sen
 struct Writer {
     conn: std::sync::Mutex<Connection>,
     file: FileGuard,
+    /// The schema version last found to hold only labgate's own schema.
+    schema_checked: std::sync::atomic::AtomicI64,
+}
+
+/// Triggers and views in the database that labgate's schema does not have. Someone who can
+/// edit the file could otherwise make SQLite drop or rewrite audit records as labgate writes
+/// them; such a database is refused at start and no write goes through while one exists.
+pub fn foreign_schema(conn: &Connection) -> StoreResult<Vec<String>> {
+    static SHIPPED: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    let shipped = SHIPPED.get_or_init(|| {
+        let mem = Connection::open_in_memory().expect("an in-memory database opens");
+        mem.execute_batch(SCHEMA)
+            .expect("the shipped schema applies");
+        mem.prepare("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .expect("the shipped schema lists")
+    });
+    let found: Vec<(String, String)> = conn
+        .prepare("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(found
+        .into_iter()
+        .filter(|f| !shipped.contains(f))
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect())
+}
+
+/// `foreign_schema` as a refusal naming what was found.
+pub fn check_schema(conn: &Connection) -> StoreResult<()> {
+    let foreign = foreign_schema(conn)?;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Unavailable(format!(
+        "the database holds {} that labgate never made: its schema was altered",
+        foreign.join(", ")
+    )))
 }
 
 impl Pool {
@@ -186,7 +227,7 @@ fn init_connection(c: &mut Connection) -> rusqlite::Result<()> {
     // instead of keeping the size of its largest burst.
     c.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;
-         PRAGMA journal_size_limit = 4194304;",
+         PRAGMA journal_size_limit = 4194304; PRAGMA trusted_schema = OFF;",
     )?;
     Ok(())
 }
@@ -273,6 +314,7 @@ fn build(path: &Path, init: Init) -> StoreResult<Pool> {
         writer: std::sync::Arc::new(Writer {
             conn: std::sync::Mutex::new(conn),
             file: FileGuard::new(path)?,
+            schema_checked: std::sync::atomic::AtomicI64::new(-1),
         }),
     })
 }
@@ -385,6 +427,17 @@ where
 {
     let mut conn = pool.writer()?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Inside the write lock: a schema changed since the last look is looked at again (one
+    // header read a write when it has not).
+    let version: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    let checked = &pool.writer.schema_checked;
+    if checked.load(std::sync::atomic::Ordering::Relaxed) != version {
+        if let Err(e) = check_schema(&tx) {
+            log::error!("{e}; refusing to write");
+            return Err(e);
+        }
+        checked.store(version, std::sync::atomic::Ordering::Relaxed);
+    }
     let out = f(&tx)?;
     tx.commit()?;
     // The writer keeps the log bounded itself: past half its bound, the log is checkpointed

@@ -1096,3 +1096,84 @@ fn a_backup_that_does_not_check_out_is_never_restored() {
     );
     assert!(!d.path().join("a.db.before-restore").exists());
 }
+
+#[test]
+fn a_trigger_planted_in_the_database_stops_every_write_and_fails_verify() {
+    for trigger in [
+        // drops every audit record as it is written
+        "CREATE TRIGGER quiet BEFORE INSERT ON audit_log BEGIN SELECT RAISE(IGNORE); END;",
+        // would have labgate compute the key's link over a rewritten record
+        "CREATE TRIGGER forge AFTER INSERT ON audit_log BEGIN UPDATE audit_log SET target = 'x', hash = labgate_audit_link(NEW.prev_hash, 'x') WHERE seq = NEW.seq; END;",
+    ] {
+        let (_d, db) = three_records();
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(trigger)
+            .unwrap();
+        let err = run_err(labgate(&db).args(["tenant", "create", "--slug", "x", "--name", "x"]));
+        assert!(err.contains("schema was altered"), "{err}");
+        let (ok, said) = verify(&db);
+        assert!(!ok);
+        assert!(said.contains("trigger"), "{said}");
+        assert!(!slugs(&db).contains(&"x".to_string()));
+    }
+}
+
+#[test]
+fn an_old_head_put_back_over_a_cut_chain_is_caught() {
+    let (d, db) = three_records();
+    let head = d.path().join("a.db.audit-head");
+    let old = std::fs::read(&head).unwrap();
+    run_ok(labgate(&db).args(["tenant", "create", "--slug", "four", "--name", "four"]));
+    // the new record removed and the head of before it put back
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)")
+        .unwrap();
+    std::fs::write(&head, &old).unwrap();
+    let (ok, said) = verify(&db);
+    assert!(!ok, "{said}");
+    assert!(said.contains("removed at the end"), "{said}");
+    // and a later write does not re-sign it
+    run_ok(labgate(&db).args(["tenant", "create", "--slug", "five", "--name", "five"]));
+    assert!(!verify(&db).0);
+}
+
+#[test]
+fn a_corrupt_head_is_recorded_as_lost_before_it_is_written_anew() {
+    let (d, db) = three_records();
+    let head = d.path().join("a.db.audit-head");
+    std::fs::write(&head, "1 00 1700000000 00\n").unwrap();
+    run_ok(labgate(&db).args(["tenant", "create", "--slug", "four", "--name", "four"]));
+    let (ok, said) = verify(&db);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("found missing or not authentic"),
+        "verify says the head was lost: {said}"
+    );
+    let reason: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT json_extract(details, '$.reason') FROM audit_log WHERE action = 'audit.head_missing'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reason, "not authentic");
+}
+
+#[test]
+fn a_database_whose_keys_were_removed_is_refused_not_given_new_ones() {
+    let (_d, db) = three_records();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM appliance_keys; DELETE FROM signing_keys;")
+        .unwrap();
+    let err = run_err(labgate(&db).args(["tenant", "create", "--slug", "x", "--name", "x"]));
+    assert!(err.contains("LABGATE_KEY_FILE"), "{err}");
+    let keys: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM appliance_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(keys, 0, "no new key was made");
+}

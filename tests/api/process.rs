@@ -872,3 +872,28 @@ async fn scheduled_backups_are_verified_audited_and_rotated() {
     assert_eq!(recorded.len(), 3);
     assert!(recorded.iter().all(|r| r["outcome"] == "success"));
 }
+
+#[tokio::test]
+async fn a_trigger_planted_while_the_server_runs_stops_its_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let p = start(dir.path(), &[]);
+    let login = first_admin(&p, &client).await;
+    let jwt = login["token"].as_str().unwrap().to_string();
+    rusqlite::Connection::open(dir.path().join("labgate.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER quiet BEFORE INSERT ON audit_log BEGIN SELECT RAISE(IGNORE); END;",
+        )
+        .unwrap();
+    let r = client
+        .post(p.url("/api/tokens"))
+        .bearer_auth(&jwt)
+        .json(&json!({"name": "x", "expires_in": "15d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "DB_UNAVAILABLE");
+    assert!(p.log.lock().unwrap().contains("schema was altered"));
+}

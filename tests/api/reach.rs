@@ -682,3 +682,42 @@ async fn an_invitation_grants_only_what_its_sender_still_holds_when_it_is_accept
     let member: Value = res.json().await.unwrap();
     assert_eq!(member["roles"], json!(["desk"]));
 }
+
+#[tokio::test]
+async fn an_invitation_whose_sender_was_deleted_grants_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let b = app.user_with_role("b@lab.example", "admin", "default");
+    let other = app.login("b@lab.example").await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/admin/invitations",
+            &other.jwt,
+            json!({"email": "alt@lab.example", "roles": ["admin"]}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let token = token_in_mail(&app.mails(1).await[0]);
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/admin/users/{b}")))
+        .bearer_auth(&admin.jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = app
+        .post_json(
+            "/api/auth/invite",
+            json!({"token": token, "name": "Alt", "password": "invited passphrase"}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    assert_eq!(
+        app.login_raw("alt@lab.example", "invited passphrase")
+            .await
+            .status(),
+        401
+    );
+}

@@ -669,26 +669,42 @@ pub async fn accept_invitation(
     Ok(HttpResponse::Created().json(member))
 }
 
-/// An invitation grants its roles as they are when it is accepted: a user who invited must
-/// still be an active member holding every capability those roles now grant (SPEC §8: no
-/// grant beyond what the granter holds), or the invitation is refused and stays pending.
+/// An invitation grants its roles as they are when it is accepted: its sender (a user, who
+/// must still be an active member; or an API key, which must still exist and not have
+/// expired) must still hold every capability those roles now grant (SPEC §8: no grant beyond
+/// what the granter holds), or the invitation is refused and stays pending. One whose sender
+/// was deleted since grants nothing.
 fn grant_still_held(
     tx: &rusqlite::Connection,
     tenant_id: &str,
     inv: &invitations::Invitation,
 ) -> Result<(), crate::app::WriteError> {
-    let Some(by) = inv.created_by.as_deref() else {
-        return Ok(());
-    };
-    if users::get(tx, by)?.is_none() {
-        // Made with an API key or the master key, whose grant was checked when it was made.
-        return Ok(());
-    }
     let granted = users::roles_caps(tx, tenant_id, &inv.roles)?;
-    let held = users::principal(tx, by, tenant_id)?
-        .filter(|p| p.active())
-        .map(|p| p.caps)
-        .unwrap_or_default();
+    let by = inv.created_by.as_deref().unwrap_or("");
+    let held = if users::get(tx, by)?.is_some() {
+        users::principal(tx, by, tenant_id)?
+            .filter(|p| p.active())
+            .map(|p| p.caps)
+            .unwrap_or_default()
+    } else if let Some(k) = crate::store::api_keys::get(tx, tenant_id, by)? {
+        // Sent with an API key: what the key grants now (nothing once it has expired).
+        let expired = k
+            .expires_at
+            .as_deref()
+            .and_then(crate::domain::time::parse)
+            .is_some_and(|t| t <= crate::domain::time::now());
+        if expired {
+            crate::domain::capability::CapSet::empty()
+        } else {
+            crate::domain::api_key::held(&k.services)
+        }
+    } else if by == "master" {
+        // Break-glass: its grant was checked against BREAK_GLASS_CAPABILITIES when made.
+        return Ok(());
+    } else {
+        // Its sender (a user deleted since, or a key deleted since) holds nothing now.
+        crate::domain::capability::CapSet::empty()
+    };
     crate::domain::reach::grant(held, granted).map_err(|e| {
         crate::domain::error::DomainError::new(
             e.code,
