@@ -125,8 +125,21 @@ pub struct App {
     pub listening: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
     /// One sign-in attempt at a time per email.
     pub signin_gate: Arc<signin::EmailGate>,
+    /// Audit records of events that already happened (a mail sent, a request refused) whose
+    /// write failed, kept to be written when the database answers again (`record`).
+    pending: Arc<std::sync::Mutex<Pending>>,
     cache: Arc<dyn Invalidate>,
 }
+
+/// Records waiting for the database, bounded: past `PENDING_MAX`, only their count is kept
+/// (written as one `audit.records_lost` record), so memory stays bounded whatever happens.
+#[derive(Default)]
+struct Pending {
+    events: std::collections::VecDeque<AuditEvent>,
+    overflow: u64,
+}
+
+const PENDING_MAX: usize = 10_000;
 
 pub type AppResult<T> = Result<T, DomainError>;
 
@@ -201,6 +214,7 @@ impl App {
             data_key: keys.data,
             audit_mac: keys.audit_mac,
             anchored: Arc::default(),
+            pending: Arc::default(),
             shutdown: Arc::new(AtomicBool::new(false)),
             signin_gate: Arc::default(),
             listening: Arc::default(),
@@ -215,6 +229,72 @@ impl App {
             d.own = *a;
         }
         d
+    }
+
+    /// Writes the audit record of an event that has already happened and cannot be undone (a
+    /// mail sent, a request refused). When the database cannot take it now, it is kept and
+    /// written by `flush_pending`, with the time it happened: never dropped (SPEC §9).
+    pub fn record(&self, mut ev: AuditEvent) {
+        let e = ev.clone();
+        if let Err(err) = self.write_blocking(move |tx, _| Ok(crate::store::audit::append(tx, &e)?))
+        {
+            log::warn!("audit record {} kept for later: {}", ev.action, err.message);
+            if let serde_json::Value::Object(m) = &mut ev.details {
+                m.insert(
+                    "happened_at".into(),
+                    crate::domain::time::fmt(self.now()).into(),
+                );
+            }
+            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if p.events.len() < PENDING_MAX {
+                p.events.push_back(ev);
+            } else {
+                p.overflow += 1;
+            }
+        }
+    }
+
+    /// Writes the records `record` kept, in one transaction; kept again if it fails.
+    pub fn flush_pending(&self) {
+        let (events, overflow) = {
+            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if p.events.is_empty() && p.overflow == 0 {
+                return;
+            }
+            (
+                std::mem::take(&mut p.events),
+                std::mem::take(&mut p.overflow),
+            )
+        };
+        let (e2, n) = (events.clone(), events.len());
+        let r = self.write_blocking(move |tx, _| {
+            for e in &e2 {
+                crate::store::audit::append(tx, e)?;
+            }
+            if overflow > 0 {
+                crate::store::audit::append(
+                    tx,
+                    &AuditEvent {
+                        actor_type: "system".into(),
+                        action: "audit.records_lost".into(),
+                        outcome: Outcome::Failure,
+                        details: serde_json::json!({"count": overflow}),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => log::info!("{n} kept audit records written"),
+            Err(_) => {
+                let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                let mut events = events;
+                events.extend(p.events.drain(..));
+                p.events = events;
+                p.overflow += overflow;
+            }
+        }
     }
 
     pub fn shutting_down(&self) -> bool {

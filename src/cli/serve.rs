@@ -71,6 +71,8 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         // process ends.
         http::middleware::flush_folds(&state, true).await;
         let app = state.app.clone();
+        let _ = tokio::task::spawn_blocking(move || app.flush_pending()).await;
+        let app = state.app.clone();
         let _ = tokio::task::spawn_blocking(move || crate::app::audit::anchor(&app)).await;
         // A clean exit leaves no log behind: everything is in the database file.
         let pool = state.pool.clone();
@@ -176,5 +178,7 @@ async fn flush_folds(state: web::Data<AppState>) {
             break;
         }
         http::middleware::flush_folds(&state, false).await;
+        let app = state.app.clone();
+        let _ = tokio::task::spawn_blocking(move || app.flush_pending()).await;
     }
 }

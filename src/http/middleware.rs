@@ -310,9 +310,9 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
         request_id: Some(meta.request_id),
         details: json!({"code": err.code.as_str(), "status": status}),
     };
-    if let Err(e) = store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await {
-        log::error!("could not write audit record for a refused request: {e}");
-    }
+    // The refusal was answered either way: its record is kept until the database takes it.
+    let app = state.app.clone();
+    let _ = tokio::task::spawn_blocking(move || app.record(ev)).await;
 }
 
 /// Writes the folded counts of refused anonymous credentials of minutes that are over (all of

@@ -897,3 +897,51 @@ async fn a_trigger_planted_while_the_server_runs_stops_its_writes() {
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "DB_UNAVAILABLE");
     assert!(p.log.lock().unwrap().contains("schema was altered"));
 }
+
+#[tokio::test]
+async fn an_audit_record_the_database_cannot_take_now_is_kept_and_written_later() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    app.admin().await;
+    let db = app.dir.path().join("labgate.db");
+    let ev = labgate::store::audit::AuditEvent {
+        actor_type: "system".into(),
+        actor_id: Some("mailer".into()),
+        action: "mail.send".into(),
+        outcome: labgate::store::audit::Outcome::Success,
+        details: json!({"kind": "reset"}),
+        ..Default::default()
+    };
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let a = app.state.app.clone();
+    // the write fails (the file is read-only), the record is kept
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while app.state.pool.file_problem().is_none() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::task::spawn_blocking(move || a.record(ev))
+        .await
+        .unwrap();
+    assert!(app.audit("mail.send").is_empty());
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // once the database answers again, the next flush writes it, with when it happened
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let a = app.state.app.clone();
+        tokio::task::spawn_blocking(move || a.flush_pending())
+            .await
+            .unwrap();
+        let found = app.audit("mail.send");
+        if let Some(r) = found.first() {
+            assert!(r["details"]["happened_at"].is_string(), "{r}");
+            assert_eq!(found.len(), 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kept record was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
