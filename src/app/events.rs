@@ -31,4 +31,9 @@ impl EventHub {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
+
+    /// How many streams are listening now.
+    pub fn listeners(&self) -> usize {
+        self.tx.receiver_count()
+    }
 }

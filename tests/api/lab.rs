@@ -1265,3 +1265,35 @@ async fn sink_networks_are_the_only_networks_sinks_reach() {
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn event_streams_are_released_when_their_clients_go_away() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let before = app.state.events.listeners();
+    let mut open = vec![];
+    for _ in 0..20 {
+        let res = app
+            .client
+            .get(app.url("/api/platform-status/events"))
+            .bearer_auth(&admin.jwt)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        open.push(res);
+    }
+    assert_eq!(app.state.events.listeners(), before + 20);
+    let started = std::time::Instant::now();
+    drop(open);
+    while app.state.events.listeners() > before {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(12),
+            "{} streams still held after their clients left",
+            app.state.events.listeners() - before
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    eprintln!("released in {:?}", started.elapsed());
+}
