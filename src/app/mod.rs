@@ -85,6 +85,9 @@ pub struct Actor {
     pub tenant: TenantId,
     pub caps: crate::domain::capability::CapSet,
     pub user: Option<crate::domain::ids::UserId>,
+    /// Whether the credential carries a second factor (a session, its JWT or a PAT made by
+    /// one); what another tenant's `require_mfa` policy looks at when a change reaches there.
+    pub second_factor: bool,
     /// actor type, actor id, ip, user agent and request id; the use case fills in the rest.
     pub template: AuditEvent,
 }

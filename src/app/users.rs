@@ -118,13 +118,26 @@ fn reach_every_tenant(
         if t.id == actor.tenant.as_str() {
             continue;
         }
-        let mine = match &actor.user {
+        let mut mine = match &actor.user {
             Some(me) => users::principal(tx, me.as_str(), &t.id)?
                 .filter(|p| p.active())
                 .map(|p| p.caps)
                 .unwrap_or_default(),
             None => CapSet::empty(),
         };
+        // What that tenant's MFA policy holds back from a credential without a second factor
+        // is not held there either (SPEC §4.2, as in the caller's own tenant).
+        let policy = tenants::settings(tx, &t.id)?;
+        if !actor.second_factor
+            && policy["require_mfa"]
+                .as_str()
+                .is_some_and(|p| p == "admins" || p == "all")
+        {
+            let mut held_back = CapSet::empty();
+            held_back.insert(Capability::AdminUsers);
+            held_back.insert(Capability::AdminSettings);
+            mine = mine.without(held_back);
+        }
         let mut needed = CapSet::empty();
         needed.insert(Capability::AdminUsers);
         if reach_caps {

@@ -721,3 +721,35 @@ async fn an_invitation_whose_sender_was_deleted_grants_nothing() {
         401
     );
 }
+
+#[tokio::test]
+async fn another_tenants_mfa_policy_holds_back_what_reaches_into_it() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let email = admin.body["user"]["email"].as_str().unwrap().to_string();
+    let blue = app.tenant("blue");
+    app.user_with_role(&email, "admin", "blue");
+    let victim = app.user_with_role("v@lab.example", "viewer", "default");
+    app.user_with_role("v@lab.example", "viewer", "blue");
+    let policy = |p: &str| {
+        app.sql(&format!(
+            "UPDATE tenant_settings SET settings = json_set(settings, '$.require_mfa', '{p}') WHERE tenant_id = '{blue}'"
+        ))
+    };
+    // blue asks admins for a second factor; this session has none
+    policy("admins");
+    let b = assert_error(
+        reset_by_response(&app, &admin.jwt, &victim).await,
+        403,
+        "MISSING_CAPABILITY",
+    )
+    .await;
+    assert!(
+        b["message"].as_str().unwrap().contains("admin.users"),
+        "{b}"
+    );
+    // without the policy the same reset is allowed
+    policy("off");
+    let res = reset_by_response(&app, &admin.jwt, &victim).await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+}

@@ -54,6 +54,7 @@ pub fn actor(caller: &Caller, meta: &Meta) -> crate::app::Actor {
             .user
             .as_ref()
             .map(|u| crate::domain::ids::UserId::from_raw(u.user_id.clone())),
+        second_factor: caller.amr.iter().any(|a| a == "otp"),
         template: user_event(caller, meta, "", String::new(), serde_json::Value::Null),
     }
 }

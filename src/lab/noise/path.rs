@@ -164,11 +164,16 @@ fn shown(root: &Path, p: &Path) -> String {
     }
 }
 
+/// A short reason for the caller, never the operating system's own text (which can say more
+/// about the machine than the caller should learn); that goes to the log.
 fn error_text(e: &std::io::Error) -> String {
     match e.kind() {
         ErrorKind::PermissionDenied => "permission denied".into(),
         ErrorKind::NotFound => "it does not exist (dangling symlink?)".into(),
-        _ => e.to_string(),
+        _ => {
+            log::warn!("noise path: {e}");
+            "it cannot be read".into()
+        }
     }
 }
 
