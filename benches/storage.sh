@@ -26,6 +26,10 @@ export LABGATE_DB="$dir/bench.db" LABGATE_LISTEN=127.0.0.1:$port LABGATE_RATE_LI
   LABGATE_TRUSTED_PROXIES=127.0.0.1/32 RUST_LOG=warn LABGATE_NOISE_DIR="$dir/noise"
 pw='bench password 0123456789'
 echo "$pw" | target/release/labgate user create --email bench@lab.example --role admin --password-stdin >/dev/null
+# the storms sign in eight people (one sign-in per person runs at a time, SPEC §4)
+for i in 0 1 2 3 4 5 6 7; do
+  echo "$pw" | target/release/labgate user create --email "user$i@lab.example" --role viewer --password-stdin >/dev/null
+done
 taskset -c 0 target/release/labgate serve 2>"$dir/server.log" &
 pid=$!
 for _ in $(seq 100); do curl -sf $base/api/health >/dev/null && break; sleep 0.1; done
@@ -46,13 +50,14 @@ sample_peak() { kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || 
 
 cat >"$dir/login.lua" <<LUA
 local n = 0
-local kinds = { '{"email":"bench@lab.example","password":"$pw"}',
-                '{"email":"bench@lab.example","password":"wrong password 0123456789"}',
-                '{"email":"nobody@lab.example","password":"wrong password 0123456789"}' }
+local kinds = { '{"email":"user%d@lab.example","password":"$pw"}',
+                '{"email":"user%d@lab.example","password":"wrong password 0123456789"}',
+                '{"email":"nobody%d@lab.example","password":"wrong password 0123456789"}' }
 request = function()
   n = n + 1
   local body = kinds[(n % 3) + 1]
   if MODE == "valid" then body = kinds[1] elseif MODE == "unknown" then body = kinds[3] end
+  body = string.format(body, n % 8)
   local ip = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
   return wrk.format("POST", "/api/auth/login",
     { ["Content-Type"] = "application/json", ["X-Forwarded-For"] = ip }, body)
