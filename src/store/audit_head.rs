@@ -4,8 +4,6 @@
 //! cannot cut the chain at its end, delete it whole, or rewrite it with recomputed hashes
 //! without `labgate audit verify` noticing.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
@@ -71,29 +69,9 @@ impl Head {
 /// one, then the directory synced), 0600. Several writers (the server and a CLI command) never
 /// share a temporary file.
 pub fn write(path: &Path, head: &Head) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        crate::store::new_id()
-    ));
-    let tmp = PathBuf::from(tmp);
-    let out = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let at = head.at.map(|a| format!(" {a}")).unwrap_or_default();
-        f.write_all(format!("{} {}{at} {}\n", head.seq, head.hash, head.mac).as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        crate::store::keyfile::sync_dir(path)
-    })();
-    if out.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    out
+    let at = head.at.map(|a| format!(" {a}")).unwrap_or_default();
+    let text = format!("{} {}{at} {}\n", head.seq, head.hash, head.mac);
+    crate::store::keyfile::write_whole(path, text.as_bytes(), crate::store::keyfile::Place::Replace)
 }
 
 /// Reads the head; `Ok(None)` when the file does not exist.

@@ -87,9 +87,27 @@ pub fn create(path: &Path) -> Result<DataKey, String> {
         "{HEADER}\n{}\n",
         base64::engine::general_purpose::STANDARD.encode(key.bytes())
     );
-    // Written whole to a temporary file first and linked into place (a link never replaces an
-    // existing file), then the directory synced: a crash leaves either no key file or a
-    // complete one, never a torn file that would refuse every later start.
+    // Written whole and linked into place (a link never replaces an existing file): a crash
+    // leaves either no key file or a complete one, never a torn file that would refuse every
+    // later start.
+    let out = write_whole(path, text.as_bytes(), Place::New);
+    out.map_err(|e| format!("LABGATE_KEY_FILE: cannot create {}: {e}", path.display()))?;
+    Ok(key)
+}
+
+/// How `write_whole` puts its file in place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Never over an existing file (a hard link, which fails when the name exists).
+    New,
+    /// Over the old file, atomically (a rename).
+    Replace,
+}
+
+/// Writes `bytes` to `path` whole: to a temporary file of this process's own (0600, never
+/// shared with another writer), synced, put in place, and the directory synced, so a crash
+/// leaves the old file or the new one, never a torn one.
+pub fn write_whole(path: &Path, bytes: &[u8], place: Place) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_os_string();
     tmp.push(format!(
         ".{}.{}.tmp",
@@ -103,14 +121,16 @@ pub fn create(path: &Path) -> Result<DataKey, String> {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::hard_link(&tmp, path)?;
+        match place {
+            Place::New => std::fs::hard_link(&tmp, path)?,
+            Place::Replace => std::fs::rename(&tmp, path)?,
+        }
         sync_dir(path)
     })();
     let _ = std::fs::remove_file(&tmp);
-    out.map_err(|e| format!("LABGATE_KEY_FILE: cannot create {}: {e}", path.display()))?;
-    Ok(key)
+    out
 }
 
 /// Syncs the directory holding `path`, so a file just created or renamed there survives a
