@@ -196,6 +196,15 @@ fn source_permitted(
     tenant_id: &str,
     origin: &Origin,
 ) -> Result<bool, StoreError> {
+    address_permitted(tx, tenant_id, origin.ip.as_deref())
+}
+
+/// Whether a tenant's IP lists let a client address in (no lists: any address).
+pub(crate) fn address_permitted(
+    tx: &rusqlite::Connection,
+    tenant_id: &str,
+    ip: Option<&str>,
+) -> Result<bool, StoreError> {
     let cidrs = |kind| -> Result<Vec<String>, StoreError> {
         Ok(ip_rules::list(tx, tenant_id, kind)?
             .into_iter()
@@ -206,7 +215,7 @@ fn source_permitted(
     if lists.is_empty() {
         return Ok(true);
     }
-    let ip = origin.ip.as_deref().and_then(|i| i.parse().ok());
+    let ip = ip.and_then(|i| i.parse().ok());
     Ok(ip.is_some_and(|ip| lists.permits(ip)))
 }
 

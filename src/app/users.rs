@@ -127,6 +127,10 @@ fn reach_every_tenant(
         };
         // What that tenant's MFA policy holds back from a credential without a second factor
         // is not held there either (SPEC §4.2, as in the caller's own tenant).
+        // Nor from an address that tenant's IP lists refuse (SPEC §8 "IP lists").
+        if !super::signin::address_permitted(tx, &t.id, actor.template.ip.as_deref())? {
+            mine = CapSet::empty();
+        }
         let policy = tenants::settings(tx, &t.id)?;
         if !actor.second_factor
             && policy["require_mfa"]

@@ -107,9 +107,19 @@ pub fn user_reset_mfa(t: &Target, email: &str) -> Result<(), String> {
 }
 
 pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
-    // Verifying never creates or changes a database: a wrong path is an error, not a new file.
+    // Verifying never creates a database: a wrong path, or an empty file, is an error.
     if !t.db.exists() {
         return Err(format!("database {} does not exist", t.db.display()));
+    }
+    let version: i64 =
+        rusqlite::Connection::open_with_flags(&t.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .map_err(|e| format!("cannot read database {}: {e}", t.db.display()))?;
+    if version == 0 {
+        return Err(format!(
+            "{} is not a labgate database (it is empty): audit chain broken: every record was removed",
+            t.db.display()
+        ));
     }
     let app = app(t)?;
     let v = crate::app::audit::verify(&app, head)?;

@@ -54,16 +54,21 @@ pub enum Command {
     /// The appliance's keys
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Take a consistent, verified copy of the database while the server runs (SQLite's
-    /// online backup), with its own audit head as FILE.audit-head; never overwrites a file.
-    /// Restoring it needs the key file too: keep the two apart
+    /// Take a verified copy of the database while the server runs
+    ///
+    /// SQLite's online backup, checked (integrity and audit chain), with its own audit head as
+    /// FILE.audit-head; never overwrites a file. Restoring it needs the key file too: keep the
+    /// two apart.
     Backup {
         /// the new backup file
         #[arg(long)]
         to: PathBuf,
     },
-    /// Install a backup: checked first (keys, integrity, audit chain), refused while a server
-    /// uses the database; the replaced database is kept as <db>.before-restore
+    /// Install a backup (with the server stopped)
+    ///
+    /// The backup is checked first (its keys open with the key file, integrity, audit chain
+    /// against FILE.audit-head); refused while a server uses the database; the replaced
+    /// database is kept as <db>.before-restore.
     Restore {
         /// the backup file (its FILE.audit-head beside it)
         #[arg(long)]
@@ -73,9 +78,11 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
-    /// Make a new token-signing key current. Tokens signed with the previous key stay valid,
-    /// and the JWKS publishes it, until they expire (JWT_EXPIRES_IN and 30 s of leeway); a
-    /// running server picks the new key up within a second
+    /// Make a new token-signing key current
+    ///
+    /// Tokens signed with the previous key stay valid, and the JWKS publishes it, until they
+    /// expire (JWT_EXPIRES_IN and 30 s of leeway); a running server picks the new key up
+    /// within a second. Audited.
     RotateSigning,
 }
 

@@ -308,6 +308,29 @@ pub fn for_each(
     Ok(())
 }
 
+/// One page of the filtered records, newest first, older than record `before` (all when
+/// `None`): the export reads a page at a time, each on a connection held only for the query.
+pub fn page_before(
+    conn: &Connection,
+    f: &Filter,
+    before: Option<i64>,
+    limit: usize,
+) -> StoreResult<Vec<(i64, AuditRecord)>> {
+    let (cond, mut args) = where_clause(f);
+    args.push(before.unwrap_or(i64::MAX).to_string());
+    let n = args.len();
+    let mut st = conn.prepare(&format!(
+        "SELECT {REC_COLS}, seq FROM audit_log WHERE {cond} AND seq < CAST(?{n} AS INTEGER)
+          ORDER BY seq DESC LIMIT {limit}"
+    ))?;
+    let rows = st
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok((r.get(12)?, rec_row(r)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// The chain's head: the last record's sequence number and hash (`(0, GENESIS)` when empty).
 pub fn head(conn: &Connection) -> StoreResult<(i64, String)> {
     Ok(optional(conn.query_row(

@@ -334,6 +334,18 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
 /// file, and a pool whose connections hold the audit MAC key (so they can append to the chain).
 pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), String> {
     let cannot = |e: StoreError| format!("cannot open database {}: {e}", db.display());
+    // A database that is not there (or empty) beside the head anchored for one means the one
+    // that was here is gone: starting a new chain over it would erase its trail and overwrite
+    // its head. Only an operator who restores it, or removes the head file, decides.
+    let head = super::audit_head::default_path(db);
+    let fresh = std::fs::metadata(db).map(|m| m.len() == 0).unwrap_or(true);
+    if fresh && head.exists() {
+        return Err(format!(
+            "database {} is missing or empty, but {} anchors the audit trail of one that was there: restore it (`labgate restore`), or remove the head file to start a new database",
+            db.display(),
+            head.display()
+        ));
+    }
     let bare = super::open(db).map_err(cannot)?;
     let created = super::migrate(&bare)?;
     {

@@ -45,31 +45,58 @@ struct Writer {
     schema_checked: std::sync::atomic::AtomicI64,
 }
 
-/// Triggers and views in the database that labgate's schema does not have. Someone who can
-/// edit the file could otherwise make SQLite drop or rewrite audit records as labgate writes
-/// them; such a database is refused at start and no write goes through while one exists.
+/// What in the database's schema labgate's own schema does not have: triggers and views
+/// (whatever their schema row's `type` says: SQLite builds the schema from the `sql` text), and
+/// an `audit_log` table defined otherwise than labgate defines it (a conflict clause could drop
+/// records). Someone who can edit the file could otherwise make SQLite drop or rewrite audit
+/// records as labgate writes them; such a database is refused at start and no write goes
+/// through while it is so.
 pub fn foreign_schema(conn: &Connection) -> StoreResult<Vec<String>> {
-    static SHIPPED: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    type Row = (String, String, Option<String>);
+    static SHIPPED: std::sync::OnceLock<Vec<Row>> = std::sync::OnceLock::new();
+    let rows = |c: &Connection| -> rusqlite::Result<Vec<Row>> {
+        c.prepare("SELECT type, name, sql FROM sqlite_master")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+    };
     let shipped = SHIPPED.get_or_init(|| {
         let mem = Connection::open_in_memory().expect("an in-memory database opens");
         mem.execute_batch(SCHEMA)
             .expect("the shipped schema applies");
-        mem.prepare("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')")
-            .and_then(|mut st| {
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .expect("the shipped schema lists")
+        rows(&mem).expect("the shipped schema lists")
     });
-    let found: Vec<(String, String)> = conn
-        .prepare("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view')")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(found
-        .into_iter()
-        .filter(|f| !shipped.contains(f))
-        .map(|(t, n)| format!("{t} {n}"))
-        .collect())
+    let code_like = |sql: &str| {
+        let head: String = sql
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_uppercase();
+        [
+            "CREATE TRIGGER",
+            "CREATE TEMP",
+            "CREATE VIEW",
+            "CREATE VIRTUAL",
+        ]
+        .iter()
+        .any(|p| head.starts_with(p))
+    };
+    let mut foreign = vec![];
+    for (kind, name, sql) in rows(conn)? {
+        let sql_text = sql.clone().unwrap_or_default();
+        let is_code = code_like(&sql_text)
+            || kind.eq_ignore_ascii_case("trigger")
+            || kind.eq_ignore_ascii_case("view");
+        let same_as_shipped = shipped
+            .iter()
+            .any(|r| *r == (kind.clone(), name.clone(), sql.clone()));
+        if is_code && !same_as_shipped {
+            foreign.push(format!("trigger or view {name}"));
+        } else if name == "audit_log" && !same_as_shipped {
+            foreign.push("table audit_log defined otherwise".to_string());
+        }
+    }
+    Ok(foreign)
 }
 
 /// `foreign_schema` as a refusal naming what was found.

@@ -1177,3 +1177,62 @@ fn a_database_whose_keys_were_removed_is_refused_not_given_new_ones() {
         .unwrap();
     assert_eq!(keys, 0, "no new key was made");
 }
+
+#[test]
+fn schema_rows_that_hide_a_trigger_or_alter_the_audit_table_are_refused() {
+    let tricks = [
+        // a trigger whose schema row says it is something else
+        "PRAGMA writable_schema = ON;
+         INSERT INTO sqlite_master VALUES ('TRIGGER', 'hide', 'audit_log', 0,
+           'CREATE TRIGGER hide BEFORE INSERT ON audit_log BEGIN SELECT RAISE(IGNORE); END');
+         PRAGMA writable_schema = OFF;",
+        // the audit table redefined to drop records that lack a field
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_master SET sql = replace(sql, 'user_agent  TEXT', 'user_agent  TEXT NOT NULL ON CONFLICT IGNORE')
+           WHERE name = 'audit_log';
+         PRAGMA writable_schema = OFF;",
+    ];
+    for trick in tricks {
+        let (_d, db) = three_records();
+        {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            let v: i64 = conn
+                .query_row("PRAGMA schema_version", [], |r| r.get(0))
+                .unwrap();
+            conn.execute_batch(trick).unwrap();
+            conn.execute_batch(&format!("PRAGMA schema_version = {}", v + 1))
+                .unwrap();
+        }
+        let err = run_err(labgate(&db).args(["tenant", "create", "--slug", "x", "--name", "x"]));
+        assert!(err.contains("schema was altered"), "{trick}: {err}");
+        let (ok, said) = verify(&db);
+        assert!(!ok, "{trick}: {said}");
+    }
+}
+
+#[test]
+fn a_database_deleted_or_emptied_beside_its_head_is_not_started_over() {
+    let (d, db) = three_records();
+    let head = d.path().join("a.db.audit-head");
+    let anchored = std::fs::read(&head).unwrap();
+    std::fs::write(&db, b"").unwrap();
+    let (ok, said) = verify(&db);
+    assert!(!ok, "{said}");
+    assert!(said.contains("every record was removed"), "{said}");
+    for cmd in [
+        vec!["migrate"],
+        vec!["tenant", "create", "--slug", "x", "--name", "x"],
+    ] {
+        let err = run_err(labgate(&db).args(&cmd));
+        assert!(err.contains("anchors the audit trail"), "{err}");
+    }
+    std::fs::remove_file(&db).unwrap();
+    let err = run_err(labgate(&db).arg("migrate"));
+    assert!(err.contains("restore it"), "{err}");
+    assert_eq!(
+        std::fs::read(&head).unwrap(),
+        anchored,
+        "the head was not overwritten"
+    );
+    assert!(!db.exists(), "no new database was made");
+}

@@ -753,3 +753,38 @@ async fn another_tenants_mfa_policy_holds_back_what_reaches_into_it() {
     let res = reset_by_response(&app, &admin.jwt, &victim).await;
     assert_eq!(res.status(), 200, "{:?}", res.text().await);
 }
+
+#[tokio::test]
+async fn another_tenants_ip_lists_hold_back_what_reaches_into_it() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let email = admin.body["user"]["email"].as_str().unwrap().to_string();
+    let blue = app.tenant("blue");
+    app.user_with_role(&email, "admin", "blue");
+    let victim = app.user_with_role("v@lab.example", "viewer", "default");
+    app.user_with_role("v@lab.example", "viewer", "blue");
+    // blue lets its members in from 10.0.0.0/8 only; this session comes from 127.0.0.1
+    app.sql(&format!(
+        "INSERT INTO ip_rules (id, tenant_id, list, cidr, note, created_at) VALUES ('r1', '{blue}', 'allow', '10.0.0.0/8', '', '2026-01-01T00:00:00Z')"
+    ));
+    let b = assert_error(
+        reset_by_response(&app, &admin.jwt, &victim).await,
+        403,
+        "MISSING_CAPABILITY",
+    )
+    .await;
+    assert!(
+        b["message"].as_str().unwrap().contains("admin.users"),
+        "{b}"
+    );
+    let res = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/admin/users/{victim}"),
+            &admin.jwt,
+            json!({"status": "disabled"}),
+        )
+        .await;
+    assert_error(res, 403, "MISSING_CAPABILITY").await;
+    assert_eq!(member_status(&app, &victim), "active");
+}

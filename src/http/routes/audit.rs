@@ -121,6 +121,9 @@ fn csv_line(r: &AuditRecord) -> String {
         + "\n"
 }
 
+/// Records an export reads per query.
+const EXPORT_PAGE: usize = 500;
+
 /// Streamed export (`format=jsonl` or `csv`) with the same filters as the list.
 #[utoipa::path(get, path = "/api/admin/audit/export", tag = "audit",
     params(("format" = Option<String>, Query, description = "jsonl (default) or csv")),
@@ -136,44 +139,56 @@ pub async fn export(
         Some("csv") => true,
         Some(_) => return Err(ApiError::validation("format", "must be jsonl or csv")),
     };
-    // Records are read on a blocking thread and sent in chunks through a bounded channel, so
-    // an export of any size holds only a few chunks in memory.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(8);
+    // A page of records at a time, read only when the client has taken the one before: a
+    // connection is held just for a page's query, never while a slow (or stalled) client
+    // reads, so exports cannot starve the pool, and memory holds one page.
+    struct Cursor {
+        before: Option<i64>,
+        first: bool,
+        done: bool,
+    }
     let pool = state.pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let Ok(conn) = pool.get() else {
-            let _ = tx.blocking_send(Err(std::io::Error::other("database unavailable")));
-            return;
-        };
-        let mut buf = String::new();
-        if csv {
-            buf.push_str("id,ts,tenant_id,actor_type,actor_id,action,target,outcome,ip,user_agent,request_id,details\n");
-        }
-        let res = audit::for_each(&conn, &f, |r| {
-            if csv {
-                buf.push_str(&csv_line(&r));
-            } else {
-                buf.push_str(&serde_json::to_string(&r).unwrap_or_default());
-                buf.push('\n');
+    let start = Cursor {
+        before: None,
+        first: true,
+        done: false,
+    };
+    let body = stream::unfold(start, move |mut cur| {
+        let (pool, f) = (pool.clone(), f.clone());
+        async move {
+            if cur.done {
+                return None;
             }
-            if buf.len() > 64 * 1024 {
-                return tx
-                    .blocking_send(Ok(web::Bytes::from(std::mem::take(&mut buf))))
-                    .is_ok();
+            let before = cur.before;
+            let page = store::run(&pool, move |c| {
+                audit::page_before(c, &f, before, EXPORT_PAGE)
+            })
+            .await;
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    log::error!("audit export failed: {e}");
+                    cur.done = true;
+                    return Some((Err(std::io::Error::other("export failed")), cur));
+                }
+            };
+            let mut buf = String::new();
+            if cur.first && csv {
+                buf.push_str("id,ts,tenant_id,actor_type,actor_id,action,target,outcome,ip,user_agent,request_id,details\n");
             }
-            true
-        });
-        if let Err(e) = res {
-            log::error!("audit export failed: {e}");
-            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
-            return;
+            cur.first = false;
+            cur.done = page.len() < EXPORT_PAGE;
+            for (seq, r) in page {
+                cur.before = Some(seq);
+                if csv {
+                    buf.push_str(&csv_line(&r));
+                } else {
+                    buf.push_str(&serde_json::to_string(&r).unwrap_or_default());
+                    buf.push('\n');
+                }
+            }
+            Some((Ok::<_, std::io::Error>(web::Bytes::from(buf)), cur))
         }
-        if !buf.is_empty() {
-            let _ = tx.blocking_send(Ok(web::Bytes::from(buf)));
-        }
-    });
-    let body = stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
     });
     let (ctype, ext) = if csv {
         ("text/csv; charset=utf-8", "csv")
