@@ -146,6 +146,14 @@ pub fn verify_chain(
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
     crate::store::check_schema(&conn).map_err(|e| format!("audit chain not trustworthy: {e}"))?;
+    // An index rebuilt under another definition would hide records from the list and export.
+    crate::store::backup::integrity(&conn)
+        .map_err(|e| e.to_string())?
+        .map_err(|why| {
+            format!(
+                "audit chain not trustworthy: the database fails SQLite's integrity check: {why}"
+            )
+        })?;
     let walk: Walk = match audit::verify(&conn).map_err(|e| e.to_string())? {
         Ok(w) => w,
         Err(bad) => return Err(format!("audit chain broken: {bad}")),

@@ -257,6 +257,27 @@ impl App {
         }
     }
 
+    /// At exit, after a last `flush_pending`: records the database still could not take go to
+    /// the log (the journal), whole, rather than nowhere. Records hold no secrets.
+    pub fn pending_to_log(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for e in p.events.drain(..) {
+            log::error!(
+                "audit record not written (the database did not take it): {}",
+                serde_json::json!({
+                    "tenant_id": e.tenant_id, "actor_type": e.actor_type, "actor_id": e.actor_id,
+                    "action": e.action, "target": e.target, "outcome": e.outcome.as_str(),
+                    "ip": e.ip, "user_agent": e.user_agent, "request_id": e.request_id,
+                    "details": e.details,
+                })
+            );
+        }
+        if p.overflow > 0 {
+            log::error!("{} more audit records were not written", p.overflow);
+            p.overflow = 0;
+        }
+    }
+
     /// Writes the records `record` kept, in one transaction; kept again if it fails.
     pub fn flush_pending(&self) {
         let (events, overflow) = {

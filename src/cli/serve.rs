@@ -71,7 +71,11 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         // process ends.
         http::middleware::flush_folds(&state, true).await;
         let app = state.app.clone();
-        let _ = tokio::task::spawn_blocking(move || app.flush_pending()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            app.flush_pending();
+            app.pending_to_log();
+        })
+        .await;
         let app = state.app.clone();
         let _ = tokio::task::spawn_blocking(move || crate::app::audit::anchor(&app)).await;
         // A clean exit leaves no log behind: everything is in the database file.

@@ -338,7 +338,16 @@ pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), Str
     // that was here is gone: starting a new chain over it would erase its trail and overwrite
     // its head. Only an operator who restores it, or removes the head file, decides.
     let head = super::audit_head::default_path(db);
-    let fresh = std::fs::metadata(db).map(|m| m.len() == 0).unwrap_or(true);
+    let fresh = match std::fs::metadata(db) {
+        Err(_) => true,
+        Ok(m) if m.len() == 0 => true,
+        // Any SQLite file that labgate never set up (its version 0) is new to labgate too.
+        Ok(_) => {
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)))
+                .is_ok_and(|v| v == 0)
+        }
+    };
     if fresh && head.exists() {
         return Err(format!(
             "database {} is missing or empty, but {} anchors the audit trail of one that was there: restore it (`labgate restore`), or remove the head file to start a new database",

@@ -45,12 +45,13 @@ struct Writer {
     schema_checked: std::sync::atomic::AtomicI64,
 }
 
-/// What in the database's schema labgate's own schema does not have: triggers and views
-/// (whatever their schema row's `type` says: SQLite builds the schema from the `sql` text), and
-/// an `audit_log` table defined otherwise than labgate defines it (a conflict clause could drop
-/// records). Someone who can edit the file could otherwise make SQLite drop or rewrite audit
-/// records as labgate writes them; such a database is refused at start and no write goes
-/// through while it is so.
+/// What in the database's schema labgate's own schema does not have. An allow-list: every
+/// schema row must be one of labgate's, exactly (triggers, views, indexes, the `audit_log`
+/// table), or one of its tables as a migration left it (`ALTER TABLE ... ADD COLUMN` changes
+/// a table's text). Someone who can edit the file could otherwise make SQLite drop, rewrite
+/// or hide audit records as labgate writes or reads them (a trigger, a conflict clause, an
+/// index whose expression fails or whose WHERE leaves rows out); such a database is refused at
+/// start and no write goes through while it is so.
 pub fn foreign_schema(conn: &Connection) -> StoreResult<Vec<String>> {
     type Row = (String, String, Option<String>);
     static SHIPPED: std::sync::OnceLock<Vec<Row>> = std::sync::OnceLock::new();
@@ -65,35 +66,43 @@ pub fn foreign_schema(conn: &Connection) -> StoreResult<Vec<String>> {
             .expect("the shipped schema applies");
         rows(&mem).expect("the shipped schema lists")
     });
-    let code_like = |sql: &str| {
-        let head: String = sql
+    // A plain table definition, past leading blanks and comments.
+    let plain_table = |sql: &str| {
+        let mut rest = sql;
+        loop {
+            let t = rest.trim_start();
+            if let Some(r) = t.strip_prefix("/*") {
+                rest = r.split_once("*/").map(|(_, after)| after).unwrap_or("");
+            } else if let Some(r) = t.strip_prefix("--") {
+                rest = r.split_once('\n').map(|(_, after)| after).unwrap_or("");
+            } else {
+                rest = t;
+                break;
+            }
+        }
+        let head: String = rest
             .split_whitespace()
-            .take(3)
+            .take(2)
             .collect::<Vec<_>>()
             .join(" ")
             .to_ascii_uppercase();
-        [
-            "CREATE TRIGGER",
-            "CREATE TEMP",
-            "CREATE VIEW",
-            "CREATE VIRTUAL",
-        ]
-        .iter()
-        .any(|p| head.starts_with(p))
+        head == "CREATE TABLE"
     };
     let mut foreign = vec![];
     for (kind, name, sql) in rows(conn)? {
-        let sql_text = sql.clone().unwrap_or_default();
-        let is_code = code_like(&sql_text)
-            || kind.eq_ignore_ascii_case("trigger")
-            || kind.eq_ignore_ascii_case("view");
-        let same_as_shipped = shipped
-            .iter()
-            .any(|r| *r == (kind.clone(), name.clone(), sql.clone()));
-        if is_code && !same_as_shipped {
-            foreign.push(format!("trigger or view {name}"));
-        } else if name == "audit_log" && !same_as_shipped {
-            foreign.push("table audit_log defined otherwise".to_string());
+        let Some(text) = sql.as_deref() else {
+            continue; // SQLite's own automatic indexes
+        };
+        let row = (kind.clone(), name.clone(), sql.clone());
+        if shipped.contains(&row) {
+            continue;
+        }
+        let migrated_table = kind == "table"
+            && name != "audit_log"
+            && plain_table(text)
+            && shipped.iter().any(|r| r.0 == "table" && r.1 == name);
+        if !migrated_table {
+            foreign.push(format!("{kind} {name}"));
         }
     }
     Ok(foreign)
@@ -106,7 +115,7 @@ pub fn check_schema(conn: &Connection) -> StoreResult<()> {
         return Ok(());
     }
     Err(StoreError::Unavailable(format!(
-        "the database holds {} that labgate never made: its schema was altered",
+        "the database's schema holds {} that labgate never made: its schema was altered",
         foreign.join(", ")
     )))
 }

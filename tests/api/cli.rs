@@ -1186,6 +1186,11 @@ fn schema_rows_that_hide_a_trigger_or_alter_the_audit_table_are_refused() {
          INSERT INTO sqlite_master VALUES ('TRIGGER', 'hide', 'audit_log', 0,
            'CREATE TRIGGER hide BEFORE INSERT ON audit_log BEGIN SELECT RAISE(IGNORE); END');
          PRAGMA writable_schema = OFF;",
+        // ... or says it is a table, the trigger behind a comment
+        "PRAGMA writable_schema = ON;
+         INSERT INTO sqlite_master VALUES ('table', 'hide2', 'audit_log', 0,
+           '/* a table */ CREATE TRIGGER hide2 BEFORE INSERT ON audit_log BEGIN SELECT RAISE(IGNORE); END');
+         PRAGMA writable_schema = OFF;",
         // the audit table redefined to drop records that lack a field
         "PRAGMA writable_schema = ON;
          UPDATE sqlite_master SET sql = replace(sql, 'user_agent  TEXT', 'user_agent  TEXT NOT NULL ON CONFLICT IGNORE')
@@ -1203,8 +1208,12 @@ fn schema_rows_that_hide_a_trigger_or_alter_the_audit_table_are_refused() {
             conn.execute_batch(&format!("PRAGMA schema_version = {}", v + 1))
                 .unwrap();
         }
+        // refused by labgate, or (a trigger posing as a table) by SQLite itself
         let err = run_err(labgate(&db).args(["tenant", "create", "--slug", "x", "--name", "x"]));
-        assert!(err.contains("schema was altered"), "{trick}: {err}");
+        assert!(
+            err.contains("schema was altered") || err.contains("malformed database schema"),
+            "{trick}: {err}"
+        );
         let (ok, said) = verify(&db);
         assert!(!ok, "{trick}: {said}");
     }
@@ -1235,4 +1244,36 @@ fn a_database_deleted_or_emptied_beside_its_head_is_not_started_over() {
         "the head was not overwritten"
     );
     assert!(!db.exists(), "no new database was made");
+}
+
+#[test]
+fn an_index_planted_on_the_audit_table_is_refused() {
+    for planted in [
+        // an index whose expression fails for some records: their writes fail
+        "CREATE INDEX audit_log_x ON audit_log(json(target)) WHERE action = 'access.denied'",
+        // the shipped index redefined to leave records out of the list and export
+        "DROP INDEX audit_log_tenant; CREATE INDEX audit_log_tenant ON audit_log(tenant_id, seq) WHERE action <> 'access.denied'",
+    ] {
+        let (_d, db) = three_records();
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(planted)
+            .unwrap();
+        let err = run_err(labgate(&db).args(["tenant", "create", "--slug", "x", "--name", "x"]));
+        assert!(err.contains("schema was altered"), "{planted}: {err}");
+        assert!(!verify(&db).0, "{planted}");
+    }
+}
+
+#[test]
+fn another_sqlite_file_in_place_of_the_database_is_not_started_over() {
+    let (d, db) = three_records();
+    std::fs::remove_file(&db).unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE j (x); DROP TABLE j;")
+        .unwrap();
+    let err = run_err(labgate(&db).arg("migrate"));
+    assert!(err.contains("anchors the audit trail"), "{err}");
+    let _ = d;
 }
