@@ -195,7 +195,9 @@ pub fn append(conn: &Connection, ev: &AuditEvent) -> StoreResult<AuditRecord> {
                                 user_agent, request_id, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
-    st.execute(params![
+    // Exactly one row, or nothing is committed: a record silently not stored would otherwise
+    // leave a chain that still walks.
+    let stored = st.execute(params![
         rec.id,
         rec.ts,
         rec.tenant_id,
@@ -211,6 +213,11 @@ pub fn append(conn: &Connection, ev: &AuditEvent) -> StoreResult<AuditRecord> {
         prev,
         hash
     ])?;
+    if stored != 1 {
+        return Err(super::StoreError::Unavailable(
+            "an audit record was not stored: the database's schema was altered".into(),
+        ));
+    }
     Ok(rec)
 }
 

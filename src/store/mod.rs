@@ -40,6 +40,8 @@ type Init = std::sync::Arc<dyn Fn(&mut Connection) -> rusqlite::Result<()> + Sen
 
 struct Writer {
     conn: std::sync::Mutex<Connection>,
+    /// Opens a writer connection again (its settings and the audit key's function).
+    init: Init,
     file: FileGuard,
     /// The schema version last found to hold only labgate's own schema.
     schema_checked: std::sync::atomic::AtomicI64,
@@ -349,6 +351,7 @@ fn build(path: &Path, init: Init) -> StoreResult<Pool> {
         conns,
         writer: std::sync::Arc::new(Writer {
             conn: std::sync::Mutex::new(conn),
+            init,
             file: FileGuard::new(path)?,
             schema_checked: std::sync::atomic::AtomicI64::new(-1),
         }),
@@ -462,17 +465,30 @@ where
     F: FnOnce(&Transaction) -> StoreResult<T>,
 {
     let mut conn = pool.writer()?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Inside the write lock: a schema changed since the last look is looked at again (one
-    // header read a write when it has not).
-    let version: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    // header read a write when it has not) on a connection opened anew, so what is checked
+    // is what the connection that writes has loaded: SQLite keeps a connection's schema until
+    // the version moves, and the rows on disk can be changed without moving it.
+    let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
     let checked = &pool.writer.schema_checked;
     if checked.load(std::sync::atomic::Ordering::Relaxed) != version {
-        if let Err(e) = check_schema(&tx) {
+        let mut fresh = Connection::open(&pool.writer.file.path)?;
+        (pool.writer.init)(&mut fresh)?;
+        *conn = fresh;
+        let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+        if let Err(e) = check_schema(&conn) {
             log::error!("{e}; refusing to write");
             return Err(e);
         }
         checked.store(version, std::sync::atomic::Ordering::Relaxed);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // With the write lock held nobody changes the schema; it must still be the one checked.
+    let now: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    if now != checked.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(StoreError::Unavailable(
+            "the database's schema changed during the write; try again".into(),
+        ));
     }
     let out = f(&tx)?;
     tx.commit()?;

@@ -945,3 +945,61 @@ async fn an_audit_record_the_database_cannot_take_now_is_kept_and_written_later(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_trigger_removed_behind_the_schema_version_is_not_kept_by_the_writer() {
+    let app = spawn_app().await;
+    app.admin().await;
+    let db = app.dir.path().join("labgate.db");
+    let ev = |action: &str| labgate::store::audit::AuditEvent {
+        actor_type: "system".into(),
+        action: action.into(),
+        outcome: labgate::store::audit::Outcome::Success,
+        ..Default::default()
+    };
+    let write = |action: &'static str| {
+        let e = ev(action);
+        labgate::store::write_blocking(&app.state.pool, move |tx| {
+            labgate::store::audit::append(tx, &e).map(|_| ())
+        })
+    };
+    let count = |action: &str| -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM audit_log WHERE action = ?1",
+                [action],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    write("test.before").unwrap();
+    // a trigger that drops some records: the next write is refused (and loads it, were the
+    // writer to keep its connection)
+    let attacker = rusqlite::Connection::open(&db).unwrap();
+    attacker
+        .execute_batch(
+            "CREATE TRIGGER t BEFORE INSERT ON audit_log WHEN NEW.action LIKE 'test.secret%'
+               BEGIN SELECT RAISE(IGNORE); END;",
+        )
+        .unwrap();
+    let v: i64 = attacker
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(write("test.secret-1").is_err());
+    // the trigger's row removed with the version left as it was
+    attacker
+        .execute_batch(&format!(
+            "PRAGMA writable_schema = ON; DELETE FROM sqlite_master WHERE name = 't';
+             PRAGMA writable_schema = OFF; PRAGMA schema_version = {v};"
+        ))
+        .unwrap();
+    drop(attacker);
+    // whatever happens to the write, its record is never silently dropped
+    match write("test.secret-2") {
+        Ok(()) => assert_eq!(count("test.secret-2"), 1, "the record was dropped"),
+        Err(e) => assert!(e.to_string().contains("schema"), "{e}"),
+    }
+    write("test.after").unwrap();
+    assert_eq!(count("test.after"), 1);
+}
