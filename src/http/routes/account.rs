@@ -291,6 +291,10 @@ pub async fn forgot_password(
     body: Json<ForgotPassword>,
 ) -> Result<HttpResponse, ApiError> {
     let email = body.0.email;
+    // The shape is judged alike for every address, so a 400 tells nothing about accounts.
+    if email.is_empty() || email.chars().count() > 254 {
+        return Err(ApiError::validation("email", "must be 1-254 characters"));
+    }
     let lookup = email.clone();
     let m = meta.clone();
     let issued = store::write(&state.pool, move |tx| {
