@@ -241,6 +241,18 @@ fn rec_row(r: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
     })
 }
 
+/// Every record with its sequence number, oldest first, as stored (for tools that rewrite or
+/// inspect the chain, such as the tests that play the attacker).
+pub fn all_records(conn: &Connection) -> StoreResult<Vec<(i64, AuditRecord)>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {REC_COLS}, seq FROM audit_log ORDER BY seq"
+    ))?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(12)?, rec_row(r)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Filters for listing; `tenant` None lists records of no tenant too (the default tenant's view).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

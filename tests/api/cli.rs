@@ -576,32 +576,7 @@ fn audit_key(db: &std::path::Path) -> labgate::domain::crypto::DataKey {
 /// Recomputes every record's links: without a key as someone who can edit the database (but
 /// not read the key file) could, or with the audit key (a test's own setup).
 fn recompute_chain(conn: &rusqlite::Connection, key: Option<&labgate::domain::crypto::DataKey>) {
-    type Row = (i64, labgate::store::audit::AuditRecord);
-    let rows: Vec<Row> = conn
-        .prepare("SELECT seq, id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, details FROM audit_log ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                labgate::store::audit::AuditRecord {
-                    id: r.get(1)?,
-                    ts: r.get(2)?,
-                    tenant_id: r.get(3)?,
-                    actor_type: r.get(4)?,
-                    actor_id: r.get(5)?,
-                    action: r.get(6)?,
-                    target: r.get(7)?,
-                    outcome: r.get(8)?,
-                    ip: r.get(9)?,
-                    user_agent: r.get(10)?,
-                    request_id: r.get(11)?,
-                    details: serde_json::from_str(&r.get::<_, String>(12)?).unwrap(),
-                },
-            ))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows = labgate::store::audit::all_records(conn).unwrap();
     let mut prev = labgate::store::audit::GENESIS.to_string();
     for (seq, rec) in rows {
         let hash = match key {
@@ -782,27 +757,12 @@ fn a_later_write_does_not_bless_a_tampered_chain() {
 
 /// A record as the database holds it, read back for forging.
 fn record_at(conn: &rusqlite::Connection, seq: i64) -> labgate::store::audit::AuditRecord {
-    conn.query_row(
-        "SELECT id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, details FROM audit_log WHERE seq = ?1",
-        [seq],
-        |r| {
-            Ok(labgate::store::audit::AuditRecord {
-                id: r.get(0)?,
-                ts: r.get(1)?,
-                tenant_id: r.get(2)?,
-                actor_type: r.get(3)?,
-                actor_id: r.get(4)?,
-                action: r.get(5)?,
-                target: r.get(6)?,
-                outcome: r.get(7)?,
-                ip: r.get(8)?,
-                user_agent: r.get(9)?,
-                request_id: r.get(10)?,
-                details: serde_json::from_str(&r.get::<_, String>(11)?).unwrap(),
-            })
-        },
-    )
-    .unwrap()
+    labgate::store::audit::all_records(conn)
+        .unwrap()
+        .into_iter()
+        .find(|(s, _)| *s == seq)
+        .map(|(_, r)| r)
+        .expect("a record at that sequence number")
 }
 
 /// Appends a record with a plain SHA-256 link, as someone without the key file would.
