@@ -352,13 +352,15 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&Transaction, &mut Changes) -> Result<T, WriteError> + Send + 'static,
     {
-        let app = self.clone();
-        tokio::task::spawn_blocking(move || app.write_blocking(f))
-            .await
-            .map_err(|e| {
-                log::error!("blocking task failed: {e}");
-                DomainError::internal()
-            })?
+        // Through the writer's group commit: many changes, one `fsync`.
+        let (out, changes) = store::write_with(&self.pool, move |tx| {
+            let mut changes = Changes::default();
+            f(tx, &mut changes).map(|out| (out, changes))
+        })
+        .await
+        .map_err(DomainError::from)?;
+        self.apply(&changes);
+        Ok(out)
     }
 
     /// `change` for code already off the async workers (the CLI).
@@ -366,24 +368,11 @@ impl App {
     where
         F: FnOnce(&Transaction, &mut Changes) -> Result<T, WriteError>,
     {
-        let mut refused = None;
-        let r = store::write_blocking(&self.pool, |tx| {
+        let (out, changes) = store::write_blocking_with(&self.pool, |tx| {
             let mut changes = Changes::default();
-            match f(tx, &mut changes) {
-                Ok(out) => Ok((out, changes)),
-                Err(WriteError::Store(e)) => Err(e),
-                Err(WriteError::Refused(d)) => {
-                    refused = Some(d);
-                    // Any error rolls the transaction back; this one is never shown.
-                    Err(StoreError::NotFound)
-                }
-            }
-        });
-        let (out, changes) = match (r, refused) {
-            (_, Some(d)) => return Err(d),
-            (Ok(v), None) => v,
-            (Err(e), None) => return Err(e.into()),
-        };
+            f(tx, &mut changes).map(|out| (out, changes))
+        })
+        .map_err(DomainError::from)?;
         self.apply(&changes);
         Ok(out)
     }

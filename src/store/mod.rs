@@ -45,6 +45,10 @@ struct Writer {
     file: FileGuard,
     /// The schema version last found to hold only labgate's own schema.
     schema_checked: std::sync::atomic::AtomicI64,
+    /// Write transactions committed since the pool was opened.
+    commits: std::sync::atomic::AtomicU64,
+    /// Write work waiting for the next group commit (`write`).
+    queue: std::sync::Mutex<std::collections::VecDeque<Box<dyn Work>>>,
 }
 
 /// What in the database's schema labgate's own schema does not have. An allow-list: every
@@ -134,8 +138,21 @@ impl Pool {
         self.writer.file.problem()
     }
 
+    /// How many write transactions were committed since the pool was opened (each one
+    /// `fsync`; a group commit counts once for all the writes it holds).
+    pub fn commits(&self) -> u64 {
+        self.writer
+            .commits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many writes wait for the next group commit.
+    pub fn queued(&self) -> usize {
+        self.writer.queue.lock().map(|q| q.len()).unwrap_or(0)
+    }
+
     fn writer(&self) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
-        if let Some(why) = self.writer.file.problem() {
+        if let Some(why) = self.writer.file.problem_now() {
             return Err(StoreError::Unavailable(why));
         }
         Ok(self.writer.conn.lock().unwrap_or_else(|p| p.into_inner()))
@@ -162,9 +179,22 @@ impl FileGuard {
         })
     }
 
+    /// The cached look (at most one `stat` every 200 ms), for health and readers.
     fn problem(&self) -> Option<String> {
+        self.look(false)
+    }
+
+    /// A look now, for the writer: one `stat` before a write transaction and one after its
+    /// commit, so nothing is written into a file already gone, and a write that landed in a
+    /// file removed meanwhile is not answered as stored.
+    fn problem_now(&self) -> Option<String> {
+        self.look(true)
+    }
+
+    fn look(&self, now: bool) -> Option<String> {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if let (Some(at), why) = &*last
+            && !now
             && at.elapsed() < Duration::from_millis(200)
         {
             return why.clone();
@@ -184,24 +214,39 @@ impl FileGuard {
     }
 
     fn check(&self) -> Option<String> {
+        self.fault().map(|f| f.to_string())
+    }
+
+    fn fault(&self) -> Option<FileFault> {
         use std::os::unix::fs::MetadataExt;
         let m = match std::fs::metadata(&self.path) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Some("the database file was removed".into());
-            }
-            Err(_) => return Some("the database file cannot be read".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(FileFault::Removed),
+            Err(_) => return Some(FileFault::Unreadable),
         };
         if (m.dev(), m.ino()) != self.id {
-            return Some("the database file was replaced by another file".into());
+            return Some(FileFault::Replaced);
         }
         // The mode, not a trial open: closing any descriptor of the file would drop SQLite's
         // POSIX locks on it.
         if m.permissions().readonly() {
-            return Some("the database file was made read-only".into());
+            return Some(FileFault::ReadOnly);
         }
         None
     }
+}
+
+/// What is wrong with the database file under a running server.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+enum FileFault {
+    #[error("the database file was removed")]
+    Removed,
+    #[error("the database file cannot be read")]
+    Unreadable,
+    #[error("the database file was replaced by another file")]
+    Replaced,
+    #[error("the database file was made read-only")]
+    ReadOnly,
 }
 
 /// The schema version this binary writes and understands.
@@ -209,7 +254,7 @@ pub const SCHEMA_VERSION: i64 = 4;
 /// The whole current schema, for a new database.
 const SCHEMA: &str = include_str!("../../schema.sql");
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot answer (locked, read-only, full, missing, I/O): fail closed.
     #[error("database unavailable: {0}")]
@@ -354,6 +399,8 @@ fn build(path: &Path, init: Init) -> StoreResult<Pool> {
             init,
             file: FileGuard::new(path)?,
             schema_checked: std::sync::atomic::AtomicI64::new(-1),
+            commits: Default::default(),
+            queue: Default::default(),
         }),
     })
 }
@@ -448,35 +495,198 @@ where
 
 /// Runs write work in one IMMEDIATE transaction: the change and its audit record commit
 /// together or not at all.
+///
+/// Writes are committed in groups (SPEC §10): the work is queued, and whichever waiting
+/// write takes the writer connection next runs everything queued so far in one transaction,
+/// each piece of work inside its own savepoint, and commits once, so one `fsync` serves all
+/// of them. Work that fails is rolled back to its savepoint alone; its neighbours still
+/// commit. No answer is given before the commit that holds the work: a commit that fails is
+/// every piece's failure.
 pub async fn write<T, F>(pool: &Pool, f: F) -> StoreResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
 {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || write_blocking(&pool, f))
-        .await
-        .map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))?
+    write_with(pool, f).await
 }
 
-/// `write` for code that is already off the async workers (the CLI).
+/// `write` for work with an error type of its own (a refusal decided inside the transaction);
+/// a store failure, the commit's included, becomes that type.
+pub async fn write_with<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
+{
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    pool.writer
+        .queue
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_back(Box::new(Queued {
+            work: Some(f),
+            done: None,
+            reply,
+        }));
+    let leader = pool.clone();
+    // The blocking task runs to its end even when the caller goes away, so queued work is
+    // never left behind: every piece in the queue has a task still to take the connection.
+    drop(tokio::task::spawn_blocking(move || commit_queued(&leader)));
+    match answer.await {
+        Ok(out) => out,
+        Err(_) => Err(StoreError::Other("the write was lost: its task ended".into()).into()),
+    }
+}
+
+/// The most pieces of work one group commit holds; more wait for the next.
+const GROUP_MAX: usize = 128;
+
+/// One piece of queued write work, with where its answer goes.
+trait Work: Send {
+    /// Runs the work; whether it succeeded (so its savepoint is kept).
+    fn run(&mut self, tx: &Transaction) -> bool;
+    /// Answers the caller once the group's commit is known (`Some` when it failed).
+    fn answer(self: Box<Self>, failed: Option<&StoreError>);
+}
+
+struct Queued<T, E, F> {
+    work: Option<F>,
+    done: Option<Result<T, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E, F> Work for Queued<T, E, F>
+where
+    T: Send,
+    E: From<StoreError> + Send,
+    F: FnOnce(&Transaction) -> Result<T, E> + Send,
+{
+    fn run(&mut self, tx: &Transaction) -> bool {
+        let Some(f) = self.work.take() else {
+            return false;
+        };
+        // A panic in one piece of work must not take its neighbours (or the writer) down.
+        let out =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx))).unwrap_or_else(|_| {
+                log::error!("a write panicked; it was rolled back");
+                Err(StoreError::Other("the write failed unexpectedly".into()).into())
+            });
+        let ok = out.is_ok();
+        self.done = Some(out);
+        ok
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&StoreError>) {
+        let out = match (self.done, failed) {
+            // Its own error first: it would have been the answer whatever the commit did.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), None) => Ok(v),
+            (_, Some(e)) => Err(e.clone().into()),
+            (None, None) => Err(StoreError::Other("the write was never run".into()).into()),
+        };
+        let _ = self.reply.send(out);
+    }
+}
+
+/// Takes the writer connection and commits whatever work is queued, a group at a time, until
+/// the queue is empty (it may be already: an earlier taker committed this task's work).
+fn commit_queued(pool: &Pool) {
+    let take = || -> Vec<Box<dyn Work>> {
+        let mut q = pool.writer.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let n = q.len().min(GROUP_MAX);
+        q.drain(..n).collect()
+    };
+    let mut conn = match pool.writer() {
+        Ok(c) => c,
+        Err(e) => {
+            for w in take() {
+                w.answer(Some(&e));
+            }
+            return;
+        }
+    };
+    loop {
+        let mut group = take();
+        if group.is_empty() {
+            return;
+        }
+        let failed = commit_group(pool, &mut conn, &mut group).err();
+        for w in group {
+            w.answer(failed.as_ref());
+        }
+    }
+}
+
+fn commit_group(
+    pool: &Pool,
+    conn: &mut Connection,
+    group: &mut [Box<dyn Work>],
+) -> StoreResult<()> {
+    if let Some(why) = pool.writer.file.problem_now() {
+        return Err(StoreError::Unavailable(why));
+    }
+    let tx = begin(pool, conn)?;
+    for w in group.iter_mut() {
+        tx.execute_batch("SAVEPOINT work")?;
+        if w.run(&tx) {
+            tx.execute_batch("RELEASE work")?;
+        } else {
+            // A statement that failed badly (a full disk, an I/O error) can end the whole
+            // transaction; then this fails, and so does the group.
+            tx.execute_batch("ROLLBACK TO work; RELEASE work")?;
+        }
+    }
+    tx.commit()?;
+    pool.writer
+        .commits
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    stored(pool)?;
+    bound_log(pool, conn);
+    Ok(())
+}
+
+/// `write` for code that is already off the async workers (the CLI, start-up, the lab's
+/// threads): the work runs alone in its own transaction, in turn with the groups.
 pub fn write_blocking<T, F>(pool: &Pool, f: F) -> StoreResult<T>
 where
     F: FnOnce(&Transaction) -> StoreResult<T>,
 {
+    write_blocking_with(pool, f)
+}
+
+/// `write_blocking` for work with an error type of its own (as `write_with`).
+pub fn write_blocking_with<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&Transaction) -> Result<T, E>,
+{
     let mut conn = pool.writer()?;
+    let tx = begin(pool, &mut conn)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(StoreError::from)?;
+    pool.writer
+        .commits
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    stored(pool)?;
+    bound_log(pool, &conn);
+    Ok(out)
+}
+
+/// Opens the write transaction on the writer connection, once the schema it writes with is
+/// known to be labgate's own.
+fn begin<'c>(pool: &Pool, conn: &'c mut Connection) -> StoreResult<Transaction<'c>> {
     // Inside the write lock: a schema changed since the last look is looked at again (one
     // header read a write when it has not) on a connection opened anew, so what is checked
     // is what the connection that writes has loaded: SQLite keeps a connection's schema until
     // the version moves, and the rows on disk can be changed without moving it.
-    let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
     let checked = &pool.writer.schema_checked;
+    let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
     if checked.load(std::sync::atomic::Ordering::Relaxed) != version {
         let mut fresh = Connection::open(&pool.writer.file.path)?;
         (pool.writer.init)(&mut fresh)?;
         *conn = fresh;
         let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
-        if let Err(e) = check_schema(&conn) {
+        if let Err(e) = check_schema(conn) {
             log::error!("{e}; refusing to write");
             return Err(e);
         }
@@ -490,15 +700,26 @@ where
             "the database's schema changed during the write; try again".into(),
         ));
     }
-    let out = f(&tx)?;
-    tx.commit()?;
-    // The writer keeps the log bounded itself: past half its bound, the log is checkpointed
-    // and cut back before the next write (a `stat` a commit; SQLite's own checkpoints cannot
-    // cut it back while readers are always present).
-    if wal_size(&pool.writer.file.path) > WAL_BOUND / 2 {
-        let _ = truncate_log(&conn);
+    Ok(tx)
+}
+
+/// After a commit: the file committed into must still be the database's file, or the write is
+/// not answered as stored (it went into a file removed or replaced meanwhile).
+fn stored(pool: &Pool) -> StoreResult<()> {
+    // A file made read-only after the commit still holds it.
+    match pool.writer.file.fault() {
+        Some(f) if f != FileFault::ReadOnly => Err(StoreError::Unavailable(f.to_string())),
+        _ => Ok(()),
     }
-    Ok(out)
+}
+
+/// The writer keeps the log bounded itself: past half its bound, the log is checkpointed and
+/// cut back before the next write (a `stat` a commit; SQLite's own checkpoints cannot cut it
+/// back while readers are always present).
+fn bound_log(pool: &Pool, conn: &Connection) {
+    if wal_size(&pool.writer.file.path) > WAL_BOUND / 2 {
+        let _ = truncate_log(conn);
+    }
 }
 
 pub fn new_id() -> String {

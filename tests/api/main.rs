@@ -17,3 +17,4 @@ mod reach;
 mod review;
 mod sessions;
 mod signin;
+mod storage;
