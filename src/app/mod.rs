@@ -3,10 +3,12 @@
 //! changed that caches may hold is returned as `Invalidation` values through `Changes`, and
 //! `App::write` applies them after the commit, in this one place, so no caller can forget one.
 
+pub mod account;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod events;
+pub mod mail;
 pub mod passwords;
 pub mod provision;
 pub mod signin;
@@ -128,6 +130,8 @@ pub struct App {
     pub listening: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
     /// One sign-in attempt at a time per email.
     pub signin_gate: Arc<signin::EmailGate>,
+    /// Sends (or spools) the mail use cases send after their commit.
+    pub mailer: crate::mail::Mailer,
     /// Audit records of events that already happened (a mail sent, a request refused) whose
     /// write failed, kept to be written when the database answers again (`record`).
     pending: Arc<std::sync::Mutex<Pending>>,
@@ -208,6 +212,7 @@ impl App {
         cache: Arc<dyn Invalidate>,
         passwords: PasswordWorkers,
     ) -> App {
+        let mailer = crate::mail::Mailer::new(config.mail_dir.clone(), config.smtp_url.clone());
         App {
             pool,
             clock: Arc::new(SystemClock),
@@ -221,6 +226,7 @@ impl App {
             shutdown: Arc::new(AtomicBool::new(false)),
             signin_gate: Arc::default(),
             listening: Arc::default(),
+            mailer,
             cache,
         }
     }

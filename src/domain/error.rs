@@ -167,6 +167,8 @@ pub struct DomainError {
     pub retry_after: Option<u64>,
     /// The feature module a `MODULE_DISABLED` refusal is about.
     pub module: Option<&'static str>,
+    /// The use case already wrote this refusal's audit record (nobody else writes one).
+    pub audited: bool,
 }
 
 impl fmt::Display for DomainError {
@@ -185,7 +187,14 @@ impl DomainError {
             details: None,
             retry_after: None,
             module: None,
+            audited: false,
         }
+    }
+
+    /// This refusal, marked as audited by the use case that refused.
+    pub fn audited(mut self) -> DomainError {
+        self.audited = true;
+        self
     }
 
     pub fn validation(field: &str, message: impl Into<String>) -> DomainError {

@@ -76,7 +76,7 @@ impl From<DomainError> for ApiError {
             details: e.details,
             extra: e.module.map(|m| ("moduleId", m.to_string())),
             retry_after: e.retry_after,
-            audited: false,
+            audited: e.audited,
         }
     }
 }

@@ -12,7 +12,6 @@ use crate::domain::crypto::DataKey;
 use crate::domain::jwt::KeyRing;
 use crate::domain::password;
 use crate::lab::runner::Runner;
-use crate::mail::Mailer;
 use crate::store::{self, Pool};
 
 #[derive(Default)]
@@ -36,7 +35,6 @@ pub struct AppState {
     pub events: Arc<EventHub>,
     /// Encrypts API key secrets and TOTP secrets at rest.
     pub data_key: DataKey,
-    pub mailer: Mailer,
     pub runner: Arc<Runner>,
     /// The last database check of `GET /api/health`.
     pub health: HealthProbe,
@@ -94,7 +92,6 @@ impl AppState {
         // Warm the dummy hash now so the first unknown-email login is not slower than others.
         let _ = password::dummy_hash();
         let limits = Limits::new(config.rate_limit_per_minute);
-        let mailer = Mailer::new(config.mail_dir.clone(), config.smtp_url.clone());
         let auth = Arc::new(AuthCache::default());
         let passwords = PasswordWorkers::new(cores);
         let config = Arc::new(config);
@@ -118,7 +115,6 @@ impl AppState {
             folds: Default::default(),
             events,
             data_key,
-            mailer,
             runner: Arc::new(Runner::default()),
             health: HealthProbe::default(),
             shutdown,

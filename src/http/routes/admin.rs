@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::account::INVITE_PURPOSE;
 use super::user_event;
+use crate::app::account::INVITE_PURPOSE;
 use crate::app::users::{check_grant, keep_an_admin};
 use crate::domain::capability::CapSet;
 use crate::domain::error::Code;
@@ -287,23 +287,10 @@ pub async fn invite(
             Ok(t)
         })
         .await?;
-    let link = format!(
-        "{}/invite#token={}",
-        state.config.public_url,
-        token.expose()
-    );
-    let body = format!(
-        "You have been invited to the labgate tenant \"{}\".\n\nOpen this link within 7 days to accept and set your password:\n\n{link}\n",
-        caller.tenant.name
-    );
-    super::send_mail(
-        &state,
-        Some(caller.tenant.id.clone()),
-        inv.email.clone(),
-        "labgate invitation",
-        body,
-        "invitation",
-    );
+    let tid = &caller.tenant.id;
+    let mail =
+        crate::app::mail::invitation(&state.app, tid, &caller.tenant.name, &inv.email, &token);
+    state.app.send(mail);
     Ok(HttpResponse::Created().json(inv))
 }
 

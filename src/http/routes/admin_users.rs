@@ -7,7 +7,6 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::account::mail_verification;
 use super::{actor, user_event};
 use crate::app::users as users_app;
 use crate::domain::ids::{SessionId, UserId};
@@ -117,7 +116,7 @@ pub async fn create(
             let verify = if created {
                 Some(one_time::issue(
                     tx,
-                    super::account::VERIFY_PURPOSE,
+                    crate::app::account::VERIFY_PURPOSE,
                     Some(&user.id),
                     Some(&tid),
                     &json!({}),
@@ -131,7 +130,13 @@ pub async fn create(
         })
         .await?;
     if let Some(t) = verify {
-        mail_verification(&state, &caller.tenant.id, &member.email, t.expose());
+        let mail = crate::app::mail::verification(
+            &state.app,
+            &caller.tenant.id,
+            &member.email,
+            t.expose(),
+        );
+        state.app.send(mail);
     }
     Ok(HttpResponse::Created().json(member))
 }
@@ -225,11 +230,7 @@ pub async fn reset_password(
     let deliver = users_app::Deliver::parse(body.0.as_ref().and_then(|b| b.deliver.as_deref()))?;
     let user = UserId::from_raw(id.into_inner());
     let r = users_app::reset_password(&state.app, actor(&caller, &meta), user, deliver).await?;
-    let link = format!(
-        "{}/reset-password#token={}",
-        state.config.public_url,
-        r.token.expose()
-    );
+    let link = crate::app::mail::reset_link(&state.app, &r.token);
     let expires_at = crate::domain::time::fmt(r.expires_at);
     if deliver == users_app::Deliver::Response {
         return Ok(HttpResponse::Ok()
@@ -238,12 +239,10 @@ pub async fn reset_password(
                 json!({"reset_url": link, "token": r.token.expose(), "expires_at": expires_at}),
             ));
     }
-    let body = format!(
-        "An administrator started a password reset for your labgate account.\n\nOpen this link within 30 minutes to choose a new password:\n\n{link}\n"
-    );
     let tenant = Some(caller.tenant.id.clone());
-    let subject = "labgate password reset";
-    super::send_mail(&state, tenant, r.email, subject, body, "password_reset");
+    state.app.send(crate::app::mail::reset_started(
+        &state.app, tenant, r.email, &r.token,
+    ));
     Ok(HttpResponse::Accepted().json(json!({"status": "mailed", "expires_at": expires_at})))
 }
 

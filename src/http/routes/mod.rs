@@ -15,11 +15,8 @@ pub mod setup;
 pub mod status;
 pub mod tokens;
 
-use actix_web::web;
-use serde_json::json;
-
-use crate::http::AppState;
 use crate::http::auth::Caller;
+use crate::http::error::ApiError;
 use crate::http::extract::Meta;
 use crate::store::audit::{AuditEvent, Outcome};
 
@@ -59,44 +56,12 @@ pub fn actor(caller: &Caller, meta: &Meta) -> crate::app::Actor {
     }
 }
 
-/// Sends a message after the change that caused it has committed, off the request path (so
-/// the answer's timing reveals nothing). A failure is logged and audited; it never undoes the
-/// change.
-pub fn send_mail(
-    state: &web::Data<AppState>,
-    tenant_id: Option<String>,
-    to: String,
-    subject: &'static str,
-    body: String,
-    kind: &'static str,
-) {
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let result = state.mailer.send(&to, subject, &body);
-        let (outcome, details) = match &result {
-            Ok(via) => (
-                Outcome::Success,
-                json!({"kind": kind, "to": to, "via": via}),
-            ),
-            Err(e) => {
-                log::error!("mail ({kind}) to {to} failed: {e}");
-                (
-                    Outcome::Failure,
-                    json!({"kind": kind, "to": to, "error": e}),
-                )
-            }
-        };
-        let ev = AuditEvent {
-            tenant_id,
-            actor_type: "system".into(),
-            actor_id: Some("mailer".into()),
-            action: "mail.send".into(),
-            target: Some(format!("mail:{to}")),
-            outcome,
-            details,
-            ..Default::default()
-        };
-        // The mail is gone either way: its record is kept until the database takes it.
-        state.app.record(ev);
-    });
+/// The signed-in person acting on their own account (an interactive session only).
+pub fn me(caller: &Caller, meta: &Meta) -> Result<crate::app::account::Me, ApiError> {
+    let (user, sid) = caller.require_interactive()?;
+    Ok(crate::app::account::Me {
+        actor: actor(caller, meta),
+        user: user.clone(),
+        session: sid.to_string(),
+    })
 }

@@ -1,0 +1,125 @@
+//! Mail a use case sends once its change has committed: the messages (links into the
+//! console) and their delivery off the request path, audited whatever happens.
+
+use serde_json::json;
+
+use super::App;
+use crate::domain::token::Secret;
+use crate::store::audit::{AuditEvent, Outcome};
+
+/// One message to send.
+pub struct Mail {
+    /// The tenant whose audit log records the delivery.
+    pub tenant: Option<String>,
+    pub to: String,
+    pub subject: &'static str,
+    pub body: String,
+    /// What the message is for, in its audit record (`password_reset`, `invitation`, ...).
+    pub kind: &'static str,
+}
+
+/// The console link that sets a new password with a reset token (the token after `#`, so it
+/// never reaches a server log or a `Referer`).
+pub fn reset_link(app: &App, token: &Secret) -> String {
+    format!(
+        "{}/reset-password#token={}",
+        app.config.public_url,
+        token.expose()
+    )
+}
+
+/// The reset mail a person asked for themselves.
+pub fn reset_asked(app: &App, tenant: Option<String>, to: String, token: &Secret) -> Mail {
+    let link = reset_link(app, token);
+    Mail {
+        tenant,
+        to,
+        subject: "labgate password reset",
+        body: format!(
+            "A password reset was requested for your labgate account.\n\nOpen this link within 30 minutes to choose a new password:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays as it is.\n"
+        ),
+        kind: "password_reset",
+    }
+}
+
+/// The reset mail an administrator started.
+pub fn reset_started(app: &App, tenant: Option<String>, to: String, token: &Secret) -> Mail {
+    let link = reset_link(app, token);
+    Mail {
+        tenant,
+        to,
+        subject: "labgate password reset",
+        body: format!(
+            "An administrator started a password reset for your labgate account.\n\nOpen this link within 30 minutes to choose a new password:\n\n{link}\n"
+        ),
+        kind: "password_reset",
+    }
+}
+
+/// The mail with the link that confirms an email address.
+pub fn verification(app: &App, tenant: &str, to: &str, token: &str) -> Mail {
+    let link = format!("{}/api/auth/verify-email?t={token}", app.config.public_url);
+    Mail {
+        tenant: Some(tenant.to_string()),
+        to: to.to_string(),
+        subject: "labgate: confirm your email address",
+        body: format!("Confirm the email address of your labgate account by opening:\n\n{link}\n"),
+        kind: "verify_email",
+    }
+}
+
+/// The invitation into a tenant.
+pub fn invitation(app: &App, tenant: &str, tenant_name: &str, to: &str, token: &Secret) -> Mail {
+    let link = format!("{}/invite#token={}", app.config.public_url, token.expose());
+    Mail {
+        tenant: Some(tenant.to_string()),
+        to: to.to_string(),
+        subject: "labgate invitation",
+        body: format!(
+            "You have been invited to the labgate tenant \"{tenant_name}\".\n\nOpen this link within 7 days to accept and set your password:\n\n{link}\n"
+        ),
+        kind: "invitation",
+    }
+}
+
+impl App {
+    /// Sends a message after the change that caused it has committed, off the request path
+    /// (so the answer's timing reveals nothing). A failure is logged and audited; it never
+    /// undoes the change.
+    pub fn send(&self, mail: Mail) {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let Mail {
+                tenant,
+                to,
+                subject,
+                body,
+                kind,
+            } = mail;
+            let (outcome, details) = match app.mailer.send(&to, subject, &body) {
+                Ok(via) => (
+                    Outcome::Success,
+                    json!({"kind": kind, "to": to, "via": via}),
+                ),
+                Err(e) => {
+                    log::error!("mail ({kind}) to {to} failed: {e}");
+                    (
+                        Outcome::Failure,
+                        json!({"kind": kind, "to": to, "error": e}),
+                    )
+                }
+            };
+            // The mail is gone either way: its record is kept until the database takes it.
+            app.record(AuditEvent {
+                tenant_id: tenant,
+                actor_type: "system".into(),
+                actor_id: Some("mailer".into()),
+                action: "mail.send".into(),
+                target: Some(format!("mail:{to}")),
+                outcome,
+                details,
+                ..Default::default()
+            });
+        });
+    }
+}
