@@ -4,6 +4,7 @@
 //! `App::write` applies them after the commit, in this one place, so no caller can forget one.
 
 pub mod account;
+pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;

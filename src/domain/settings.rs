@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::DomainError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RequireMfa {
@@ -55,6 +57,63 @@ impl Default for Settings {
 impl Settings {
     pub fn from_json(v: &serde_json::Value) -> Settings {
         serde_json::from_value(v.clone()).unwrap_or_default()
+    }
+
+    /// These settings with a patch applied: any subset of the keys, `features` merged key by
+    /// key. The first value that is not allowed is the refusal.
+    pub fn patched(
+        mut self,
+        patch: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Settings, DomainError> {
+        use serde_json::Value;
+        for (k, v) in patch {
+            match k.as_str() {
+                "require_mfa" => {
+                    self.require_mfa =
+                        serde_json::from_value::<RequireMfa>(v.clone()).map_err(|_| {
+                            DomainError::validation("require_mfa", "must be off, admins or all")
+                        })?
+                }
+                "password_min_length" => {
+                    // A whole number, also when written as `16.0`.
+                    let n = v
+                        .as_u64()
+                        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as u64))
+                        .filter(|n| (12..=256).contains(n))
+                        .ok_or_else(|| {
+                            DomainError::validation(
+                                "password_min_length",
+                                "must be a whole number from 12 to 256",
+                            )
+                        })?;
+                    self.password_min_length = n as u32;
+                }
+                "features" => {
+                    let Value::Object(f) = v else {
+                        return Err(DomainError::validation("features", "must be an object"));
+                    };
+                    for (name, on) in f {
+                        let field = format!("features.{name}");
+                        let on = on.as_bool().ok_or_else(|| {
+                            DomainError::validation(&field, "must be true or false")
+                        })?;
+                        match name.as_str() {
+                            "exercises" => self.features.exercises = on,
+                            "noise" => self.features.noise = on,
+                            "api_keys" => self.features.api_keys = on,
+                            _ => {
+                                return Err(DomainError::validation(
+                                    &field,
+                                    "unknown feature (exercises, noise, api_keys)",
+                                ));
+                            }
+                        }
+                    }
+                }
+                other => return Err(DomainError::validation(other, "unknown setting")),
+            }
+        }
+        Ok(self)
     }
 }
 

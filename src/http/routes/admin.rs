@@ -1,56 +1,19 @@
 //! Tenant administration: custom roles and invitations (`admin.users`), settings
 //! (`admin.settings`).
 
-use crate::app::Invalidation;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::user_event;
-use crate::app::account::INVITE_PURPOSE;
-use crate::app::users::{check_grant, keep_an_admin};
-use crate::domain::capability::CapSet;
-use crate::domain::error::Code;
-use crate::domain::settings::{RequireMfa, Settings};
-use crate::domain::time;
+use super::actor;
+use crate::app::admin::{self, permissions};
+use crate::domain::settings::Settings;
 use crate::http::AppState;
 use crate::http::auth::{AdminSettings, AdminUsers, Require, tenant_settings};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged, paged_all};
-use crate::store::invitations::{self, Invitation};
-use crate::store::{self, StoreError, audit, one_time, roles, tenants, users};
-
-const INVITE_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 86400);
-
-fn role_name(n: &str) -> Result<String, ApiError> {
-    let n = n.trim();
-    if n.is_empty()
-        || n.len() > 64
-        || !n
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
-        return Err(ApiError::validation(
-            "name",
-            "1-64 characters of letters, digits, '-', '_' or '.'",
-        ));
-    }
-    Ok(n.to_string())
-}
-
-fn permissions(p: &[String]) -> Result<CapSet, ApiError> {
-    CapSet::parse_names(p)
-        .map_err(|bad| ApiError::validation("permissions", format!("unknown capability {bad:?}")))
-}
-
-fn builtin_read_only() -> ApiError {
-    ApiError::forbidden(
-        Code::BuiltinRoleReadOnly,
-        "Built-in roles cannot be changed or deleted.",
-    )
-}
+use crate::store::invitations::Invitation;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,10 +28,10 @@ pub async fn roles_list(
     state: web::Data<AppState>,
     req: HttpRequest,
     Require(caller, ..): Require<AdminUsers>,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let tid = caller.tenant.id.clone();
-    let all = store::run(&state.pool, move |c| roles::list(c, &tid)).await?;
+    let all = admin::roles(&state.app, &actor(&caller, &meta)).await?;
     Ok(paged_all(&req, page, all))
 }
 
@@ -81,29 +44,13 @@ pub async fn roles_create(
     meta: Meta,
     body: Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = role_name(
-        body.0
-            .name
-            .as_deref()
-            .ok_or_else(|| ApiError::validation("name", "is required"))?,
-    )?;
-    let caps = permissions(body.0.permissions.as_deref().unwrap_or(&[]))?;
-    crate::domain::reach::grant(caller.usable_caps(), caps)?;
-    let tid = caller.tenant.id.clone();
-    let mut ev = user_event(
-        &caller,
-        &meta,
-        "role.create",
-        String::new(),
-        json!({"name": name, "permissions": caps.names()}),
-    );
-    let role = store::write(&state.pool, move |tx| {
-        let r = roles::create(tx, &tid, &name, caps)?;
-        ev.target = Some(format!("role:{}", r.id));
-        audit::append(tx, &ev)?;
-        Ok(r)
-    })
-    .await?;
+    let RoleBody {
+        name,
+        permissions: p,
+    } = body.0;
+    let name = name.ok_or_else(|| ApiError::validation("name", "is required"))?;
+    let caps = permissions(p.as_deref().unwrap_or(&[]))?;
+    let role = admin::create_role(&state.app, actor(&caller, &meta), &name, caps).await?;
     Ok(HttpResponse::Created().json(role))
 }
 
@@ -112,12 +59,10 @@ pub async fn roles_create(
 pub async fn roles_get(
     state: web::Data<AppState>,
     Require(caller, ..): Require<AdminUsers>,
+    meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let r = store::run(&state.pool, move |c| roles::get(c, &tid, &id))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let r = admin::role(&state.app, &actor(&caller, &meta), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -131,48 +76,14 @@ pub async fn roles_update(
     id: web::Path<String>,
     body: Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = body.0.name.as_deref().map(role_name).transpose()?;
-    let caps = body.0.permissions.as_deref().map(permissions).transpose()?;
-    let held = caller.usable_caps();
-    if let Some(c) = caps {
-        crate::domain::reach::grant(held, c)?;
-    }
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let ev = user_event(
-        &caller,
-        &meta,
-        "role.update",
-        format!("role:{id}"),
-        json!({"name": name, "permissions": caps.map(|c| c.names())}),
-    );
-    enum R {
-        Builtin,
-        Done(roles::Role),
-    }
-    let r = state
-        .app
-        .change(move |tx, fx| {
-            fx.invalidate(Invalidation::Principals);
-            let role = roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?;
-            if role.builtin {
-                return Ok(R::Builtin);
-            }
-            // Editing a role (its name included: invitations and requests name roles by name)
-            // changes what every holder has: the editor must hold all it held before too.
-            let before = CapSet::parse_names(&role.permissions).unwrap_or_default();
-            crate::domain::reach::over_member(held, before)?;
-            roles::update(tx, &tid, &id, name.as_deref(), caps)?;
-            keep_an_admin(tx, &tid)?;
-            audit::append(tx, &ev)?;
-            Ok(R::Done(
-                roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?,
-            ))
-        })
-        .await?;
-    match r {
-        R::Builtin => Err(builtin_read_only()),
-        R::Done(role) => Ok(HttpResponse::Ok().json(role)),
-    }
+    let RoleBody {
+        name,
+        permissions: p,
+    } = body.0;
+    let caps = p.as_deref().map(permissions).transpose()?;
+    let a = actor(&caller, &meta);
+    let role = admin::update_role(&state.app, a, id.into_inner(), name.as_deref(), caps).await?;
+    Ok(HttpResponse::Ok().json(role))
 }
 
 /// Delete a custom role that nobody holds.
@@ -184,35 +95,7 @@ pub async fn roles_delete(
     meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let ev = user_event(
-        &caller,
-        &meta,
-        "role.delete",
-        format!("role:{id}"),
-        json!({}),
-    );
-    let builtin = state
-        .app
-        .write(move |tx, fx| {
-            fx.invalidate(Invalidation::Principals);
-            let role = roles::get(tx, &tid, &id)?.ok_or(StoreError::NotFound)?;
-            if role.builtin {
-                return Ok(true);
-            }
-            if roles::in_use(tx, &id)? {
-                return Err(StoreError::Conflict(
-                    "The role is held by members; take it from them first.".into(),
-                ));
-            }
-            roles::delete(tx, &tid, &id)?;
-            audit::append(tx, &ev)?;
-            Ok(false)
-        })
-        .await?;
-    if builtin {
-        return Err(builtin_read_only());
-    }
+    admin::delete_role(&state.app, actor(&caller, &meta), id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -232,65 +115,9 @@ pub async fn invite(
     meta: Meta,
     body: Json<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let InviteBody {
-        email,
-        roles: role_names,
-    } = body.0;
-    if !users::valid_email(&email) {
-        return Err(ApiError::validation("email", "invalid email format"));
-    }
-    if role_names.is_empty() {
-        return Err(ApiError::validation("roles", "name at least one role"));
-    }
-    let tid = caller.tenant.id.clone();
-    let now = time::now();
-    let inv = Invitation {
-        id: store::new_id(),
-        email: email.trim().to_string(),
-        roles: role_names,
-        created_by: Some(caller.actor_id.clone()),
-        created_at: time::fmt(now),
-        expires_at: time::fmt(time::plus(now, INVITE_TTL)),
-        status: "pending".into(),
-    };
-    let ev = user_event(
-        &caller,
-        &meta,
-        "invitation.create",
-        format!("invitation:{}", inv.id),
-        json!({"email": inv.email, "roles": inv.roles}),
-    );
-    let i2 = inv.clone();
-    let held = caller.usable_caps();
-    let token = state
-        .app
-        .change(move |tx, _| {
-            check_grant(tx, &tid, &i2.roles, held)?;
-            if let Some(u) = users::find_by_email(tx, &i2.email)?
-                && users::is_member(tx, &u.id, &tid)?
-            {
-                return Err(StoreError::Conflict(
-                    "That person is already a member of this tenant.".into(),
-                )
-                .into());
-            }
-            let t = one_time::issue(
-                tx,
-                INVITE_PURPOSE,
-                None,
-                Some(&tid),
-                &json!({"invitation_id": i2.id}),
-                INVITE_TTL,
-            )?;
-            invitations::create(tx, &i2, &tid, &crate::domain::token::hash(t.expose()))?;
-            audit::append(tx, &ev)?;
-            Ok(t)
-        })
-        .await?;
-    let tid = &caller.tenant.id;
-    let mail =
-        crate::app::mail::invitation(&state.app, tid, &caller.tenant.name, &inv.email, &token);
-    state.app.send(mail);
+    let InviteBody { email, roles } = body.0;
+    let (a, tenant) = (actor(&caller, &meta), &caller.tenant.name);
+    let inv = admin::invite(&state.app, a, tenant, &email, roles).await?;
     Ok(HttpResponse::Created().json(inv))
 }
 
@@ -300,13 +127,11 @@ pub async fn invitations_list(
     state: web::Data<AppState>,
     req: HttpRequest,
     Require(caller, ..): Require<AdminUsers>,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let tid = caller.tenant.id.clone();
-    let (rows, total) = store::run(&state.pool, move |c| {
-        invitations::list(c, &tid, page.limit, page.offset())
-    })
-    .await?;
+    let a = actor(&caller, &meta);
+    let (rows, total) = admin::invitations(&state.app, &a, page.limit, page.offset()).await?;
     Ok(paged(&req, page, total, rows))
 }
 
@@ -319,25 +144,7 @@ pub async fn invitations_revoke(
     meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let ev = user_event(
-        &caller,
-        &meta,
-        "invitation.revoke",
-        format!("invitation:{id}"),
-        json!({}),
-    );
-    let ok = store::write(&state.pool, move |tx| {
-        let ok = invitations::revoke(tx, &tid, &id)?;
-        if ok {
-            audit::append(tx, &ev)?;
-        }
-        Ok(ok)
-    })
-    .await?;
-    if !ok {
-        return Err(ApiError::not_found());
-    }
+    admin::revoke_invitation(&state.app, actor(&caller, &meta), id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -362,70 +169,6 @@ pub async fn settings_put(
     let Value::Object(patch) = body.0 else {
         return Err(ApiError::validation("body", "must be a JSON object"));
     };
-    let mut s: Settings = (*tenant_settings(&state, &caller.tenant.id).await?).clone();
-    for (k, v) in &patch {
-        match k.as_str() {
-            "require_mfa" => {
-                s.require_mfa = serde_json::from_value::<RequireMfa>(v.clone()).map_err(|_| {
-                    ApiError::validation("require_mfa", "must be off, admins or all")
-                })?
-            }
-            "password_min_length" => {
-                // A whole number, also when written as `16.0`.
-                let n = v
-                    .as_u64()
-                    .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as u64))
-                    .filter(|n| (12..=256).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::validation(
-                            "password_min_length",
-                            "must be a whole number from 12 to 256",
-                        )
-                    })?;
-                s.password_min_length = n as u32;
-            }
-            "features" => {
-                let Value::Object(f) = v else {
-                    return Err(ApiError::validation("features", "must be an object"));
-                };
-                for (name, on) in f {
-                    let on = on.as_bool().ok_or_else(|| {
-                        ApiError::validation(&format!("features.{name}"), "must be true or false")
-                    })?;
-                    match name.as_str() {
-                        "exercises" => s.features.exercises = on,
-                        "noise" => s.features.noise = on,
-                        "api_keys" => s.features.api_keys = on,
-                        _ => {
-                            return Err(ApiError::validation(
-                                &format!("features.{name}"),
-                                "unknown feature (exercises, noise, api_keys)",
-                            ));
-                        }
-                    }
-                }
-            }
-            other => return Err(ApiError::validation(other, "unknown setting")),
-        }
-    }
-    let tid = caller.tenant.id.clone();
-    let value = serde_json::to_value(&s).map_err(|_| ApiError::internal())?;
-    let ev = user_event(
-        &caller,
-        &meta,
-        "settings.update",
-        format!("tenant:{tid}"),
-        json!({"changed": patch, "settings": value}),
-    );
-    let v2 = value.clone();
-    let tid_inv = crate::domain::ids::TenantId::from_raw(caller.tenant.id.clone());
-    state
-        .app
-        .write(move |tx, fx| {
-            fx.invalidate(Invalidation::Settings(tid_inv));
-            tenants::save_settings(tx, &tid, &v2)?;
-            audit::append(tx, &ev).map(|_| ())
-        })
-        .await?;
-    Ok(HttpResponse::build(StatusCode::OK).json(value))
+    let s: Settings = admin::update_settings(&state.app, actor(&caller, &meta), patch).await?;
+    Ok(HttpResponse::Ok().json(s))
 }
