@@ -159,3 +159,85 @@ pub async fn delete(app: &App, actor: Actor, key: KeyId) -> AppResult<()> {
     })
     .await
 }
+
+/// What a new key is to be.
+pub struct NewKeyInput {
+    pub name: String,
+    pub services: std::collections::BTreeMap<String, api_keys::Access>,
+    /// RFC 3339, in the future; never changed afterwards.
+    pub expires_at: Option<String>,
+    pub allowed_subnets: Vec<String>,
+    pub allowed_origins: Vec<String>,
+}
+
+/// POST /api-keys: a new key of the actor's tenant, granting only what the actor could do
+/// itself; its secret is answered here (and can be revealed again later).
+pub async fn create(app: &App, actor: Actor, new: NewKeyInput) -> AppResult<(KeyInfo, Secret)> {
+    let name = crate::domain::ids::display_name("name", &new.name)?;
+    api_key::check_services(actor.caps, &new.services)?;
+    let subnets = api_key::check_subnets(&new.allowed_subnets)?;
+    let origins = api_key::check_origins(&new.allowed_origins)?;
+    let expires_at = match &new.expires_at {
+        None => None,
+        Some(s) => {
+            let t = crate::domain::time::parse(s)
+                .ok_or_else(|| DomainError::validation("expires_at", "must be an RFC 3339 time"))?;
+            if t <= app.now() {
+                return Err(DomainError::validation(
+                    "expires_at",
+                    "must be in the future",
+                ));
+            }
+            Some(t)
+        }
+    };
+    let tid = actor.tenant.as_str().to_string();
+    // A key made by a user is that user's; one made by another key names that key.
+    let creator = actor
+        .user
+        .as_ref()
+        .map(|u| u.as_str().to_string())
+        .or_else(|| actor.template.actor_id.clone())
+        .unwrap_or_default();
+    let details = json!({"name": name, "services": new.services});
+    let mut ev = actor.event("api_key.create", String::new(), details);
+    let (dk, services) = (app.data_key.clone(), new.services);
+    app.write(move |tx, fx| {
+        fx.invalidate(Invalidation::Keys);
+        let key = api_keys::NewKey {
+            tenant_id: &tid,
+            name: &name,
+            services: &services,
+            allowed_subnets: &subnets,
+            allowed_origins: &origins,
+            expires_at,
+            created_by: Some(&creator),
+        };
+        let (info, secret) = api_keys::create(tx, &dk, key)?;
+        ev.target = Some(format!("api_key:{}", info.id));
+        audit::append(tx, &ev)?;
+        Ok((info, secret))
+    })
+    .await
+}
+
+/// A page of the actor's tenant's keys (never the secrets), and how many there are.
+pub async fn list(
+    app: &App,
+    actor: &Actor,
+    limit: u32,
+    offset: u64,
+) -> AppResult<(Vec<KeyInfo>, u64)> {
+    let tid = actor.tenant.as_str().to_string();
+    Ok(app
+        .read(move |c| api_keys::list(c, &tid, limit, offset))
+        .await?)
+}
+
+/// One key of the actor's tenant (never its secret).
+pub async fn get(app: &App, actor: &Actor, key: KeyId) -> AppResult<KeyInfo> {
+    let tid = actor.tenant.as_str().to_string();
+    app.read(move |c| api_keys::get(c, &tid, key.as_str()))
+        .await?
+        .ok_or_else(DomainError::not_found)
+}

@@ -13,6 +13,7 @@ pub mod mail;
 pub mod passwords;
 pub mod provision;
 pub mod signin;
+pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;

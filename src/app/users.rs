@@ -259,7 +259,8 @@ pub struct ResetIssued {
 }
 
 /// POST /admin/users/{id}/reset-password: a one-time reset token for a member the actor
-/// reaches (in every tenant of theirs when it is answered rather than mailed).
+/// reaches (in every tenant of theirs when it is answered rather than mailed); mailed to the
+/// member unless it is to be answered.
 pub async fn reset_password(
     app: &App,
     actor: Actor,
@@ -267,41 +268,49 @@ pub async fn reset_password(
     deliver: Deliver,
 ) -> AppResult<ResetIssued> {
     let now = app.now();
-    app.change(move |tx, _| {
-        let target = member_caps(tx, &actor, &user)?;
-        reach::over_member(actor.caps, target)?;
-        if deliver == Deliver::Response {
-            reach_every_tenant(tx, &actor, &user, true)?;
-        }
-        let (tid, uid) = (actor.tenant.as_str(), user.as_str());
-        let m = users::member(tx, tid, uid)?.ok_or(StoreError::NotFound)?;
-        let token = one_time::issue(
-            tx,
-            RESET_PURPOSE,
-            Some(uid),
-            Some(tid),
-            &json!({}),
-            RESET_TTL,
-        )?;
-        let how = match deliver {
-            Deliver::Mail => "mail",
-            Deliver::Response => "response",
-        };
-        audit::append(
-            tx,
-            &actor.event(
-                "user.reset_password",
-                format!("user:{uid}"),
-                json!({"deliver": how}),
-            ),
-        )?;
-        Ok(ResetIssued {
-            token,
-            email: m.email,
-            expires_at: time::plus(now, RESET_TTL),
+    let tenant = actor.tenant.as_str().to_string();
+    let issued = app
+        .change(move |tx, _| {
+            let target = member_caps(tx, &actor, &user)?;
+            reach::over_member(actor.caps, target)?;
+            if deliver == Deliver::Response {
+                reach_every_tenant(tx, &actor, &user, true)?;
+            }
+            let (tid, uid) = (actor.tenant.as_str(), user.as_str());
+            let m = users::member(tx, tid, uid)?.ok_or(StoreError::NotFound)?;
+            let token = one_time::issue(
+                tx,
+                RESET_PURPOSE,
+                Some(uid),
+                Some(tid),
+                &json!({}),
+                RESET_TTL,
+            )?;
+            let how = match deliver {
+                Deliver::Mail => "mail",
+                Deliver::Response => "response",
+            };
+            audit::append(
+                tx,
+                &actor.event(
+                    "user.reset_password",
+                    format!("user:{uid}"),
+                    json!({"deliver": how}),
+                ),
+            )?;
+            Ok(ResetIssued {
+                token,
+                email: m.email,
+                expires_at: time::plus(now, RESET_TTL),
+            })
         })
-    })
-    .await
+        .await?;
+    if deliver == Deliver::Mail {
+        let mail =
+            super::mail::reset_started(app, Some(tenant), issued.email.clone(), &issued.token);
+        app.send(mail);
+    }
+    Ok(issued)
 }
 
 /// DELETE /admin/sessions/{id}: ends one of the tenant's login sessions, when the actor
@@ -326,4 +335,119 @@ pub async fn end_member_session(app: &App, actor: Actor, session: SessionId) -> 
         Ok(())
     })
     .await
+}
+
+/// A new member of the actor's tenant.
+pub struct NewMember {
+    pub email: String,
+    pub name: String,
+    pub password: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// POST /admin/users: creates a user in the actor's tenant, or adds a membership to an
+/// existing user of another tenant (whose password is kept; one given is not used). A member
+/// already here is a conflict. A new user is mailed the email-verification link.
+pub async fn create_member(app: &App, actor: Actor, new: NewMember) -> AppResult<Member> {
+    if !users::valid_email(&new.email) {
+        return Err(DomainError::validation("email", "invalid email format"));
+    }
+    let roles = parse_roles(new.roles)?;
+    let name = parse_name(&new.name)?;
+    let (tid, email) = (actor.tenant.as_str().to_string(), new.email);
+    let e2 = email.clone();
+    let exists = app
+        .read(move |c| users::find_by_email(c, &e2))
+        .await?
+        .is_some();
+    let hash = match (new.password, exists) {
+        (Some(pw), false) => {
+            let t = tid.clone();
+            let v = app.read(move |c| tenants::settings(c, &t)).await?;
+            let min = crate::domain::settings::Settings::from_json(&v).password_min_length;
+            crate::domain::password::check_policy(&pw, min as usize)
+                .map_err(|m| DomainError::validation("password", m))?;
+            Some(app.passwords.hash(pw).await)
+        }
+        _ => None,
+    };
+    let held = actor.caps;
+    let details = json!({"email": email, "roles": roles});
+    let mut ev = actor.event("user.create", String::new(), details);
+    let t2 = tid.clone();
+    let (member, verify) = app
+        .change(move |tx, fx| {
+            fx.invalidate(Invalidation::Principals);
+            let (user, created) = match users::find_by_email(tx, &email)? {
+                Some(u) => (u, false),
+                None => (users::create(tx, &email, &name, hash.as_deref())?, true),
+            };
+            check_grant(tx, &t2, &roles, held)?;
+            users::add_membership(tx, &user.id, &t2, &roles)?;
+            if !created {
+                ev.action = "membership.add".into();
+            }
+            ev.target = Some(format!("user:{}", user.id));
+            audit::append(tx, &ev)?;
+            let verify = if created {
+                let purpose = super::account::VERIFY_PURPOSE;
+                let ttl = Duration::from_secs(7 * 86400);
+                let t = one_time::issue(tx, purpose, Some(&user.id), Some(&t2), &json!({}), ttl)?;
+                Some(t)
+            } else {
+                None
+            };
+            let member = users::member(tx, &t2, &user.id)?.ok_or(StoreError::NotFound)?;
+            Ok((member, verify))
+        })
+        .await?;
+    if let Some(t) = verify {
+        app.send(super::mail::verification(
+            app,
+            &tid,
+            &member.email,
+            t.expose(),
+        ));
+    }
+    Ok(member)
+}
+
+/// A page of the actor's tenant's members (`q` matches email or name), and how many match.
+pub async fn members(
+    app: &App,
+    actor: &Actor,
+    q: Option<String>,
+    status: Option<Status>,
+    limit: u32,
+    offset: u64,
+) -> AppResult<(Vec<Member>, u64)> {
+    let tid = actor.tenant.as_str().to_string();
+    Ok(app
+        .read(move |c| {
+            users::members(
+                c,
+                &tid,
+                q.as_deref(),
+                status.map(Status::as_str),
+                limit,
+                offset,
+            )
+        })
+        .await?)
+}
+
+/// One member of the actor's tenant.
+pub async fn member(app: &App, actor: &Actor, user: UserId) -> AppResult<Member> {
+    let tid = actor.tenant.as_str().to_string();
+    app.read(move |c| users::member(c, &tid, user.as_str()))
+        .await?
+        .ok_or_else(DomainError::not_found)
+}
+
+/// The actor's tenant's open login sessions.
+pub async fn tenant_sessions(app: &App, actor: &Actor) -> AppResult<Vec<sessions::SessionInfo>> {
+    let tid = actor.tenant.as_str().to_string();
+    Ok(app
+        .read(move |c| sessions::list_open(c, &tid, None))
+        .await?)
 }

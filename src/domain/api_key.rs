@@ -125,3 +125,86 @@ mod tests {
         assert!(!h.contains(Capability::AdminSettings));
     }
 }
+
+/// A key's services: at least one, each known, and each grantable by the creator (`held`):
+/// what it could do itself (SPEC §4.4).
+pub fn check_services(
+    held: CapSet,
+    services: &BTreeMap<String, Access>,
+) -> Result<(), super::error::DomainError> {
+    use super::error::{Code, DomainError};
+    if services.is_empty() {
+        return Err(DomainError::validation(
+            "services",
+            "name at least one service",
+        ));
+    }
+    for (name, access) in services {
+        let svc = Service::parse(name).ok_or_else(|| {
+            DomainError::validation(
+                &format!("services.{name}"),
+                "unknown service (exercises, noise, platform-status, audit, users, settings)",
+            )
+        })?;
+        if let Some(cap) = svc.needed_to_grant(*access)
+            && !held.contains(cap)
+        {
+            let how = if *access == Access::Write {
+                "write"
+            } else {
+                "read"
+            };
+            return Err(DomainError::new(
+                Code::MissingCapability,
+                format!(
+                    "Granting {name}:{how} requires the capability {}.",
+                    cap.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A key's allowed subnets: CIDRs, in their canonical form.
+pub fn check_subnets(subnets: &[String]) -> Result<Vec<String>, super::error::DomainError> {
+    subnets
+        .iter()
+        .map(|s| {
+            super::net::parse_cidr(s)
+                .map(|n| n.to_string())
+                .ok_or_else(|| {
+                    super::error::DomainError::validation(
+                        "allowed_subnets",
+                        format!("invalid CIDR {s:?}"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// A key's allowed origins: `scheme://host[:port]`, http or https, no path, never a wildcard.
+pub fn check_origins(origins: &[String]) -> Result<Vec<String>, super::error::DomainError> {
+    origins
+        .iter()
+        .map(|o| {
+            let bad = || {
+                super::error::DomainError::validation(
+                    "allowed_origins",
+                    format!("{o:?} is not an origin like https://soc.lab"),
+                )
+            };
+            let rest = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .ok_or_else(bad)?;
+            if rest.is_empty()
+                || rest.contains(['/', '*', '?', '#', '@', ' '])
+                || rest.chars().any(char::is_control)
+            {
+                return Err(bad());
+            }
+            Ok(o.to_ascii_lowercase())
+        })
+        .collect()
+}

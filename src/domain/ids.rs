@@ -123,3 +123,16 @@ mod tests {
         }
     }
 }
+
+/// A display name of a token, key, sink, schedule or exercise: 1-100 printable characters,
+/// not blank, trimmed.
+pub fn display_name(field: &str, name: &str) -> Result<String, super::error::DomainError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(super::error::DomainError::validation(
+            field,
+            "must be 1-100 printable characters",
+        ));
+    }
+    Ok(n.to_string())
+}

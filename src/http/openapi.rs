@@ -153,7 +153,7 @@ fn error_statuses(row: &Row, has_body: bool) -> Vec<&'static str> {
     v
 }
 
-/// Printable text of 1-100 characters, not blank: what `valid_name` accepts.
+/// Printable text of 1-100 characters, not blank: what `domain::ids::display_name` accepts.
 const NAME: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
 /// A role name: 1-64 letters, digits, `-`, `_`, `.`.
 const ROLE_NAME: &str = r"^[A-Za-z0-9._-]{1,64}$";

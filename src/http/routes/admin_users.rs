@@ -1,21 +1,18 @@
 //! User administration in the caller's tenant (capability `admin.users`): members, their
 //! roles and status, password resets, and the tenant's login sessions.
 
-use crate::app::Invalidation;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{actor, user_event};
+use super::actor;
 use crate::app::users as users_app;
 use crate::domain::ids::{SessionId, UserId};
-use crate::domain::password;
 use crate::http::AppState;
-use crate::http::auth::{AdminUsers, Require, tenant_settings};
+use crate::http::auth::{AdminUsers, Require};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged, paged_all, url_pairs};
-use crate::store::{self, StoreError, audit, one_time, sessions, users};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,29 +32,18 @@ pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
     Require(caller, ..): Require<AdminUsers>,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = url_pairs(req.query_string());
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let (q, status) = (get("q").filter(|q| !q.is_empty()), get("status"));
-    if let Some(s) = &status
-        && s != "active"
-        && s != "disabled"
-    {
-        return Err(ApiError::validation("status", "must be active or disabled"));
-    }
-    let tid = caller.tenant.id.clone();
-    let (rows, total) = store::run(&state.pool, move |c| {
-        users::members(
-            c,
-            &tid,
-            q.as_deref(),
-            status.as_deref(),
-            page.limit,
-            page.offset(),
-        )
-    })
-    .await?;
+    let q = get("q").filter(|q| !q.is_empty());
+    let status = get("status")
+        .as_deref()
+        .map(users_app::Status::parse)
+        .transpose()?;
+    let (a, limit, offset) = (actor(&caller, &meta), page.limit, page.offset());
+    let (rows, total) = users_app::members(&state.app, &a, q, status, limit, offset).await?;
     Ok(paged(&req, page, total, rows))
 }
 
@@ -71,73 +57,19 @@ pub async fn create(
     meta: Meta,
     body: Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut b = body.0;
-    if !users::valid_email(&b.email) {
-        return Err(ApiError::validation("email", "invalid email format"));
-    }
-    b.roles = users_app::parse_roles(b.roles)?;
-    b.name = users_app::parse_name(&b.name)?;
-    let tid = caller.tenant.id.clone();
-    let e2 = b.email.clone();
-    let exists = store::run(&state.pool, move |c| users::find_by_email(c, &e2))
-        .await?
-        .is_some();
-    let hash = match (&b.password, exists) {
-        (Some(pw), false) => {
-            let min = tenant_settings(&state, &tid).await?.password_min_length as usize;
-            password::check_policy(pw, min).map_err(|m| ApiError::validation("password", m))?;
-            Some(state.passwords.hash(pw.clone()).await)
-        }
-        _ => None,
+    let CreateUser {
+        email,
+        name,
+        password,
+        roles,
+    } = body.0;
+    let new = users_app::NewMember {
+        email,
+        name,
+        password,
+        roles,
     };
-    let held = caller.usable_caps();
-    let mut ev = user_event(
-        &caller,
-        &meta,
-        "user.create",
-        String::new(),
-        json!({"email": b.email, "roles": b.roles}),
-    );
-    let (member, verify) = state
-        .app
-        .change(move |tx, fx| {
-            fx.invalidate(Invalidation::Principals);
-            let (user, created) = match users::find_by_email(tx, &b.email)? {
-                Some(u) => (u, false),
-                None => (users::create(tx, &b.email, &b.name, hash.as_deref())?, true),
-            };
-            users_app::check_grant(tx, &tid, &b.roles, held)?;
-            users::add_membership(tx, &user.id, &tid, &b.roles)?;
-            if !created {
-                ev.action = "membership.add".into();
-            }
-            ev.target = Some(format!("user:{}", user.id));
-            audit::append(tx, &ev)?;
-            let verify = if created {
-                Some(one_time::issue(
-                    tx,
-                    crate::app::account::VERIFY_PURPOSE,
-                    Some(&user.id),
-                    Some(&tid),
-                    &json!({}),
-                    std::time::Duration::from_secs(7 * 86400),
-                )?)
-            } else {
-                None
-            };
-            let member = users::member(tx, &tid, &user.id)?.ok_or(StoreError::NotFound)?;
-            Ok((member, verify))
-        })
-        .await?;
-    if let Some(t) = verify {
-        let mail = crate::app::mail::verification(
-            &state.app,
-            &caller.tenant.id,
-            &member.email,
-            t.expose(),
-        );
-        state.app.send(mail);
-    }
+    let member = users_app::create_member(&state.app, actor(&caller, &meta), new).await?;
     Ok(HttpResponse::Created().json(member))
 }
 
@@ -147,12 +79,11 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     Require(caller, ..): Require<AdminUsers>,
+    meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let m = store::run(&state.pool, move |c| users::member(c, &tid, &id))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let user = UserId::from_raw(id.into_inner());
+    let m = users_app::member(&state.app, &actor(&caller, &meta), user).await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
@@ -230,20 +161,16 @@ pub async fn reset_password(
     let deliver = users_app::Deliver::parse(body.0.as_ref().and_then(|b| b.deliver.as_deref()))?;
     let user = UserId::from_raw(id.into_inner());
     let r = users_app::reset_password(&state.app, actor(&caller, &meta), user, deliver).await?;
-    let link = crate::app::mail::reset_link(&state.app, &r.token);
     let expires_at = crate::domain::time::fmt(r.expires_at);
-    if deliver == users_app::Deliver::Response {
-        return Ok(HttpResponse::Ok()
-            .insert_header(("cache-control", "no-store"))
-            .json(
-                json!({"reset_url": link, "token": r.token.expose(), "expires_at": expires_at}),
-            ));
+    if deliver == users_app::Deliver::Mail {
+        return Ok(
+            HttpResponse::Accepted().json(json!({"status": "mailed", "expires_at": expires_at}))
+        );
     }
-    let tenant = Some(caller.tenant.id.clone());
-    state.app.send(crate::app::mail::reset_started(
-        &state.app, tenant, r.email, &r.token,
-    ));
-    Ok(HttpResponse::Accepted().json(json!({"status": "mailed", "expires_at": expires_at})))
+    let link = crate::app::mail::reset_link(&state.app, &r.token);
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({"reset_url": link, "token": r.token.expose(), "expires_at": expires_at})))
 }
 
 /// The tenant's open login sessions.
@@ -252,10 +179,10 @@ pub async fn sessions_list(
     state: web::Data<AppState>,
     req: HttpRequest,
     Require(caller, ..): Require<AdminUsers>,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let tid = caller.tenant.id.clone();
-    let all = store::run(&state.pool, move |c| sessions::list_open(c, &tid, None)).await?;
+    let all = users_app::tenant_sessions(&state.app, &actor(&caller, &meta)).await?;
     Ok(paged_all(&req, page, all))
 }
 

@@ -1,7 +1,6 @@
 //! Organization API keys (capability `manage_api_keys`): create, list, read, change, delete,
 //! reveal (also to users a key is shared with), share and unshare.
 
-use crate::app::Invalidation;
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,18 +8,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::tokens::valid_name;
-use super::{actor, user_event};
+use super::actor;
 use crate::app::api_keys as keys_app;
-use crate::domain::error::Code;
-use crate::domain::ids::{KeyId, UserId};
-use crate::domain::{net, time};
+use crate::domain::api_key;
+use crate::domain::ids::{KeyId, UserId, display_name};
 use crate::http::AppState;
-use crate::http::auth::{Caller, ManageApiKeys, Require, Service};
+use crate::http::auth::{Caller, ManageApiKeys, Require};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged};
-use crate::store::api_keys::{self, Access, KeyChange, NewKey};
-use crate::store::{self, audit};
+use crate::store::api_keys::{Access, KeyChange};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,78 +49,6 @@ pub struct ShareKey {
     pub user_id: String,
 }
 
-/// Services must be known, and the creator may grant only what it could do itself.
-fn check_services(caller: &Caller, services: &BTreeMap<String, Access>) -> Result<(), ApiError> {
-    if services.is_empty() {
-        return Err(ApiError::validation(
-            "services",
-            "name at least one service",
-        ));
-    }
-    for (name, access) in services {
-        let svc = Service::parse(name).ok_or_else(|| {
-            ApiError::validation(
-                &format!("services.{name}"),
-                "unknown service (exercises, noise, platform-status, audit, users, settings)",
-            )
-        })?;
-        if let Some(cap) = svc.needed_to_grant(*access) {
-            caller.require(cap).map_err(|_| {
-                ApiError::forbidden(
-                    Code::MissingCapability,
-                    format!(
-                        "Granting {name}:{} requires the capability {}.",
-                        if *access == Access::Write {
-                            "write"
-                        } else {
-                            "read"
-                        },
-                        cap.as_str()
-                    ),
-                )
-            })?;
-        }
-    }
-    Ok(())
-}
-
-fn check_subnets(subnets: &[String]) -> Result<Vec<String>, ApiError> {
-    subnets
-        .iter()
-        .map(|s| {
-            net::parse_cidr(s).map(|n| n.to_string()).ok_or_else(|| {
-                ApiError::validation("allowed_subnets", format!("invalid CIDR {s:?}"))
-            })
-        })
-        .collect()
-}
-
-/// An origin is `scheme://host[:port]`, http or https, no path, never a wildcard.
-fn check_origins(origins: &[String]) -> Result<Vec<String>, ApiError> {
-    origins
-        .iter()
-        .map(|o| {
-            let bad = || {
-                ApiError::validation(
-                    "allowed_origins",
-                    format!("{o:?} is not an origin like https://soc.lab"),
-                )
-            };
-            let rest = o
-                .strip_prefix("https://")
-                .or_else(|| o.strip_prefix("http://"))
-                .ok_or_else(bad)?;
-            if rest.is_empty()
-                || rest.contains(['/', '*', '?', '#', '@', ' '])
-                || rest.chars().any(char::is_control)
-            {
-                return Err(bad());
-            }
-            Ok(o.to_ascii_lowercase())
-        })
-        .collect()
-}
-
 /// Create an API key; the secret is in this answer (and can be revealed again later).
 #[utoipa::path(post, path = "/api/api-keys", tag = "api-keys", request_body = CreateKey,
     responses((status = 201, description = "created, with `key`"), (status = 403, description = "MISSING_CAPABILITY")))]
@@ -135,58 +59,14 @@ pub async fn create(
     body: Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
-    let name = valid_name("name", &b.name)?;
-    check_services(&caller, &b.services)?;
-    let subnets = check_subnets(b.allowed_subnets.as_deref().unwrap_or(&[]))?;
-    let origins = check_origins(b.allowed_origins.as_deref().unwrap_or(&[]))?;
-    let expires_at = match &b.expires_at {
-        None => None,
-        Some(s) => {
-            let t = time::parse(s)
-                .ok_or_else(|| ApiError::validation("expires_at", "must be an RFC 3339 time"))?;
-            if t <= time::now() {
-                return Err(ApiError::validation("expires_at", "must be in the future"));
-            }
-            Some(t)
-        }
+    let new = keys_app::NewKeyInput {
+        name: b.name,
+        services: b.services,
+        expires_at: b.expires_at,
+        allowed_subnets: b.allowed_subnets.unwrap_or_default(),
+        allowed_origins: b.allowed_origins.unwrap_or_default(),
     };
-    let tid = caller.tenant.id.clone();
-    let creator = caller
-        .user
-        .as_ref()
-        .map(|u| u.user_id.clone())
-        .unwrap_or_else(|| caller.actor_id.clone());
-    let dk = state.data_key.clone();
-    let mut ev = user_event(
-        &caller,
-        &meta,
-        "api_key.create",
-        String::new(),
-        json!({"name": name, "services": b.services}),
-    );
-    let services = b.services;
-    let (info, secret) = state
-        .app
-        .write(move |tx, fx| {
-            fx.invalidate(Invalidation::Keys);
-            let (info, secret) = api_keys::create(
-                tx,
-                &dk,
-                NewKey {
-                    tenant_id: &tid,
-                    name: &name,
-                    services: &services,
-                    allowed_subnets: &subnets,
-                    allowed_origins: &origins,
-                    expires_at,
-                    created_by: Some(&creator),
-                },
-            )?;
-            ev.target = Some(format!("api_key:{}", info.id));
-            audit::append(tx, &ev)?;
-            Ok((info, secret))
-        })
-        .await?;
+    let (info, secret) = keys_app::create(&state.app, actor(&caller, &meta), new).await?;
     let mut v = serde_json::to_value(&info).unwrap_or_default();
     v["key"] = json!(secret.expose());
     Ok(HttpResponse::Created().json(v))
@@ -199,13 +79,11 @@ pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
     Require(caller, ..): Require<ManageApiKeys>,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let tid = caller.tenant.id.clone();
-    let (rows, total) = store::run(&state.pool, move |c| {
-        api_keys::list(c, &tid, page.limit, page.offset())
-    })
-    .await?;
+    let a = actor(&caller, &meta);
+    let (rows, total) = keys_app::list(&state.app, &a, page.limit, page.offset()).await?;
     Ok(paged(&req, page, total, rows))
 }
 
@@ -215,12 +93,11 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     Require(caller, ..): Require<ManageApiKeys>,
+    meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let info = store::run(&state.pool, move |c| api_keys::get(c, &tid, &id))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let key = KeyId::from_raw(id.into_inner());
+    let info = keys_app::get(&state.app, &actor(&caller, &meta), key).await?;
     Ok(HttpResponse::Ok().json(info))
 }
 
@@ -243,24 +120,24 @@ pub async fn update(
         ));
     }
     if let Some(s) = &b.services {
-        check_services(&caller, s)?;
+        api_key::check_services(caller.usable_caps(), s)?;
     }
     let change = KeyChange {
         name: b
             .name
             .as_deref()
-            .map(|n| valid_name("name", n))
+            .map(|n| display_name("name", n))
             .transpose()?,
         services: b.services,
         allowed_subnets: b
             .allowed_subnets
             .as_deref()
-            .map(check_subnets)
+            .map(api_key::check_subnets)
             .transpose()?,
         allowed_origins: b
             .allowed_origins
             .as_deref()
-            .map(check_origins)
+            .map(api_key::check_origins)
             .transpose()?,
     };
     let key = KeyId::from_raw(id.into_inner());

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::tokens::valid_name;
 use super::user_event;
+use crate::domain::ids::display_name as valid_name;
 use crate::http::AppState;
 use crate::http::auth::{Caller, ManageExercises, Require};
 use crate::http::error::ApiError;

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::tokens::valid_name;
 use super::user_event;
+use crate::domain::ids::display_name as valid_name;
 use crate::domain::{cron, time};
 use crate::http::AppState;
 use crate::http::auth::{Caller, ManageNoiseLogs, Require};
