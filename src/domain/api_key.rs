@@ -96,36 +96,6 @@ pub fn held(services: &BTreeMap<String, Access>) -> CapSet {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_on_open_services_grants_nothing_write_on_users_grants_admin_users() {
-        let mut s = BTreeMap::new();
-        s.insert("exercises".to_string(), Access::Read);
-        assert_eq!(grants(&s), CapSet::empty());
-        s.insert("users".to_string(), Access::Write);
-        assert!(grants(&s).contains(Capability::AdminUsers));
-        s.insert("audit".to_string(), Access::Read);
-        assert!(grants(&s).contains(Capability::AuditRead));
-    }
-
-    #[test]
-    fn a_key_holds_only_what_it_may_write_and_audit_reads() {
-        let mut s = BTreeMap::new();
-        s.insert("exercises".to_string(), Access::Read);
-        s.insert("settings".to_string(), Access::Read);
-        s.insert("audit".to_string(), Access::Read);
-        s.insert("users".to_string(), Access::Write);
-        let h = held(&s);
-        assert!(h.contains(Capability::AdminUsers));
-        assert!(h.contains(Capability::AuditRead));
-        assert!(!h.contains(Capability::ManageExercises));
-        assert!(!h.contains(Capability::AdminSettings));
-    }
-}
-
 /// A key's services: at least one, each known, and each grantable by the creator (`held`):
 /// what it could do itself (SPEC §4.4).
 pub fn check_services(
@@ -207,4 +177,34 @@ pub fn check_origins(origins: &[String]) -> Result<Vec<String>, super::error::Do
             Ok(o.to_ascii_lowercase())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_on_open_services_grants_nothing_write_on_users_grants_admin_users() {
+        let mut s = BTreeMap::new();
+        s.insert("exercises".to_string(), Access::Read);
+        assert_eq!(grants(&s), CapSet::empty());
+        s.insert("users".to_string(), Access::Write);
+        assert!(grants(&s).contains(Capability::AdminUsers));
+        s.insert("audit".to_string(), Access::Read);
+        assert!(grants(&s).contains(Capability::AuditRead));
+    }
+
+    #[test]
+    fn a_key_holds_only_what_it_may_write_and_audit_reads() {
+        let mut s = BTreeMap::new();
+        s.insert("exercises".to_string(), Access::Read);
+        s.insert("settings".to_string(), Access::Read);
+        s.insert("audit".to_string(), Access::Read);
+        s.insert("users".to_string(), Access::Write);
+        let h = held(&s);
+        assert!(h.contains(Capability::AdminUsers));
+        assert!(h.contains(Capability::AuditRead));
+        assert!(!h.contains(Capability::ManageExercises));
+        assert!(!h.contains(Capability::AdminSettings));
+    }
 }

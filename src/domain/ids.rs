@@ -95,6 +95,19 @@ impl Email {
     }
 }
 
+/// A display name of a token, key, sink, schedule or exercise: 1-100 printable characters,
+/// not blank, trimmed.
+pub fn display_name(field: &str, name: &str) -> Result<String, super::error::DomainError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(super::error::DomainError::validation(
+            field,
+            "must be 1-100 printable characters",
+        ));
+    }
+    Ok(n.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,17 +135,4 @@ mod tests {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// A display name of a token, key, sink, schedule or exercise: 1-100 printable characters,
-/// not blank, trimmed.
-pub fn display_name(field: &str, name: &str) -> Result<String, super::error::DomainError> {
-    let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
-        return Err(super::error::DomainError::validation(
-            field,
-            "must be 1-100 printable characters",
-        ));
-    }
-    Ok(n.to_string())
 }
