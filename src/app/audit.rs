@@ -234,3 +234,70 @@ pub fn prune(app: &App, before: &str) -> AppResult<u64> {
     anchor_with(app, Mode::Pruned)?;
     Ok(removed)
 }
+
+/// The filters of the audit list and export, as given.
+#[derive(Debug, Default)]
+pub struct Query {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+/// Who reads the audit log, and with which filters. Events of no tenant (unknown-email
+/// logins, setup, anonymous refusals) are shown to the default tenant's auditors.
+pub fn filter(actor: &super::Actor, default_tenant: bool, q: Query) -> AppResult<audit::Filter> {
+    if let Some(o) = &q.outcome
+        && !["success", "failure", "denied"].contains(&o.as_str())
+    {
+        return Err(DomainError::validation(
+            "outcome",
+            "must be success, failure or denied",
+        ));
+    }
+    let ts = |field: &str, v: &Option<String>| -> AppResult<Option<String>> {
+        v.as_deref()
+            .map(|s| {
+                crate::domain::time::parse(s)
+                    .map(crate::domain::time::fmt)
+                    .ok_or_else(|| DomainError::validation(field, "must be an RFC 3339 time"))
+            })
+            .transpose()
+    };
+    Ok(audit::Filter {
+        tenant_id: actor.tenant.as_str().to_string(),
+        include_null_tenant: default_tenant,
+        since: ts("since", &q.since)?,
+        until: ts("until", &q.until)?,
+        actor: q.actor,
+        action: q.action,
+        outcome: q.outcome,
+    })
+}
+
+/// A page of matching records, newest first, and how many match.
+pub async fn list(
+    app: &App,
+    f: audit::Filter,
+    limit: u32,
+    offset: u64,
+) -> AppResult<(Vec<audit::AuditRecord>, u64)> {
+    Ok(app.read(move |c| audit::list(c, &f, limit, offset)).await?)
+}
+
+/// Records an export reads per query.
+pub const EXPORT_PAGE: usize = 500;
+
+/// The next page of an export: up to `EXPORT_PAGE` matching records older than sequence
+/// number `before` (from the newest when `None`), newest first, with their sequence numbers.
+/// A connection is held only for the page's query.
+pub async fn export_page(
+    app: &App,
+    f: audit::Filter,
+    before: Option<i64>,
+) -> AppResult<Vec<(i64, audit::AuditRecord)>> {
+    Ok(app
+        .read(move |c| audit::page_before(c, &f, before, EXPORT_PAGE))
+        .await?)
+}

@@ -24,7 +24,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
     if let Err(e) = crate::app::audit::start(&state.app) {
         log::error!("the audit chain was not anchored at start: {}", e.message);
     }
-    if let Some(token) = http::routes::setup::issue_setup_token(&state.pool)
+    if let Some(token) = crate::app::setup::issue_setup_token(&state.app)
         .map_err(|e| format!("cannot issue setup token: {e}"))?
     {
         // Printed once, to stderr only: it is the key to the first admin account.

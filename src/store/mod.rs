@@ -34,6 +34,11 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 pub struct Pool {
     conns: r2d2::Pool<SqliteConnectionManager>,
     writer: std::sync::Arc<Writer>,
+    /// Where `write` queues work for the writer thread (started with the first such write;
+    /// it ends when the last clone of the pool is gone).
+    jobs: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<Box<dyn Work>>>>,
+    /// One permit per pooled connection: reads wait for one here, not on a blocking thread.
+    readers: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 type Init = std::sync::Arc<dyn Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync>;
@@ -47,8 +52,8 @@ struct Writer {
     schema_checked: std::sync::atomic::AtomicI64,
     /// Write transactions committed since the pool was opened.
     commits: std::sync::atomic::AtomicU64,
-    /// Write work waiting for the next group commit (`write`).
-    queue: std::sync::Mutex<std::collections::VecDeque<Box<dyn Work>>>,
+    /// Writes queued (`write`) and not answered yet.
+    pending: std::sync::atomic::AtomicUsize,
 }
 
 /// What in the database's schema labgate's own schema does not have. An allow-list: every
@@ -146,9 +151,30 @@ impl Pool {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// How many writes wait for the next group commit.
+    /// How many writes are queued for the writer thread and not answered yet.
     pub fn queued(&self) -> usize {
-        self.writer.queue.lock().map(|q| q.len()).unwrap_or(0)
+        self.writer
+            .pending
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The writer thread's queue, started with the first write. The thread holds a pool of
+    /// its own without the queue's sender, so it ends when every clone of this pool is gone.
+    fn jobs(&self) -> &tokio::sync::mpsc::Sender<Box<dyn Work>> {
+        self.jobs.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_MAX);
+            let own = Pool {
+                conns: self.conns.clone(),
+                writer: self.writer.clone(),
+                jobs: Default::default(),
+                readers: self.readers.clone(),
+            };
+            std::thread::Builder::new()
+                .name("labgate-writer".into())
+                .spawn(move || writer_thread(own, rx))
+                .expect("the writer thread starts");
+            tx
+        })
     }
 
     fn writer(&self) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
@@ -385,7 +411,7 @@ fn build(path: &Path, init: Init) -> StoreResult<Pool> {
     let i = init.clone();
     let manager = SqliteConnectionManager::file(path).with_init(move |c| i(c));
     let conns = r2d2::Pool::builder()
-        .max_size(8)
+        .max_size(READERS as u32)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(3))
         .build(manager)
@@ -400,8 +426,10 @@ fn build(path: &Path, init: Init) -> StoreResult<Pool> {
             file: FileGuard::new(path)?,
             schema_checked: std::sync::atomic::AtomicI64::new(-1),
             commits: Default::default(),
-            queue: Default::default(),
+            pending: Default::default(),
         }),
+        jobs: Default::default(),
+        readers: std::sync::Arc::new(tokio::sync::Semaphore::new(READERS)),
     })
 }
 
@@ -484,8 +512,17 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
 {
+    // A permit first: at most one blocking thread per pooled connection, however many
+    // requests read at once.
+    let permit = pool
+        .readers
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| StoreError::Unavailable("the database is closing".into()))?;
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let conn = pool.get()?;
         f(&conn)
     })
@@ -519,24 +556,33 @@ where
     F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
 {
     let (reply, answer) = tokio::sync::oneshot::channel();
+    let work: Box<dyn Work> = Box::new(Queued {
+        work: Some(f),
+        done: None,
+        reply,
+    });
     pool.writer
-        .queue
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push_back(Box::new(Queued {
-            work: Some(f),
-            done: None,
-            reply,
-        }));
-    let leader = pool.clone();
-    // The blocking task runs to its end even when the caller goes away, so queued work is
-    // never left behind: every piece in the queue has a task still to take the connection.
-    drop(tokio::task::spawn_blocking(move || commit_queued(&leader)));
+        .pending
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // A full queue makes the caller wait here (asynchronously): memory stays bounded.
+    if let Err(lost) = pool.jobs().send(work).await {
+        let e = StoreError::Unavailable("the writer has stopped".into());
+        lost.0.answer(Some(&e));
+        pool.writer
+            .pending
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
     match answer.await {
         Ok(out) => out,
         Err(_) => Err(StoreError::Other("the write was lost: its task ended".into()).into()),
     }
 }
+
+/// The most writes waiting for the writer thread; more wait to be queued.
+const QUEUE_MAX: usize = 1024;
+
+/// Pooled read connections (and read permits).
+const READERS: usize = 8;
 
 /// The most pieces of work one group commit holds; more wait for the next.
 const GROUP_MAX: usize = 128;
@@ -588,32 +634,30 @@ where
     }
 }
 
-/// Takes the writer connection and commits whatever work is queued, a group at a time, until
-/// the queue is empty (it may be already: an earlier taker committed this task's work).
-fn commit_queued(pool: &Pool) {
-    let take = || -> Vec<Box<dyn Work>> {
-        let mut q = pool.writer.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let n = q.len().min(GROUP_MAX);
-        q.drain(..n).collect()
-    };
-    let mut conn = match pool.writer() {
-        Ok(c) => c,
-        Err(e) => {
-            for w in take() {
-                w.answer(Some(&e));
+/// The writer thread: takes the next write, waits for the writer connection (another write,
+/// a checkpoint or a command may hold it), then takes every write queued meanwhile and commits
+/// them together. While one group commits, the next gathers.
+fn writer_thread(pool: Pool, mut jobs: tokio::sync::mpsc::Receiver<Box<dyn Work>>) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut group = vec![first];
+        let conn = pool.writer();
+        while group.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(w) => group.push(w),
+                Err(_) => break,
             }
-            return;
         }
-    };
-    loop {
-        let mut group = take();
-        if group.is_empty() {
-            return;
-        }
-        let failed = commit_group(pool, &mut conn, &mut group).err();
+        let failed = match conn {
+            Ok(mut conn) => commit_group(&pool, &mut conn, &mut group).err(),
+            Err(e) => Some(e),
+        };
+        let n = group.len();
         for w in group {
             w.answer(failed.as_ref());
         }
+        pool.writer
+            .pending
+            .fetch_sub(n, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

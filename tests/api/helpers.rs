@@ -30,7 +30,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut cfg = Config::for_dir(dir.path());
     adjust(&mut cfg);
     let state = web::Data::new(AppState::build(cfg).expect("state builds"));
-    let setup_token = http::routes::setup::issue_setup_token(&state.pool).unwrap();
+    let setup_token = labgate::app::setup::issue_setup_token(&state.app).unwrap();
     let bound = http::bind(state.clone(), 1).expect("binds");
     let handle = bound.server.handle();
     tokio::spawn(bound.server);

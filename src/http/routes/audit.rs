@@ -3,28 +3,22 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::stream;
-use serde::Deserialize;
 
-use crate::domain::time;
+use super::actor;
+use crate::app::audit::{self as audit_app, EXPORT_PAGE, Query};
 use crate::http::AppState;
 use crate::http::auth::{AuditRead, Caller, Require};
 use crate::http::error::ApiError;
-use crate::http::extract::{Page, paged, url_pairs};
-use crate::store::audit::{self, AuditRecord, Filter};
-use crate::store::{self};
+use crate::http::extract::{Meta, Page, paged, url_pairs};
+use crate::store::audit::{AuditRecord, Filter};
 
-#[derive(Deserialize, Default)]
-struct Query {
-    actor: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    format: Option<String>,
-}
-
-fn filter(caller: &Caller, req: &HttpRequest) -> Result<(Filter, Option<String>), ApiError> {
-    let mut q = Query::default();
+/// The filters of the query string, and `format`.
+fn filter(
+    caller: &Caller,
+    meta: &Meta,
+    req: &HttpRequest,
+) -> Result<(Filter, Option<String>), ApiError> {
+    let (mut q, mut format) = (Query::default(), None);
     for (k, v) in url_pairs(req.query_string()) {
         match k.as_str() {
             "actor" => q.actor = Some(v),
@@ -32,41 +26,12 @@ fn filter(caller: &Caller, req: &HttpRequest) -> Result<(Filter, Option<String>)
             "outcome" => q.outcome = Some(v),
             "since" => q.since = Some(v),
             "until" => q.until = Some(v),
-            "format" => q.format = Some(v),
+            "format" => format = Some(v),
             _ => {}
         }
     }
-    if let Some(o) = &q.outcome
-        && !["success", "failure", "denied"].contains(&o.as_str())
-    {
-        return Err(ApiError::validation(
-            "outcome",
-            "must be success, failure or denied",
-        ));
-    }
-    let ts = |field: &str, v: &Option<String>| -> Result<Option<String>, ApiError> {
-        v.as_deref()
-            .map(|s| {
-                time::parse(s)
-                    .map(time::fmt)
-                    .ok_or_else(|| ApiError::validation(field, "must be an RFC 3339 time"))
-            })
-            .transpose()
-    };
-    Ok((
-        Filter {
-            tenant_id: caller.tenant.id.clone(),
-            // Events of no tenant (unknown-email logins, setup, anonymous refusals) are shown
-            // to the default tenant's auditors.
-            include_null_tenant: caller.tenant.slug == "default",
-            actor: q.actor,
-            action: q.action,
-            outcome: q.outcome,
-            since: ts("since", &q.since)?,
-            until: ts("until", &q.until)?,
-        },
-        q.format,
-    ))
+    let default = caller.tenant.slug == "default";
+    Ok((audit_app::filter(&actor(caller, meta), default, q)?, format))
 }
 
 /// The audit log of the caller's tenant, newest first.
@@ -78,13 +43,11 @@ pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
     Require(caller, ..): Require<AuditRead>,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let (f, _) = filter(&caller, &req)?;
-    let (rows, total) = store::run(&state.pool, move |c| {
-        audit::list(c, &f, page.limit, page.offset())
-    })
-    .await?;
+    let (f, _) = filter(&caller, &meta, &req)?;
+    let (rows, total) = audit_app::list(&state.app, f, page.limit, page.offset()).await?;
     Ok(paged(&req, page, total, rows))
 }
 
@@ -121,9 +84,6 @@ fn csv_line(r: &AuditRecord) -> String {
         + "\n"
 }
 
-/// Records an export reads per query.
-const EXPORT_PAGE: usize = 500;
-
 /// Streamed export (`format=jsonl` or `csv`) with the same filters as the list.
 #[utoipa::path(get, path = "/api/admin/audit/export", tag = "audit",
     params(("format" = Option<String>, Query, description = "jsonl (default) or csv")),
@@ -132,39 +92,54 @@ pub async fn export(
     state: web::Data<AppState>,
     req: HttpRequest,
     Require(caller, ..): Require<AuditRead>,
+    meta: Meta,
 ) -> Result<HttpResponse, ApiError> {
-    let (f, format) = filter(&caller, &req)?;
+    let (f, format) = filter(&caller, &meta, &req)?;
     let csv = match format.as_deref() {
         None | Some("jsonl") => false,
         Some("csv") => true,
         Some(_) => return Err(ApiError::validation("format", "must be jsonl or csv")),
     };
-    // A page of records at a time, read only when the client has taken the one before: a
-    // connection is held just for a page's query, never while a slow (or stalled) client
-    // reads, so exports cannot starve the pool, and memory holds one page.
+    let (ctype, ext) = if csv {
+        ("text/csv; charset=utf-8", "csv")
+    } else {
+        ("application/x-ndjson", "jsonl")
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, ctype))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"audit.{ext}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(export_stream(state.app.clone(), f, csv)))
+}
+
+/// The export's body: a page of records at a time, read only when the client has taken the
+/// one before, so a connection is held just for a page's query (never while a slow or stalled
+/// client reads) and memory holds one page.
+fn export_stream(
+    app: crate::app::App,
+    f: Filter,
+    csv: bool,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
     struct Cursor {
         before: Option<i64>,
         first: bool,
         done: bool,
     }
-    let pool = state.pool.clone();
     let start = Cursor {
         before: None,
         first: true,
         done: false,
     };
-    let body = stream::unfold(start, move |mut cur| {
-        let (pool, f) = (pool.clone(), f.clone());
+    stream::unfold(start, move |mut cur| {
+        let (app, f) = (app.clone(), f.clone());
         async move {
             if cur.done {
                 return None;
             }
-            let before = cur.before;
-            let page = store::run(&pool, move |c| {
-                audit::page_before(c, &f, before, EXPORT_PAGE)
-            })
-            .await;
-            let page = match page {
+            let page = match audit_app::export_page(&app, f, cur.before).await {
                 Ok(p) => p,
                 Err(e) => {
                     log::error!("audit export failed: {e}");
@@ -187,20 +162,7 @@ pub async fn export(
                     buf.push('\n');
                 }
             }
-            Some((Ok::<_, std::io::Error>(web::Bytes::from(buf)), cur))
+            Some((Ok(web::Bytes::from(buf)), cur))
         }
-    });
-    let (ctype, ext) = if csv {
-        ("text/csv; charset=utf-8", "csv")
-    } else {
-        ("application/x-ndjson", "jsonl")
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, ctype))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"audit.{ext}\""),
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .streaming(body))
+    })
 }

@@ -5,13 +5,12 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::user_event;
-use crate::domain::ids::display_name as valid_name;
+use super::actor;
+use crate::app::exercises;
 use crate::http::AppState;
 use crate::http::auth::{Caller, ManageExercises, Require};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged, url_pairs};
-use crate::store::{self, audit, events, exercises};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,35 +28,9 @@ pub async fn start(
     meta: Meta,
     body: Json<StartExercise>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = valid_name("name", &body.0.name)?;
-    let scenario = body
-        .0
-        .scenario
-        .map(|s| valid_name("scenario", &s))
-        .transpose()?;
-    let tid = caller.tenant.id.clone();
-    let by = caller.actor_id.clone();
-    let mut ev = user_event(
-        &caller,
-        &meta,
-        "exercise.start",
-        String::new(),
-        json!({"name": name, "scenario": scenario}),
-    );
-    let (ex, event) = store::write(&state.pool, move |tx| {
-        let ex = exercises::start(tx, &tid, &name, scenario.as_deref(), &by)?;
-        ev.target = Some(format!("exercise:{}", ex.id));
-        audit::append(tx, &ev)?;
-        let e = events::emit(
-            tx,
-            Some(&tid),
-            "exercise.started",
-            &serde_json::to_value(&ex).unwrap_or_default(),
-        )?;
-        Ok((ex, e))
-    })
-    .await?;
-    state.events.publish(event);
+    let StartExercise { name, scenario } = body.0;
+    let a = actor(&caller, &meta);
+    let ex = exercises::start(&state.app, a, &name, scenario.as_deref()).await?;
     Ok(HttpResponse::Created().json(ex))
 }
 
@@ -74,44 +47,7 @@ pub async fn end(
         .into_iter()
         .find(|(k, _)| k == "id")
         .map(|(_, v)| v);
-    if let Some(i) = &id
-        && uuid::Uuid::parse_str(i).is_err()
-    {
-        return Err(ApiError::validation("id", "must be a UUID"));
-    }
-    let tid = caller.tenant.id.clone();
-    let by = caller.actor_id.clone();
-    let ev = user_event(
-        &caller,
-        &meta,
-        "exercise.end",
-        id.clone()
-            .map(|i| format!("exercise:{i}"))
-            .unwrap_or_else(|| "exercise:*".into()),
-        json!({}),
-    );
-    let emitted = store::write(&state.pool, move |tx| {
-        let ended = exercises::end(tx, &tid, id.as_deref(), &by)?;
-        let mut ev = ev;
-        ev.details = json!({"ended": ended.iter().map(|e| &e.id).collect::<Vec<_>>()});
-        audit::append(tx, &ev)?;
-        ended
-            .iter()
-            .map(|e| {
-                events::emit(
-                    tx,
-                    Some(&tid),
-                    "exercise.ended",
-                    &serde_json::to_value(e).unwrap_or_default(),
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await?;
-    let n = emitted.len();
-    for e in emitted {
-        state.events.publish(e);
-    }
+    let n = exercises::end(&state.app, actor(&caller, &meta), id).await?;
     Ok(HttpResponse::Ok().json(json!({"ended": n})))
 }
 
@@ -122,22 +58,15 @@ pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: Caller,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
     let status = url_pairs(req.query_string())
         .into_iter()
         .find(|(k, _)| k == "status")
-        .map(|(_, v)| v);
-    if let Some(s) = &status
-        && s != "running"
-        && s != "ended"
-    {
-        return Err(ApiError::validation("status", "must be running or ended"));
-    }
-    let tid = caller.tenant.id.clone();
-    let (rows, total) = store::run(&state.pool, move |c| {
-        exercises::list(c, &tid, status.as_deref(), page.limit, page.offset())
-    })
-    .await?;
+        .map(|(_, v)| exercises::Status::parse(&v))
+        .transpose()?;
+    let (a, limit, offset) = (actor(&caller, &meta), page.limit, page.offset());
+    let (rows, total) = exercises::list(&state.app, &a, status, limit, offset).await?;
     Ok(paged(&req, page, total, rows))
 }
