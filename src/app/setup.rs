@@ -31,7 +31,7 @@ pub struct FirstAdmin {
 /// Creates the first admin with the setup token (spent by it); `SETUP_COMPLETE` once any user
 /// exists. A wrong token is audited.
 pub async fn first_admin(app: &App, origin: &Origin, new: FirstAdmin) -> AppResult<User> {
-    if app.read(|c| users::count(c)).await? > 0 {
+    if app.read(users::count).await? > 0 {
         return Err(gone());
     }
     if !users::valid_email(&new.email) {
