@@ -12,6 +12,7 @@ pub mod events;
 pub mod exercises;
 pub mod mail;
 pub mod passwords;
+pub mod platform;
 pub mod provision;
 pub mod security;
 pub mod setup;

@@ -1,21 +1,18 @@
 //! Platform status and the tenant's event stream (Server-Sent Events, or a JSON list).
 
-use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
 
-use crate::domain::time;
+use super::actor;
+use crate::app::platform::{self, Feed};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
-use crate::http::extract::{Page, paged, url_pairs};
-use crate::store::events::{self, Event};
-use crate::store::{self, exercises, noise};
+use crate::http::extract::{Meta, Page, paged, url_pairs};
+use crate::store::events::Event;
 
 /// A comment frame on every quiet stream. SPEC §7 asks one at least every 15 s; every 3 s, so a
 /// client that went away is noticed (the write after its close fails) within about 6 s and its
@@ -24,23 +21,18 @@ const HEARTBEAT: Duration = Duration::from_secs(3);
 
 /// A summary of the lab for the caller's tenant.
 #[utoipa::path(get, path = "/api/platform-status", tag = "lab", responses((status = 200, description = "status")))]
-pub async fn status(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let tid = caller.tenant.id.clone();
-    let since = time::fmt(time::now() - chrono::Duration::hours(24));
-    let (running, runs, (enabled, next)) = store::run(&state.pool, move |c| {
-        Ok((
-            exercises::count_running(c, &tid)?,
-            noise::runs_since(c, &tid, &since)?,
-            noise::schedule_summary(c, &tid)?,
-        ))
-    })
-    .await?;
+pub async fn status(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: Meta,
+) -> Result<HttpResponse, ApiError> {
+    let s = platform::summary(&state.app, &actor(&caller, &meta)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.started.elapsed().as_secs(),
-        "exercises_running": running,
-        "noise_runs_24h": runs,
-        "schedules": {"enabled": enabled, "next_run_at": next},
+        "exercises_running": s.exercises_running,
+        "noise_runs_24h": s.noise_runs_24h,
+        "schedules": {"enabled": s.schedules_enabled, "next_run_at": s.next_run_at},
     })))
 }
 
@@ -55,14 +47,6 @@ fn sse_frame(e: &Event) -> web::Bytes {
     ))
 }
 
-struct Stream {
-    backlog: VecDeque<Event>,
-    rx: tokio::sync::broadcast::Receiver<Arc<Event>>,
-    last_id: i64,
-    tenant: String,
-    heartbeat: tokio::time::Interval,
-}
-
 /// With `Accept: text/event-stream`: the tenant's events as they happen (resumable with
 /// `Last-Event-ID`, a comment heartbeat every 3 s, so streams of clients that left are
 /// released within seconds). Otherwise: a JSON list, newest first, `?since_id=` for those
@@ -73,96 +57,51 @@ pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: Caller,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
+    let id = |field: &str, v: &str| {
+        v.trim()
+            .parse::<i64>()
+            .map_err(|_| ApiError::validation(field, "must be an event id"))
+    };
     let since = match url_pairs(req.query_string())
         .into_iter()
         .find(|(k, _)| k == "since_id")
     {
-        Some((_, v)) => Some(
-            v.parse::<i64>()
-                .map_err(|_| ApiError::validation("since_id", "must be an event id"))?,
-        ),
+        Some((_, v)) => Some(id("since_id", &v)?),
         None => None,
     };
-    let wants_sse = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
-    let tid = caller.tenant.id.clone();
+    let header_of = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let wants_sse = header_of(header::ACCEPT).is_some_and(|a| a.contains("text/event-stream"));
+    let a = actor(&caller, &meta);
     if !wants_sse {
-        let s = since.unwrap_or(0);
-        let (rows, total) = store::run(&state.pool, move |c| {
-            events::page(c, &tid, s, page.limit, page.offset())
-        })
-        .await?;
+        let (s, limit, offset) = (since.unwrap_or(0), page.limit, page.offset());
+        let (rows, total) = platform::events(&state.app, &a, s, limit, offset).await?;
         return Ok(paged(&req, page, total, rows));
     }
-    let resume = match req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(v) => Some(
-            v.trim()
-                .parse::<i64>()
-                .map_err(|_| ApiError::validation("Last-Event-ID", "must be an event id"))?,
-        ),
+    let resume = match header_of(header::HeaderName::from_static("last-event-id")) {
+        Some(v) => Some(id("Last-Event-ID", v)?),
         None => since,
     };
-    // Subscribe before reading the backlog, so nothing falls between the two; duplicates are
-    // dropped by id.
-    let rx = state.events.subscribe();
-    let (backlog, last_id) = match resume {
-        Some(id) => {
-            let t = tid.clone();
-            let b = store::run(&state.pool, move |c| events::after(c, &t, id, 10_000)).await?;
-            (b, id)
-        }
-        None => {
-            let t = tid.clone();
-            let newest = store::run(&state.pool, move |c| events::page(c, &t, 0, 1, 0))
-                .await?
-                .0
-                .first()
-                .map(|e| e.id)
-                .unwrap_or(0);
-            (vec![], newest)
-        }
-    };
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    heartbeat.reset();
-    let st = Stream {
-        backlog: backlog.into(),
-        rx,
-        last_id,
-        tenant: tid,
-        heartbeat,
-    };
-    let body = futures_util::stream::unfold(st, |mut st| async move {
-        if let Some(e) = st.backlog.pop_front() {
-            st.last_id = st.last_id.max(e.id);
-            return Some((Ok::<_, std::io::Error>(sse_frame(&e)), st));
-        }
-        loop {
-            tokio::select! {
-                msg = st.rx.recv() => match msg {
-                    Ok(e) if e.tenant_id.as_deref() == Some(st.tenant.as_str()) && e.id > st.last_id => {
-                        st.last_id = e.id;
-                        return Some((Ok(sse_frame(&e)), st));
-                    }
-                    Ok(_) => continue,
-                    // Fell behind: end the stream; the client resumes with Last-Event-ID.
-                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
-                },
-                _ = st.heartbeat.tick() => return Some((Ok(web::Bytes::from_static(b": heartbeat\n\n")), st)),
-            }
-        }
-    });
+    let feed = platform::feed(&state.app, &a, resume).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(body))
+        .streaming(sse(feed)))
+}
+
+/// The event stream's body: each event as a frame, a heartbeat comment when quiet; it ends
+/// when the feed fell behind (the client resumes with `Last-Event-ID`).
+fn sse(feed: Feed) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.reset();
+    futures_util::stream::unfold((feed, heartbeat), |(mut feed, mut beat)| async move {
+        let frame = tokio::select! {
+            e = feed.next() => sse_frame(&e?),
+            _ = beat.tick() => web::Bytes::from_static(b": heartbeat\n\n"),
+        };
+        Some((Ok(frame), (feed, beat)))
+    })
 }
