@@ -11,6 +11,7 @@ pub mod backup;
 pub mod events;
 pub mod exercises;
 pub mod mail;
+pub mod noise;
 pub mod passwords;
 pub mod platform;
 pub mod provision;

@@ -6,18 +6,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::user_event;
-use crate::domain::ids::display_name as valid_name;
-use crate::domain::{cron, time};
+use super::actor;
+use crate::app::noise::{self as noise_app, RunRequest as Run, ScheduleInput, SinkSettings};
 use crate::http::AppState;
-use crate::http::auth::{Caller, ManageNoiseLogs, Require};
+use crate::http::auth::{AuthMethod, Caller, ManageNoiseLogs, Require};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, Page, paged, paged_all};
 use crate::lab::noise::{PROFILES, exists};
 use crate::lab::runner;
 use crate::lab::sinks::SinkSpec;
-use crate::store::noise::{self, NewRun, Schedule};
-use crate::store::{self, StoreError, audit, events};
 
 /// The built-in noise profiles.
 #[utoipa::path(get, path = "/api/noise/profiles", tag = "noise", responses((status = 200, description = "profiles")))]
@@ -38,12 +35,15 @@ fn spec_of(
     tenant_slug: &str,
     kind: &str,
     body: &Map<String, Value>,
-) -> Result<SinkSpec, ApiError> {
+) -> Result<SinkSettings, ApiError> {
     let spec = SinkSpec::parse(kind, body, &state.config.noise_dir_of(tenant_slug))
         .map_err(|(f, m)| ApiError::validation(&f, m))?;
     spec.check_destination(&state.app.destinations())
         .map_err(|(f, m)| ApiError::validation(&f, m))?;
-    Ok(spec)
+    Ok(SinkSettings {
+        kind: spec.kind(),
+        config: spec.config(),
+    })
 }
 
 /// A sink body split into name, kind and the kind's settings.
@@ -71,10 +71,10 @@ pub async fn sinks_list(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: Caller,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let tid = caller.tenant.id.clone();
-    let all = store::run(&state.pool, move |c| noise::sinks(c, &tid)).await?;
+    let all = noise_app::sinks(&state.app, &actor(&caller, &meta)).await?;
     Ok(paged_all(&req, page, all))
 }
 
@@ -89,28 +89,11 @@ pub async fn sinks_create(
     body: Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, kind, settings) = sink_body(body.0)?;
-    let name = valid_name(
-        "name",
-        name.as_deref()
-            .ok_or_else(|| ApiError::validation("name", "is required"))?,
-    )?;
+    let name = name.ok_or_else(|| ApiError::validation("name", "is required"))?;
+    crate::domain::ids::display_name("name", &name)?;
     let kind = kind.ok_or_else(|| ApiError::validation("kind", "is required"))?;
     let spec = spec_of(&state, &caller.tenant.slug, &kind, &settings)?;
-    let tid = caller.tenant.id.clone();
-    let mut ev = user_event(
-        &caller,
-        &meta,
-        "noise.sink.create",
-        String::new(),
-        json!({"name": name, "kind": kind, "settings": spec.config()}),
-    );
-    let sink = store::write(&state.pool, move |tx| {
-        let s = noise::create_sink(tx, &tid, &name, spec.kind(), &spec.config())?;
-        ev.target = Some(format!("sink:{}", s.id));
-        audit::append(tx, &ev)?;
-        Ok(s)
-    })
-    .await?;
+    let sink = noise_app::create_sink(&state.app, actor(&caller, &meta), &name, spec).await?;
     Ok(HttpResponse::Created().json(sink))
 }
 
@@ -119,12 +102,10 @@ pub async fn sinks_create(
 pub async fn sinks_get(
     state: web::Data<AppState>,
     caller: Caller,
+    meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let s = store::run(&state.pool, move |c| noise::sink(c, &tid, &id))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let s = noise_app::sink(&state.app, &actor(&caller, &meta), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(s))
 }
 
@@ -139,13 +120,14 @@ pub async fn sinks_update(
     body: Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, kind, settings) = sink_body(body.0)?;
-    let name = name.map(|n| valid_name("name", &n)).transpose()?;
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let (t2, i2) = (tid.clone(), id.clone());
-    let current = store::run(&state.pool, move |c| noise::sink(c, &t2, &i2))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    if let Some(n) = &name {
+        crate::domain::ids::display_name("name", n)?;
+    }
+    let a = actor(&caller, &meta);
+    // `{id}` may name the sink; the change applies to the sink found.
+    let current = noise_app::sink(&state.app, &a, id.into_inner()).await?;
     let kind = kind.unwrap_or_else(|| current.kind.clone());
+    // The same kind keeps the settings not given; a new kind replaces them.
     let mut merged = if kind == current.kind {
         current.config.clone()
     } else {
@@ -153,22 +135,7 @@ pub async fn sinks_update(
     };
     merged.extend(settings);
     let spec = spec_of(&state, &caller.tenant.slug, &kind, &merged)?;
-    let name = name.unwrap_or(current.name);
-    // `{id}` may have named the sink; the change applies to the sink found.
-    let id = current.id;
-    let ev = user_event(
-        &caller,
-        &meta,
-        "noise.sink.update",
-        format!("sink:{id}"),
-        json!({"name": name, "kind": kind, "settings": spec.config()}),
-    );
-    let sink = store::write(&state.pool, move |tx| {
-        noise::update_sink(tx, &tid, &id, &name, spec.kind(), &spec.config())?;
-        audit::append(tx, &ev)?;
-        noise::sink(tx, &tid, &id)?.ok_or(StoreError::NotFound)
-    })
-    .await?;
+    let sink = noise_app::update_sink(&state.app, a, current, name.as_deref(), spec).await?;
     Ok(HttpResponse::Ok().json(sink))
 }
 
@@ -181,27 +148,7 @@ pub async fn sinks_delete(
     meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let ev = user_event(
-        &caller,
-        &meta,
-        "noise.sink.delete",
-        format!("sink:{id}"),
-        json!({}),
-    );
-    store::write(&state.pool, move |tx| {
-        let s = noise::sink(tx, &tid, &id)?
-            .filter(|s| s.id == id)
-            .ok_or(StoreError::NotFound)?;
-        if noise::sink_in_use(tx, &s.id)? {
-            return Err(StoreError::Conflict(
-                "A schedule uses this sink; change or delete the schedule first.".into(),
-            ));
-        }
-        noise::delete_sink(tx, &tid, &s.id)?;
-        audit::append(tx, &ev).map(|_| ())
-    })
-    .await?;
+    noise_app::delete_sink(&state.app, actor(&caller, &meta), id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -227,53 +174,27 @@ pub async fn run(
     body: Json<RunRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(crate::domain::capability::Capability::ManageNoiseLogs)?;
-    let b = body.0;
-    if !exists(&b.profile) {
-        return Err(ApiError::validation(
-            "profile",
-            format!(
-                "unknown profile (one of {})",
-                PROFILES
-                    .iter()
-                    .map(|p| p.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
+    let RunRequest {
+        profile,
+        count,
+        sink,
+        seed,
+    } = body.0;
+    if !exists(&profile) {
+        let names: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
+        let why = format!("unknown profile (one of {})", names.join(", "));
+        return Err(ApiError::validation("profile", why));
     }
-    if !(1..=1_000_000).contains(&b.count) {
-        return Err(ApiError::validation("count", "must be 1-1000000"));
-    }
-    let trigger = if caller.method == crate::http::auth::AuthMethod::Dispatch {
-        "dispatch"
-    } else {
-        "api"
+    let dispatch = caller.method == AuthMethod::Dispatch;
+    let trigger = if dispatch { "dispatch" } else { "api" };
+    let r = Run {
+        profile,
+        count,
+        sink,
+        seed,
+        trigger,
     };
-    let seed = b.seed.unwrap_or_else(rand::random) as i64;
-    let sink_ref = b.sink.unwrap_or_else(|| "default".into());
-    let tid = caller.tenant.id.clone();
-    let by = caller.actor_id.clone();
-    let mut ev = user_event(
-        &caller,
-        &meta,
-        "noise.run",
-        String::new(),
-        json!({"profile": b.profile, "count": b.count, "sink": sink_ref, "trigger": trigger}),
-    );
-    let profile = b.profile.clone();
-    let (run, event) = store::write(&state.pool, move |tx| {
-        let sink = noise::sink(tx, &tid, &sink_ref)?.ok_or_else(|| StoreError::Invalid { field: "sink".into(), message: format!("no sink {sink_ref:?} in this tenant") })?;
-        let run = noise::create_run(
-            tx,
-            NewRun { tenant_id: &tid, profile: &profile, count: b.count as i64, seed, sink: &sink, trigger, schedule_id: None, created_by: &by },
-        )?;
-        ev.target = Some(format!("noise_run:{}", run.id));
-        audit::append(tx, &ev)?;
-        let e = events::emit(tx, Some(&tid), "noise.run.queued", &json!({"run_id": run.id, "profile": run.profile, "count": run.count, "trigger": trigger}))?;
-        Ok((run, e))
-    })
-    .await?;
-    state.events.publish(event);
+    let run = noise_app::queue_run(&state.app, actor(&caller, &meta), r).await?;
     let id = run.id.clone();
     runner::start(state.app.clone(), state.runner.clone(), run);
     Ok(HttpResponse::Accepted().json(json!({"id": id, "status": "queued"})))
@@ -285,13 +206,11 @@ pub async fn runs_list(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: Caller,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let tid = caller.tenant.id.clone();
-    let (rows, total) = store::run(&state.pool, move |c| {
-        noise::runs(c, &tid, page.limit, page.offset())
-    })
-    .await?;
+    let a = actor(&caller, &meta);
+    let (rows, total) = noise_app::runs(&state.app, &a, page.limit, page.offset()).await?;
     Ok(paged(&req, page, total, rows))
 }
 
@@ -300,12 +219,10 @@ pub async fn runs_list(
 pub async fn runs_get(
     state: web::Data<AppState>,
     caller: Caller,
+    meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let r = store::run(&state.pool, move |c| noise::run(c, &tid, &id))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let r = noise_app::run(&state.app, &actor(&caller, &meta), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -323,55 +240,18 @@ pub struct ScheduleBody {
     pub misfire: Option<String>,
 }
 
-/// Validates a schedule (all fields present after merging) and computes its next time.
-async fn complete(
-    state: &web::Data<AppState>,
-    tenant_id: &str,
-    mut s: Schedule,
-    b: ScheduleBody,
-) -> Result<Schedule, ApiError> {
-    if let Some(n) = b.name {
-        s.name = valid_name("name", &n)?;
-    }
-    if let Some(c) = b.cron {
-        s.cron = c.trim().to_string();
-    }
-    let parsed = cron::parse(&s.cron).map_err(|m| ApiError::validation("cron", m))?;
-    if let Some(p) = b.profile {
-        s.profile = p;
-    }
-    if !exists(&s.profile) {
-        return Err(ApiError::validation("profile", "unknown profile"));
-    }
-    if let Some(c) = b.count {
-        if !(1..=1_000_000).contains(&c) {
-            return Err(ApiError::validation("count", "must be 1-1000000"));
+impl From<ScheduleBody> for ScheduleInput {
+    fn from(b: ScheduleBody) -> ScheduleInput {
+        ScheduleInput {
+            name: b.name,
+            cron: b.cron,
+            profile: b.profile,
+            count: b.count,
+            sink: b.sink,
+            enabled: b.enabled,
+            misfire: b.misfire,
         }
-        s.count = c as i64;
     }
-    if let Some(m) = b.misfire {
-        if m != "skip" && m != "run_once" {
-            return Err(ApiError::validation("misfire", "must be skip or run_once"));
-        }
-        s.misfire = m;
-    }
-    if let Some(e) = b.enabled {
-        s.enabled = e;
-    }
-    if let Some(sink) = b.sink {
-        let tid = tenant_id.to_string();
-        let found = store::run(&state.pool, move |c| noise::sink(c, &tid, &sink)).await?;
-        let found =
-            found.ok_or_else(|| ApiError::validation("sink", "no such sink in this tenant"))?;
-        s.sink_id = found.id;
-        s.sink = found.name;
-    }
-    s.next_run_at = if s.enabled {
-        cron::next_after(&parsed, time::now()).map(time::fmt)
-    } else {
-        None
-    };
-    Ok(s)
 }
 
 /// The tenant's schedules.
@@ -380,10 +260,10 @@ pub async fn schedules_list(
     state: web::Data<AppState>,
     req: HttpRequest,
     caller: Caller,
+    meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let tid = caller.tenant.id.clone();
-    let all = store::run(&state.pool, move |c| noise::schedules(c, &tid)).await?;
+    let all = noise_app::schedules(&state.app, &actor(&caller, &meta)).await?;
     Ok(paged_all(&req, page, all))
 }
 
@@ -396,53 +276,8 @@ pub async fn schedules_create(
     meta: Meta,
     body: Json<ScheduleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.0;
-    for (field, missing) in [
-        ("name", b.name.is_none()),
-        ("cron", b.cron.is_none()),
-        ("profile", b.profile.is_none()),
-        ("count", b.count.is_none()),
-    ] {
-        if missing {
-            return Err(ApiError::validation(field, "is required"));
-        }
-    }
-    let mut b = b;
-    if b.sink.is_none() {
-        b.sink = Some("default".into());
-    }
-    let blank = Schedule {
-        id: String::new(),
-        name: String::new(),
-        cron: String::new(),
-        profile: String::new(),
-        count: 0,
-        sink: String::new(),
-        sink_id: String::new(),
-        enabled: true,
-        misfire: "skip".into(),
-        next_run_at: None,
-        last_run_at: None,
-        last_run_id: None,
-        created_at: String::new(),
-        tenant_id: caller.tenant.id.clone(),
-    };
-    let s = complete(&state, &caller.tenant.id, blank, b).await?;
-    let tid = caller.tenant.id.clone();
-    let mut ev = user_event(
-        &caller,
-        &meta,
-        "noise.schedule.create",
-        String::new(),
-        json!({"name": s.name, "cron": s.cron, "profile": s.profile, "count": s.count}),
-    );
-    let created = store::write(&state.pool, move |tx| {
-        let c = noise::create_schedule(tx, &tid, &s)?;
-        ev.target = Some(format!("schedule:{}", c.id));
-        audit::append(tx, &ev)?;
-        Ok(c)
-    })
-    .await?;
+    let (a, input) = (actor(&caller, &meta), body.0.into());
+    let created = noise_app::create_schedule(&state.app, a, input, exists).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -451,12 +286,10 @@ pub async fn schedules_create(
 pub async fn schedules_get(
     state: web::Data<AppState>,
     caller: Caller,
+    meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let s = store::run(&state.pool, move |c| noise::schedule(c, &tid, &id))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let s = noise_app::schedule(&state.app, &actor(&caller, &meta), id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(s))
 }
 
@@ -470,25 +303,8 @@ pub async fn schedules_update(
     id: web::Path<String>,
     body: Json<ScheduleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let (t2, i2) = (tid.clone(), id.clone());
-    let current = store::run(&state.pool, move |c| noise::schedule(c, &t2, &i2))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let s = complete(&state, &tid, current, body.0).await?;
-    let ev = user_event(
-        &caller,
-        &meta,
-        "noise.schedule.update",
-        format!("schedule:{id}"),
-        json!({"name": s.name, "cron": s.cron, "enabled": s.enabled}),
-    );
-    let updated = store::write(&state.pool, move |tx| {
-        noise::update_schedule(tx, &tid, &s)?;
-        audit::append(tx, &ev)?;
-        noise::schedule(tx, &tid, &id)?.ok_or(StoreError::NotFound)
-    })
-    .await?;
+    let (a, id, input) = (actor(&caller, &meta), id.into_inner(), body.0.into());
+    let updated = noise_app::update_schedule(&state.app, a, id, input, exists).await?;
     Ok(HttpResponse::Ok().json(updated))
 }
 
@@ -500,20 +316,6 @@ pub async fn schedules_delete(
     meta: Meta,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tid, id) = (caller.tenant.id.clone(), id.into_inner());
-    let ev = user_event(
-        &caller,
-        &meta,
-        "noise.schedule.delete",
-        format!("schedule:{id}"),
-        json!({}),
-    );
-    store::write(&state.pool, move |tx| {
-        if !noise::delete_schedule(tx, &tid, &id)? {
-            return Err(StoreError::NotFound);
-        }
-        audit::append(tx, &ev).map(|_| ())
-    })
-    .await?;
+    noise_app::delete_schedule(&state.app, actor(&caller, &meta), id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
