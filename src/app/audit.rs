@@ -301,3 +301,15 @@ pub async fn export_page(
         .read(move |c| audit::page_before(c, &f, before, EXPORT_PAGE))
         .await?)
 }
+
+/// Writes records of events that already happened (refusals counted over a minute) in one
+/// transaction; on failure nothing is written and the caller keeps them.
+pub async fn append_all(app: &App, events: Vec<AuditEvent>) -> AppResult<()> {
+    app.write(move |tx, _| {
+        for e in &events {
+            audit::append(tx, e)?;
+        }
+        Ok(())
+    })
+    .await
+}

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod backup;
 pub mod events;
 pub mod exercises;
+pub mod lifecycle;
 pub mod mail;
 pub mod noise;
 pub mod passwords;

@@ -108,3 +108,14 @@ pub async fn feed(app: &App, actor: &Actor, resume: Option<i64>) -> AppResult<Fe
         tenant: tid,
     })
 }
+
+/// Whether the database answers and what is written now would last: the file is still the
+/// one opened, present and writable, and a read succeeds. The reason when not.
+pub async fn database_check(app: &App) -> Result<(), String> {
+    if let Some(why) = app.pool.file_problem() {
+        return Err(why);
+    }
+    app.read(crate::store::probe)
+        .await
+        .map_err(|e| e.to_string())
+}

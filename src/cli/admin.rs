@@ -28,7 +28,7 @@ fn anchor(app: &App) {
 
 /// Opens the database (creating and migrating it as needed) and its keys.
 fn open(t: &Target) -> Result<(Pool, store::keys::Unsealed), String> {
-    store::keys::open_database(&t.db, &t.key_file)
+    crate::app::lifecycle::open(&t.db, &t.key_file)
 }
 
 /// The use cases' context for a command: no cache of its own (the epoch tells a running
@@ -165,7 +165,7 @@ pub fn rotate_signing(t: &Target, args: &crate::config::ServeArgs) -> Result<(),
     config.key_file = t.key_file.clone();
     let app = app(t)?;
     let window = config.signing_window();
-    let kid = store::keys::rotate_signing(&app.pool, &t.key_file, window)?;
+    let kid = crate::app::lifecycle::rotate_signing(&app, window)?;
     anchor(&app);
     println!(
         "signing key {kid} is current; tokens of the previous key stay valid for {} s",

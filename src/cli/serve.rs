@@ -35,11 +35,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         .unwrap_or(1);
     // The change epoch as the server starts, read before the first request can be answered,
     // so a command run right after the start is seen as a change.
-    let epoch = state
-        .pool
-        .get()
-        .ok()
-        .and_then(|c| crate::store::epoch(&c).ok());
+    let epoch = state.app.epoch_now();
     actix_web::rt::System::new().block_on(async move {
         let state = web::Data::new(state);
         let bound = http::bind(state.clone(), workers)
@@ -79,9 +75,9 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         let app = state.app.clone();
         let _ = tokio::task::spawn_blocking(move || crate::app::audit::anchor(&app)).await;
         // A clean exit leaves no log behind: everything is in the database file.
-        let pool = state.pool.clone();
-        match tokio::task::spawn_blocking(move || crate::store::checkpoint(&pool)).await {
-            Ok(Ok(true)) => {}
+        let app = state.app.clone();
+        match tokio::task::spawn_blocking(move || app.checkpoint()).await {
+            Ok(true) => {}
             _ => log::warn!("the write-ahead log could not be emptied at shutdown"),
         }
         match server.await {
@@ -98,7 +94,7 @@ async fn watch_cli_changes(state: web::Data<AppState>, seen: Option<i64>) {
     let mut seen = seen;
     while !state.shutting_down() {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if let Ok(n) = crate::store::run(&state.pool, crate::store::epoch).await {
+        if let Some(n) = state.app.epoch().await {
             if seen.is_some_and(|s| s != n) {
                 log::info!("a command changed the database: caches dropped");
                 state.app.changed_outside();

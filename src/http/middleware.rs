@@ -19,7 +19,7 @@ use super::extract::{Meta, RequestId};
 use super::ratelimit::RateInfo;
 use super::table::{self, Limit, Matched};
 use crate::domain::error::Code;
-use crate::store::{self, audit};
+use crate::store::audit;
 
 /// Query parameters that carry credentials; a URL with one is refused (URLs end up in logs,
 /// browser history and proxies).
@@ -340,14 +340,7 @@ pub async fn flush_folds(state: &web::Data<AppState>, everything: bool) {
             ..Default::default()
         })
         .collect();
-    let r = store::write(&state.pool, move |tx| {
-        for e in &events {
-            audit::append(tx, e)?;
-        }
-        Ok(())
-    })
-    .await;
-    if let Err(e) = r {
+    if let Err(e) = crate::app::audit::append_all(&state.app, events).await {
         // Kept for the next flush: the counts are never dropped.
         log::error!("could not write folded refusals (kept for the next try): {e}");
         state.folds.restore(due);

@@ -12,7 +12,7 @@ use crate::domain::crypto::DataKey;
 use crate::domain::jwt::KeyRing;
 use crate::domain::password;
 use crate::lab::runner::Runner;
-use crate::store::{self, Pool};
+use crate::store::Pool;
 
 #[derive(Default)]
 pub struct HealthProbe {
@@ -46,9 +46,7 @@ impl AppState {
     /// Reads the signing keys again after `labgate keys rotate-signing` (seen through the
     /// change epoch): new tokens are signed with the new key; the old one's still verify.
     pub fn reload_signing(&self) -> Result<(), String> {
-        let keys = store::keys::reload(&self.pool, &self.config.key_file)?;
-        let next =
-            store::keys::signing_keys(&keys, self.config.signing_window(), &self.config.public_url);
+        let next = crate::app::lifecycle::reload_signing(&self.app)?;
         if next.kid() != self.keys.get().kid() {
             log::info!("signing key {} is now current", next.kid());
         }
@@ -62,29 +60,8 @@ impl AppState {
 
     /// Opens the database (creating and migrating it as needed) and loads the signing key.
     pub fn build(config: Config) -> Result<AppState, String> {
-        let (pool, unsealed) = store::keys::open_database(&config.db, &config.key_file)?;
-        // Dispatch-token runs belong to a tenant that must exist (SPEC §1), checked now rather
-        // than answered with an error at the first dispatch.
-        if config.noise_dispatch_token.is_some() {
-            let slug = config.noise_dispatch_tenant.clone();
-            let found = store::write_blocking(&pool, |tx| store::tenants::find(tx, &slug))
-                .map_err(|e| format!("cannot open database: {e}"))?;
-            if found.is_none() {
-                return Err(format!(
-                    "LABGATE_NOISE_DISPATCH_TENANT: no tenant {slug:?} exists (create it with `labgate tenant create`)"
-                ));
-            }
-        }
-        // Runs a previous process left queued or running cannot resume: say so.
-        store::write_blocking(&pool, |tx| {
-            store::noise::fail_unfinished(tx, "the server stopped before the run finished")
-        })
-        .map_err(|e| format!("cannot open database: {e}"))?;
-        let keys = KeyRing::new(store::keys::signing_keys(
-            &unsealed,
-            config.signing_window(),
-            &config.public_url,
-        ));
+        let (pool, unsealed) = crate::app::lifecycle::open_for_server(&config)?;
+        let keys = KeyRing::new(crate::app::lifecycle::signing_keys(&unsealed, &config));
         let data_key = unsealed.data.clone();
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -530,6 +530,15 @@ where
     .map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))?
 }
 
+/// `run` for code already off the async workers (start-up, the CLI).
+pub fn run_blocking<T, F>(pool: &Pool, f: F) -> StoreResult<T>
+where
+    F: FnOnce(&Connection) -> StoreResult<T>,
+{
+    let conn = pool.get()?;
+    f(&conn)
+}
+
 /// Runs write work in one IMMEDIATE transaction: the change and its audit record commit
 /// together or not at all.
 ///
@@ -764,6 +773,12 @@ fn bound_log(pool: &Pool, conn: &Connection) {
     if wal_size(&pool.writer.file.path) > WAL_BOUND / 2 {
         let _ = truncate_log(conn);
     }
+}
+
+/// A cheap read that needs the schema: whether the database answers.
+pub fn probe(conn: &Connection) -> StoreResult<()> {
+    conn.query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get::<_, i64>(0))?;
+    Ok(())
 }
 
 pub fn new_id() -> String {

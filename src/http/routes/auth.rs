@@ -15,8 +15,6 @@ use crate::http::AppState;
 use crate::http::auth::{self, CSRF_COOKIE, Caller, REFRESH_COOKIE};
 use crate::http::error::ApiError;
 use crate::http::extract::{Json, Meta, OptionalJson};
-use crate::store;
-use crate::store::audit::{self, AuditEvent, Outcome};
 use crate::store::tenants::Tenant;
 use crate::store::users::Principal;
 
@@ -158,24 +156,6 @@ pub fn login_answer(state: &AppState, signed: &SignedIn) -> HttpResponse {
             SameSite::Strict,
         ))
         .json(body)
-}
-
-/// The audit record of a sign-in step by a user (or, before one is known, anonymous).
-pub fn event(
-    meta: &Meta,
-    tenant: Option<&str>,
-    actor: Option<&str>,
-    action: &str,
-    outcome: Outcome,
-    details: serde_json::Value,
-) -> AuditEvent {
-    meta.origin().event(tenant, actor, action, outcome, details)
-}
-
-/// Writes one audit record on its own (for refusals, which change nothing else).
-pub async fn audit_only(state: &AppState, ev: AuditEvent) -> Result<(), ApiError> {
-    store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await?;
-    Ok(())
 }
 
 /// A sign-in use case's refusal: already audited there.

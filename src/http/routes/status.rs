@@ -6,7 +6,6 @@ use serde_json::json;
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
-use crate::store;
 
 /// Health: no credential, no rate limit; 503 when the database cannot be read.
 #[utoipa::path(get, path = "/api/health", tag = "status",
@@ -42,15 +41,7 @@ async fn database_ok(state: &web::Data<AppState>) -> bool {
     }
     // A database file deleted, replaced or made read-only still answers reads from the open
     // file, but nothing written now would last: degraded.
-    let db = match state.pool.file_problem() {
-        Some(why) => Err(store::StoreError::Unavailable(why)),
-        None => {
-            store::run(&state.pool, |c| {
-                Ok(c.query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get::<_, i64>(0))?)
-            })
-            .await
-        }
-    };
+    let db = crate::app::platform::database_check(&state.app).await;
     if let Err(e) = &db {
         log::warn!("health check: {e}");
     }

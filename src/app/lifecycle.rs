@@ -1,0 +1,75 @@
+//! Opening and closing the database around a server or a command: the key file, what a
+//! previous process left behind, the change epoch commands bump, the signing keys, and the
+//! checkpoint at exit.
+
+use std::path::Path;
+
+use super::App;
+use crate::config::Config;
+use crate::domain::jwt::Keys;
+use crate::store::keys::{self, Unsealed};
+use crate::store::{self, Pool};
+
+/// Opens (creating and migrating as needed) the database with the key file's keys.
+pub fn open(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), String> {
+    keys::open_database(db, key_file)
+}
+
+/// Opens the database for a server: as `open`, then checks what the settings name in it (the
+/// dispatch tenant must exist, SPEC §1), and marks runs a previous process left queued or
+/// running as failed (they cannot resume).
+pub fn open_for_server(config: &Config) -> Result<(Pool, Unsealed), String> {
+    let (pool, unsealed) = open(&config.db, &config.key_file)?;
+    let cannot = |e: store::StoreError| format!("cannot open database: {e}");
+    if config.noise_dispatch_token.is_some() {
+        let slug = config.noise_dispatch_tenant.clone();
+        let found =
+            store::run_blocking(&pool, |c| store::tenants::find(c, &slug)).map_err(cannot)?;
+        if found.is_none() {
+            return Err(format!(
+                "LABGATE_NOISE_DISPATCH_TENANT: no tenant {slug:?} exists (create it with `labgate tenant create`)"
+            ));
+        }
+    }
+    store::write_blocking(&pool, |tx| {
+        store::noise::fail_unfinished(tx, "the server stopped before the run finished")
+    })
+    .map_err(cannot)?;
+    Ok((pool, unsealed))
+}
+
+/// The signing keys that sign and verify access tokens.
+pub fn signing_keys(unsealed: &Unsealed, config: &Config) -> Keys {
+    keys::signing_keys(unsealed, config.signing_window(), &config.public_url)
+}
+
+/// The signing keys as the key file and the database hold them now (after
+/// `labgate keys rotate-signing`).
+pub fn reload_signing(app: &App) -> Result<Keys, String> {
+    let unsealed = keys::reload(&app.pool, &app.config.key_file)?;
+    Ok(signing_keys(&unsealed, &app.config))
+}
+
+/// `keys rotate-signing`: a new current signing key; the previous one's tokens stay valid for
+/// `window`. Answers the new key's id.
+pub fn rotate_signing(app: &App, window: std::time::Duration) -> Result<String, String> {
+    keys::rotate_signing(&app.pool, &app.config.key_file, window)
+}
+
+impl App {
+    /// The change epoch: commands bump it, so a running server knows to drop its caches.
+    pub async fn epoch(&self) -> Option<i64> {
+        self.read(store::epoch).await.ok()
+    }
+
+    /// `epoch` for code off the async workers.
+    pub fn epoch_now(&self) -> Option<i64> {
+        store::run_blocking(&self.pool, store::epoch).ok()
+    }
+
+    /// Folds the write-ahead log into the database file and empties it (at a clean exit);
+    /// whether it was emptied.
+    pub fn checkpoint(&self) -> bool {
+        matches!(store::checkpoint(&self.pool), Ok(true))
+    }
+}
