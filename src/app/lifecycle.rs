@@ -10,6 +10,20 @@ use crate::domain::jwt::Keys;
 use crate::store::keys::{self, Unsealed};
 use crate::store::{self, Pool};
 
+/// The schema version this binary writes and understands.
+pub const SCHEMA_VERSION: i64 = store::SCHEMA_VERSION;
+
+/// Where the key file is when none is named: beside the database (`<db>.key`).
+pub fn default_key_file(db: &Path, named: Option<&Path>) -> std::path::PathBuf {
+    store::keyfile::default_path(db, named)
+}
+
+/// Marks the database as used by this server for the process's life (`<db>.lock`); a second
+/// server on the same file, and `labgate restore` while one runs, are refused.
+pub fn lock_for_server(db: &Path) -> Result<std::fs::File, String> {
+    store::lock_for_server(db)
+}
+
 /// Opens (creating and migrating as needed) the database with the key file's keys.
 pub fn open(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), String> {
     keys::open_database(db, key_file)

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod credentials;
 pub mod events;
 pub mod exercises;
 pub mod lifecycle;

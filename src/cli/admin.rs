@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
+use crate::app::lifecycle::SCHEMA_VERSION;
 use crate::app::{App, NoCache, PasswordWorkers, provision};
 use crate::domain::password;
-use crate::store::{self, Pool, users};
+use crate::store::Pool;
 
 /// The database a command works on, and its key file.
 pub struct Target {
@@ -27,7 +28,7 @@ fn anchor(app: &App) {
 }
 
 /// Opens the database (creating and migrating it as needed) and its keys.
-fn open(t: &Target) -> Result<(Pool, store::keys::Unsealed), String> {
+fn open(t: &Target) -> Result<(Pool, crate::store::keys::Unsealed), String> {
     crate::app::lifecycle::open(&t.db, &t.key_file)
 }
 
@@ -53,7 +54,7 @@ pub fn migrate(t: &Target) -> Result<(), String> {
     println!(
         "database {} is at schema version {}",
         db.display(),
-        store::SCHEMA_VERSION
+        SCHEMA_VERSION
     );
     Ok(())
 }
@@ -74,7 +75,7 @@ pub fn user_create(
     name: Option<&str>,
     password_stdin: bool,
 ) -> Result<(), String> {
-    if !users::valid_email(email) {
+    if crate::domain::ids::Email::parse(email).is_err() {
         return Err("--email: invalid email format".into());
     }
     let pw = if password_stdin {

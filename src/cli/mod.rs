@@ -142,7 +142,7 @@ pub enum AuditCommand {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let target = admin::Target {
-        key_file: crate::store::keyfile::default_path(&cli.db, cli.key_file.as_deref()),
+        key_file: crate::app::lifecycle::default_key_file(&cli.db, cli.key_file.as_deref()),
         db: cli.db.clone(),
     };
     if cli

@@ -16,7 +16,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
     config.key_file = key_file;
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // One server per database file: held until the process ends.
-    let _lock = crate::store::lock_for_server(&config.db)?;
+    let _lock = crate::app::lifecycle::lock_for_server(&config.db)?;
     let state = AppState::build(config)?;
     // The chain has a first record and an anchored head before the first request.
     // One that no longer continues from its anchored head is logged and left for

@@ -100,3 +100,19 @@ pub fn delete(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<()> {
     )?;
     Ok(())
 }
+
+/// The capabilities a role (by name) of a tenant grants; none for an unknown role.
+pub fn caps_by_name(conn: &Connection, tenant_id: &str, name: &str) -> StoreResult<CapSet> {
+    let perms: Option<String> = super::optional(conn.query_row(
+        "SELECT permissions FROM roles WHERE tenant_id = ?1 AND name = ?2",
+        rusqlite::params![tenant_id, name],
+        |row| row.get(0),
+    ))?;
+    let names: Vec<String> = perms
+        .and_then(|p| serde_json::from_str(&p).ok())
+        .unwrap_or_default();
+    Ok(names
+        .iter()
+        .filter_map(|n| crate::domain::capability::Capability::parse(n))
+        .collect())
+}

@@ -12,6 +12,7 @@ use super::{
     AuthMethod, Caller, CallerInfo, Recheck, find_tenant, header_str, load_principal, load_tenant,
     resolve_tenant_header,
 };
+use crate::app::credentials::{self, Used};
 use crate::domain::capability::{CapSet, Capability};
 use crate::domain::error::Code;
 use crate::domain::net;
@@ -24,9 +25,8 @@ use crate::http::extract::{Meta, client_ip};
 use crate::http::middleware::route_path;
 use crate::http::table::{KeyReach, Matched};
 use crate::store::api_keys::{Access, KeyState};
-use crate::store::audit::{self, AuditEvent, Outcome};
+use crate::store::audit::{AuditEvent, Outcome};
 use crate::store::tokens::TokenState;
-use crate::store::{self, api_keys, tokens};
 
 /// Caches of the machine credentials, invalidated on every change to them.
 pub use crate::domain::api_key::Service;
@@ -51,12 +51,7 @@ impl MachineCache {
 }
 
 /// Writes a credential's last use at most once a minute, off the request path.
-pub(super) fn note_use(
-    state: &AppState,
-    id: &str,
-    ip: Option<String>,
-    write: fn(&rusqlite::Connection, &str, time::Timestamp, Option<&str>) -> store::StoreResult<()>,
-) {
+pub(super) fn note_use(state: &AppState, id: &str, ip: Option<String>, what: Used) {
     let now = time::now();
     {
         let mut m = state
@@ -73,14 +68,7 @@ pub(super) fn note_use(
         }
         m.insert(id.to_string(), now.timestamp());
     }
-    let pool = state.pool.clone();
-    let id = id.to_string();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = crate::store::write_blocking(&pool, |tx| write(tx, &id, now, ip.as_deref()))
-        {
-            log::warn!("could not record credential use: {e}");
-        }
-    });
+    credentials::note_used(&state.app, what, id.to_string(), now, ip);
 }
 
 pub(super) async fn pat_caller(
@@ -97,7 +85,7 @@ pub(super) async fn pat_caller(
         None => {
             let g = state.auth.machine.pats.generation();
             let hh = h.clone();
-            let t = store::run(&state.pool, move |c| tokens::find_by_hash(c, &hh))
+            let t = credentials::pat(&state.app, hh)
                 .await?
                 .ok_or_else(ApiError::invalid_token)?;
             state.auth.machine.pats.insert_if(g, h, t.clone());
@@ -124,7 +112,7 @@ pub(super) async fn pat_caller(
         state,
         &t.id,
         client_ip(req, state).map(|i| i.to_string()),
-        tokens::touch,
+        Used::Pat,
     );
     let tenant = load_tenant(state, &t.tenant_id).await?;
     let caller = Caller::new(CallerInfo {
@@ -157,7 +145,7 @@ async fn load_key(state: &web::Data<AppState>, raw: &str) -> Result<KeyState, Ap
     }
     let g = state.auth.machine.keys.generation();
     let hh = h.clone();
-    let k = store::run(&state.pool, move |c| api_keys::find_by_hash(c, &hh))
+    let k = credentials::api_key(&state.app, hh)
         .await?
         .ok_or_else(ApiError::invalid_token)?;
     state.auth.machine.keys.insert_if(g, h, k.clone());
@@ -261,7 +249,7 @@ pub(super) fn key_gate(
         state,
         &k.id,
         client_ip(req, state).map(|i| i.to_string()),
-        api_keys::touch,
+        Used::Key,
     );
     Ok(cors_origin)
 }
@@ -283,7 +271,7 @@ pub async fn preflight_allows(
     }
     // Preflights are rare: ask the database each time, so an expired or deleted key's origin
     // is never answered from a stale list.
-    let origins = store::run(&state.pool, api_keys::all_origins).await?;
+    let origins = credentials::key_origins(&state.app).await?;
     Ok(origins.iter().any(|o| o == origin))
 }
 
@@ -298,21 +286,7 @@ async fn role_caps(
     }
     let g = state.auth.roles.generation();
     let (t, r) = key.clone();
-    let caps = store::run(&state.pool, move |c| {
-        let perms: Option<String> = store::optional(c.query_row(
-            "SELECT permissions FROM roles WHERE tenant_id = ?1 AND name = ?2",
-            rusqlite::params![t, r],
-            |row| row.get(0),
-        ))?;
-        let names: Vec<String> = perms
-            .and_then(|p| serde_json::from_str(&p).ok())
-            .unwrap_or_default();
-        Ok(names
-            .iter()
-            .filter_map(|n| Capability::parse(n))
-            .collect::<CapSet>())
-    })
-    .await?;
+    let caps = credentials::role_caps(&state.app, t, r).await?;
     state.auth.roles.insert_if(g, key, caps);
     Ok(caps)
 }
@@ -352,7 +326,7 @@ pub(super) async fn global_key_caller(
         request_id: Some(meta.request_id),
         details: json!({"role": role}),
     };
-    store::write(&state.pool, move |tx| audit::append(tx, &ev).map(|_| ())).await?;
+    credentials::audit_use(&state.app, ev).await?;
     let caller = Caller::new(CallerInfo {
         method: AuthMethod::GlobalKey,
         actor_type: "system",

@@ -13,8 +13,7 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Meta, client_ip};
 use crate::http::ratelimit::RateInfo;
-use crate::store::audit::{self, AuditEvent, Outcome};
-use crate::store::{self, events};
+use crate::store::audit::{AuditEvent, Outcome};
 
 pub(super) async fn authenticate(
     req: &HttpRequest,
@@ -46,14 +45,7 @@ pub(super) async fn authenticate(
         request_id: Some(meta.request_id.clone()),
         details: details.clone(),
     };
-    let written = store::write(&state.pool, move |tx| {
-        audit::append(tx, &ev)?;
-        let mut data = details;
-        data["outcome"] = json!(ev.outcome.as_str());
-        events::emit(tx, tenant_id.as_deref(), "breakglass.used", &data)
-    })
-    .await?;
-    state.events.publish(written);
+    crate::app::credentials::audit_break_glass(&state.app, ev, tenant_id, details).await?;
     result.map_err(ApiError::already_audited)
 }
 

@@ -33,7 +33,6 @@ use crate::domain::time::{self, Timestamp};
 use crate::store::sessions::SessionState;
 use crate::store::tenants::Tenant;
 use crate::store::users::Principal;
-use crate::store::{self, tenants, users};
 
 pub const CSRF_COOKIE: &str = "labgate_csrf";
 pub const REFRESH_COOKIE: &str = "labgate_refresh";
@@ -506,7 +505,7 @@ fn warm(
                 state,
                 id,
                 extract_ip(req, state),
-                crate::store::tokens::touch,
+                crate::app::credentials::Used::Pat,
             );
         }
         Recheck::Key(k) => match machine::key_gate(req, state, k) {
@@ -592,7 +591,7 @@ pub async fn load_principal(
     }
     let g = state.auth.principals.generation();
     let (u, t) = key.clone();
-    let p = store::run(&state.pool, move |c| users::principal(c, &u, &t))
+    let p = crate::app::credentials::principal(&state.app, u, t)
         .await?
         .map(Arc::new);
     state.auth.principals.insert_if(g, key, p.clone());
@@ -617,7 +616,7 @@ pub async fn find_tenant(
     }
     let g = state.auth.tenants.generation();
     let key = id_or_slug.to_string();
-    let t = store::run(&state.pool, move |c| tenants::find(c, &key))
+    let t = crate::app::credentials::tenant(&state.app, key)
         .await?
         .map(Arc::new);
     if let Some(t) = &t {

@@ -13,7 +13,6 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::client_ip;
 use crate::http::table::Matched;
-use crate::store::{self, ip_rules, tenants};
 
 pub async fn tenant_settings(
     state: &web::Data<AppState>,
@@ -25,8 +24,7 @@ pub async fn tenant_settings(
     }
     let g = state.auth.settings.generation();
     let t = key.clone();
-    let v = store::run(&state.pool, move |c| tenants::settings(c, &t)).await?;
-    let s = Arc::new(Settings::from_json(&v));
+    let s = Arc::new(crate::app::credentials::settings(&state.app, t).await?);
     state.auth.settings.insert_if(g, key, s.clone());
     Ok(s)
 }
@@ -43,16 +41,7 @@ pub async fn ip_lists(
     }
     let g = state.auth.ip_lists.generation();
     let t = key.clone();
-    let (allow, block) = store::run(&state.pool, move |c| {
-        Ok((
-            ip_rules::list(c, &t, "allow")?,
-            ip_rules::list(c, &t, "block")?,
-        ))
-    })
-    .await?;
-    let cidrs =
-        |rules: Vec<ip_rules::IpRule>| rules.into_iter().map(|r| r.cidr).collect::<Vec<_>>();
-    let l = Arc::new(IpLists::parse(&cidrs(allow), &cidrs(block)));
+    let l = Arc::new(crate::app::credentials::ip_lists(&state.app, t).await?);
     state.auth.ip_lists.insert_if(g, key, l.clone());
     Ok(l)
 }

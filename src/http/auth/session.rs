@@ -8,6 +8,7 @@ use super::{
     AuthMethod, CSRF_COOKIE, CSRF_HEADER, CachedSession, Caller, CallerInfo, Recheck, header_str,
     load_principal, load_tenant, resolve_tenant_header,
 };
+use crate::app::credentials::{self, Used};
 use crate::domain::capability::CapSet;
 use crate::domain::error::Code;
 use crate::domain::jwt::JwtError;
@@ -16,7 +17,6 @@ use crate::domain::token::{self, Kind};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::store::sessions::SessionState;
-use crate::store::{self, sessions};
 
 pub(super) async fn jwt_caller(
     req: &HttpRequest,
@@ -84,7 +84,7 @@ pub(super) async fn cookie_caller(
         None => {
             let g = state.auth.cookies.generation();
             let hh = h.clone();
-            let found = store::run(&state.pool, move |c| sessions::find_by_cookie(c, &hh)).await?;
+            let found = credentials::session_by_cookie(&state.app, hh).await?;
             let Some(s) = found else {
                 return Err(ApiError::invalid_token());
             };
@@ -136,7 +136,7 @@ pub(super) async fn load_session(
     }
     let g = state.auth.sessions.generation();
     let id = sid.to_string();
-    let s = store::run(&state.pool, move |c| sessions::get(c, &id))
+    let s = credentials::session(&state.app, id)
         .await?
         .ok_or_else(ApiError::invalid_token)?;
     state.auth.sessions.insert_if(
@@ -208,14 +208,7 @@ fn note_session_use(state: &web::Data<AppState>, sid: &str, now: Timestamp) {
         })
         .unwrap_or(false);
     if flush {
-        let pool = state.pool.clone();
-        let id = sid.to_string();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = crate::store::write_blocking(&pool, |tx| sessions::touch(tx, &id, now))
-            {
-                log::warn!("could not record session use: {e}");
-            }
-        });
+        credentials::note_used(&state.app, Used::Session, sid.to_string(), now, None);
     }
 }
 
@@ -248,14 +241,7 @@ pub(super) fn warm_session(
         (Ok(()), flush)
     })?;
     if flush {
-        let pool = state.pool.clone();
-        let id = sid.to_string();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = crate::store::write_blocking(&pool, |tx| sessions::touch(tx, &id, now))
-            {
-                log::warn!("could not record session use: {e}");
-            }
-        });
+        credentials::note_used(&state.app, Used::Session, sid.to_string(), now, None);
     }
     Some(result)
 }
