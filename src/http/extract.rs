@@ -333,3 +333,18 @@ pub mod whole {
             .transpose()
     }
 }
+
+/// The decoded path of a request (as the router sees it: `%6E` is `n`), without the `/api/v1`
+/// alias. Every rule that classifies a request by route uses this, so an encoded path cannot
+/// slip past a rate limit, a feature flag or a scope check.
+pub fn route_path(req: &actix_web::HttpRequest) -> String {
+    canonical_path(req.match_info().as_str())
+}
+
+/// The path without the `/api/v1` alias, for rules that look at route families.
+pub fn canonical_path(path: &str) -> String {
+    match path.strip_prefix("/api/v1") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/api{rest}"),
+        _ => path.to_string(),
+    }
+}

@@ -15,6 +15,8 @@ use serde_json::json;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+#[cfg(test)]
+use super::extract::canonical_path;
 use super::extract::{Meta, RequestId};
 use super::ratelimit::RateInfo;
 use super::table::{self, Limit, Matched};
@@ -92,21 +94,6 @@ fn percent_decode(s: &str) -> String {
         .next()
         .map(|(k, _)| k)
         .unwrap_or_else(|| s.to_string())
-}
-
-/// The decoded path of a request (as the router sees it: `%6E` is `n`), without the `/api/v1`
-/// alias. Every rule that classifies a request by route uses this, so an encoded path cannot
-/// slip past a rate limit, a feature flag or a scope check.
-pub fn route_path(req: &actix_web::HttpRequest) -> String {
-    canonical_path(req.match_info().as_str())
-}
-
-/// The path without the `/api/v1` alias, for rules that look at route families.
-pub fn canonical_path(path: &str) -> String {
-    match path.strip_prefix("/api/v1") {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/api{rest}"),
-        _ => path.to_string(),
-    }
 }
 
 pub async fn pipeline(

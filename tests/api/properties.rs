@@ -49,7 +49,7 @@ proptest! {
         let _ = net::parse_cidr(&s);
         let _ = cron::parse(&s);
         let _ = jwt::looks_like_jwt(&s);
-        let _ = labgate::http::middleware::canonical_path(&s);
+        let _ = labgate::http::extract::canonical_path(&s);
     }
 
     #[test]
