@@ -11,14 +11,20 @@ fn main() {
 /// else has happened. A value given by the operator is kept; if the exec fails, labgate runs
 /// on as it is.
 fn bound_allocator_arenas() {
+    const REEXEC: &str = "LABGATE_ARENAS_SET";
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none()
+        && std::env::var_os(REEXEC).is_none()
         && let Ok(exe) = std::env::current_exe()
     {
         use std::os::unix::process::CommandExt;
+        // The marker makes it once at most: a start in secure-execution mode (file
+        // capabilities, setuid) has glibc drop `MALLOC_ARENA_MAX` again.
         let err = std::process::Command::new(exe)
+            .arg0(std::env::args_os().next().unwrap_or_default())
             .args(std::env::args_os().skip(1))
             .env("MALLOC_ARENA_MAX", "2")
+            .env(REEXEC, "1")
             .exec();
         eprintln!("labgate: running with the allocator's default arenas ({err})");
     }

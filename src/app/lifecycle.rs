@@ -87,3 +87,12 @@ impl App {
         matches!(store::checkpoint(&self.pool), Ok(true))
     }
 }
+
+/// A tenant's id by its slug (or id).
+pub fn tenant_id(app: &App, slug: &str) -> Option<crate::domain::ids::TenantId> {
+    let s = slug.to_string();
+    store::run_blocking(&app.pool, move |c| store::tenants::find(c, &s))
+        .ok()
+        .flatten()
+        .map(|t| crate::domain::ids::TenantId::from_raw(t.id))
+}

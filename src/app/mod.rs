@@ -367,14 +367,19 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&Transaction, &mut Changes) -> Result<T, WriteError> + Send + 'static,
     {
-        // Through the writer's group commit: many changes, one `fsync`.
-        let (out, changes) = store::write_with(&self.pool, move |tx| {
-            let mut changes = Changes::default();
-            f(tx, &mut changes).map(|out| (out, changes))
-        })
+        // Through the writer's group commit: many changes, one `fsync`. The invalidations are
+        // applied on the writer thread right after the commit, whatever becomes of the caller.
+        let app = self.clone();
+        let (out, _) = store::write_then(
+            &self.pool,
+            move |tx| {
+                let mut changes = Changes::default();
+                f(tx, &mut changes).map(|out| (out, changes))
+            },
+            move |(_, changes): &(T, Changes)| app.apply(changes),
+        )
         .await
         .map_err(DomainError::from)?;
-        self.apply(&changes);
         Ok(out)
     }
 

@@ -49,30 +49,49 @@ pub async fn events(
 }
 
 /// A live feed of one tenant's events: first those after the point it resumes from, then each
-/// new one once (by id).
+/// new one once (by id). Events committed at nearly the same time can be published in another
+/// order than their ids (two requests answered from one group commit, a noise run's thread):
+/// each is still sent once, whatever its place.
 pub struct Feed {
     pub backlog: std::collections::VecDeque<Event>,
     pub rx: broadcast::Receiver<Arc<Event>>,
-    pub last_id: i64,
+    /// Events up to this id were all sent or are too old to come now.
+    floor: i64,
+    /// Ids above `floor` already sent (bounded: the oldest become the floor).
+    sent: std::collections::BTreeSet<i64>,
     pub tenant: String,
 }
 
+/// How many recent ids a feed remembers to send each event once.
+const SENT_MAX: usize = 4096;
+
 impl Feed {
+    fn fresh(&mut self, id: i64) -> bool {
+        if id <= self.floor || !self.sent.insert(id) {
+            return false;
+        }
+        while self.sent.len() > SENT_MAX {
+            if let Some(old) = self.sent.pop_first() {
+                self.floor = old;
+            }
+        }
+        true
+    }
+
     /// The next event of the feed's tenant; `None` when the feed fell behind or the hub
     /// closed (the client resumes from its last id).
     pub async fn next(&mut self) -> Option<Event> {
-        if let Some(e) = self.backlog.pop_front() {
-            self.last_id = self.last_id.max(e.id);
-            return Some(e);
+        while let Some(e) = self.backlog.pop_front() {
+            if self.fresh(e.id) {
+                return Some(e);
+            }
         }
         loop {
             match self.rx.recv().await {
-                Ok(e)
-                    if e.tenant_id.as_deref() == Some(self.tenant.as_str())
-                        && e.id > self.last_id =>
-                {
-                    self.last_id = e.id;
-                    return Some((*e).clone());
+                Ok(e) if e.tenant_id.as_deref() == Some(self.tenant.as_str()) => {
+                    if self.fresh(e.id) {
+                        return Some((*e).clone());
+                    }
                 }
                 Ok(_) => continue,
                 Err(_) => return None,
@@ -104,7 +123,8 @@ pub async fn feed(app: &App, actor: &Actor, resume: Option<i64>) -> AppResult<Fe
     Ok(Feed {
         backlog: backlog.into(),
         rx,
-        last_id,
+        floor: last_id,
+        sent: Default::default(),
         tenant: tid,
     })
 }

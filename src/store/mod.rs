@@ -564,22 +564,40 @@ where
     E: From<StoreError> + Send + 'static,
     F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
 {
+    write_then(pool, f, |_: &T| {}).await
+}
+
+/// `write_with`, and `then` run with the result on the writer thread right after the commit
+/// that holds it, before the answer: what must follow a commit (dropping cached credentials a
+/// change revoked) happens even if the caller has gone away meanwhile, and in commit order.
+pub async fn write_then<T, E, F, A>(pool: &Pool, f: F, then: A) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
+    A: FnOnce(&T) + Send + 'static,
+{
     let (reply, answer) = tokio::sync::oneshot::channel();
     let work: Box<dyn Work> = Box::new(Queued {
         work: Some(f),
         done: None,
+        then: Some(then),
         reply,
     });
-    pool.writer
-        .pending
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     // A full queue makes the caller wait here (asynchronously): memory stays bounded.
-    if let Err(lost) = pool.jobs().send(work).await {
-        let e = StoreError::Unavailable("the writer has stopped".into());
-        lost.0.answer(Some(&e));
-        pool.writer
-            .pending
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    let jobs = pool.jobs();
+    match jobs.reserve().await {
+        Ok(slot) => {
+            // Counted once it is certain to be queued (a caller gone while waiting for room
+            // queued nothing).
+            pool.writer
+                .pending
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            slot.send(work);
+        }
+        Err(_) => work.answer(Some(&StoreError::Unavailable(
+            "the writer has stopped".into(),
+        ))),
     }
     match answer.await {
         Ok(out) => out,
@@ -604,17 +622,19 @@ trait Work: Send {
     fn answer(self: Box<Self>, failed: Option<&StoreError>);
 }
 
-struct Queued<T, E, F> {
+struct Queued<T, E, F, A> {
     work: Option<F>,
     done: Option<Result<T, E>>,
+    then: Option<A>,
     reply: tokio::sync::oneshot::Sender<Result<T, E>>,
 }
 
-impl<T, E, F> Work for Queued<T, E, F>
+impl<T, E, F, A> Work for Queued<T, E, F, A>
 where
     T: Send,
     E: From<StoreError> + Send,
     F: FnOnce(&Transaction) -> Result<T, E> + Send,
+    A: FnOnce(&T) + Send,
 {
     fn run(&mut self, tx: &Transaction) -> bool {
         let Some(f) = self.work.take() else {
@@ -632,14 +652,19 @@ where
     }
 
     fn answer(self: Box<Self>, failed: Option<&StoreError>) {
-        let out = match (self.done, failed) {
+        let this = *self;
+        let out = match (this.done, failed) {
             // Its own error first: it would have been the answer whatever the commit did.
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), None) => Ok(v),
             (_, Some(e)) => Err(e.clone().into()),
             (None, None) => Err(StoreError::Other("the write was never run".into()).into()),
         };
-        let _ = self.reply.send(out);
+        if let (Ok(v), Some(then)) = (&out, this.then) {
+            // A panic here must not take the writer down either.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| then(v)));
+        }
+        let _ = this.reply.send(out);
     }
 }
 

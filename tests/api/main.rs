@@ -18,3 +18,4 @@ mod review;
 mod sessions;
 mod signin;
 mod storage;
+mod usecases;

@@ -67,6 +67,18 @@ impl Proc {
     fn url(&self, p: &str) -> String {
         format!("{}{p}", self.base)
     }
+    /// Whether the server's log holds `text` (its stderr is read by another thread, so a line
+    /// may arrive a moment after the answer that follows it: waited for, up to 5 s).
+    async fn logged(&self, text: &str) -> bool {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < until {
+            if self.log.lock().unwrap().contains(text) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    }
     fn signal(&self, sig: &str) {
         assert!(
             Command::new("kill")
@@ -895,7 +907,7 @@ async fn a_trigger_planted_while_the_server_runs_stops_its_writes() {
         .unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "DB_UNAVAILABLE");
-    assert!(p.log.lock().unwrap().contains("schema was altered"));
+    assert!(p.logged("schema was altered").await);
 }
 
 #[tokio::test]
