@@ -35,155 +35,86 @@ impl ServeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// address:port to bind
-    #[arg(
-        long,
-        env = "LABGATE_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// `development` or `production`
-    #[arg(
-        long = "env",
-        env = "LABGATE_ENV",
-        default_value = "development",
-        global = true
-    )]
+    #[arg(long = "env", env = "LABGATE_ENV", default_value = "development")]
     pub environment: String,
     /// access-token lifetime (90s, 15m, 12h, 7d)
-    #[arg(long, env = "JWT_EXPIRES_IN", default_value = "15m", global = true)]
+    #[arg(long, env = "JWT_EXPIRES_IN", default_value = "15m")]
     pub jwt_expires_in: String,
     /// refresh-token and login-session absolute lifetime
-    #[arg(
-        long,
-        env = "JWT_REFRESH_EXPIRES_IN",
-        default_value = "7d",
-        global = true
-    )]
+    #[arg(long, env = "JWT_REFRESH_EXPIRES_IN", default_value = "7d")]
     pub jwt_refresh_expires_in: String,
     /// a login session unused this long ends
-    #[arg(
-        long,
-        env = "LABGATE_SESSION_IDLE",
-        default_value = "8h",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_SESSION_IDLE", default_value = "8h")]
     pub session_idle: String,
     /// general per-IP requests per minute; 0 turns the general limit off
-    #[arg(
-        long,
-        env = "LABGATE_RATE_LIMIT_PER_MINUTE",
-        default_value = "100",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_RATE_LIMIT_PER_MINUTE", default_value = "100")]
     pub rate_limit_per_minute: String,
     /// comma-separated CIDRs whose X-Forwarded-For is believed
-    #[arg(
-        long,
-        env = "LABGATE_TRUSTED_PROXIES",
-        default_value = "",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
     /// comma-separated CIDRs noise sinks may reach (empty: any address not refused anyway)
-    #[arg(long, env = "LABGATE_SINK_NETWORKS", default_value = "", global = true)]
+    #[arg(long, env = "LABGATE_SINK_NETWORKS", default_value = "")]
     pub sink_networks: String,
     /// base URL used in mailed links (default http://<listen>)
-    #[arg(long, env = "LABGATE_PUBLIC_URL", default_value = "", global = true)]
+    #[arg(long, env = "LABGATE_PUBLIC_URL", default_value = "")]
     pub public_url: String,
     /// directory where outgoing mail is spooled as .eml files when no SMTP is set
-    #[arg(
-        long,
-        env = "LABGATE_MAIL_DIR",
-        default_value = "./mail-outbox",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_MAIL_DIR", default_value = "./mail-outbox")]
     pub mail_dir: PathBuf,
     /// SMTP relay, e.g. smtp://relay.lab:25
-    #[arg(long, env = "LABGATE_SMTP_URL", default_value = "", global = true)]
+    #[arg(long, env = "LABGATE_SMTP_URL", default_value = "")]
     pub smtp_url: String,
     /// shared bearer token for POST /api/noise/run only (32+ characters; empty disables)
     #[arg(
         long,
         env = "LABGATE_NOISE_DISPATCH_TOKEN",
         default_value = "",
-        hide_env_values = true,
-        global = true
+        hide_env_values = true
     )]
     pub noise_dispatch_token: String,
     /// tenant slug that dispatch-token runs belong to
-    #[arg(
-        long,
-        env = "LABGATE_NOISE_DISPATCH_TENANT",
-        default_value = "default",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_NOISE_DISPATCH_TENANT", default_value = "default")]
     pub noise_dispatch_tenant: String,
     /// root directory for file noise sinks; each tenant writes under its own `<slug>/` in it
-    #[arg(
-        long,
-        env = "LABGATE_NOISE_DIR",
-        default_value = "./noise",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_NOISE_DIR", default_value = "./noise")]
     pub noise_dir: PathBuf,
     /// directory of scheduled verified backups (empty: none are taken)
-    #[arg(long, env = "LABGATE_BACKUP_DIR", default_value = "", global = true)]
+    #[arg(long, env = "LABGATE_BACKUP_DIR", default_value = "")]
     pub backup_dir: String,
     /// when scheduled backups are taken (5-field cron, UTC)
-    #[arg(
-        long,
-        env = "LABGATE_BACKUP_SCHEDULE",
-        default_value = "0 3 * * *",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_BACKUP_SCHEDULE", default_value = "0 3 * * *")]
     pub backup_schedule: String,
     /// how many scheduled backups are kept (older ones are removed)
-    #[arg(long, env = "LABGATE_BACKUP_KEEP", default_value = "7", global = true)]
+    #[arg(long, env = "LABGATE_BACKUP_KEEP", default_value = "7")]
     pub backup_keep: String,
     /// legacy global API key (empty disables)
     #[arg(
         long,
         env = "LABGATE_GLOBAL_API_KEY",
         default_value = "",
-        hide_env_values = true,
-        global = true
+        hide_env_values = true
     )]
     pub global_api_key: String,
     /// role the global key acts with (always viewer in production)
-    #[arg(
-        long,
-        env = "LABGATE_GLOBAL_API_KEY_ROLE",
-        default_value = "viewer",
-        global = true
-    )]
+    #[arg(long, env = "LABGATE_GLOBAL_API_KEY_ROLE", default_value = "viewer")]
     pub global_api_key_role: String,
     /// master key switch (break-glass)
-    #[arg(
-        long,
-        env = "BREAK_GLASS_ENABLED",
-        default_value = "false",
-        global = true
-    )]
+    #[arg(long, env = "BREAK_GLASS_ENABLED", default_value = "false")]
     pub break_glass_enabled: String,
     /// the master key (32+ characters when break-glass is enabled)
-    #[arg(
-        long,
-        env = "MASTER_KEY",
-        default_value = "",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "MASTER_KEY", default_value = "", hide_env_values = true)]
     pub master_key: String,
     /// how long after start the master key is accepted
-    #[arg(long, env = "BREAK_GLASS_TTL", default_value = "60m", global = true)]
+    #[arg(long, env = "BREAK_GLASS_TTL", default_value = "60m")]
     pub break_glass_ttl: String,
     /// capabilities of the master key (never `*`)
     #[arg(
         long,
         env = "BREAK_GLASS_CAPABILITIES",
-        default_value = "admin.users,admin.settings,audit.read",
-        global = true
+        default_value = "admin.users,admin.settings,audit.read"
     )]
     pub break_glass_capabilities: String,
 }

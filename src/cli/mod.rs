@@ -30,7 +30,9 @@ pub struct Cli {
     /// `$CREDENTIALS_DIRECTORY/labgate.key` under systemd); keep it apart from backups
     #[arg(long, env = "LABGATE_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,
-    #[command(flatten)]
+    /// The server's settings when no subcommand is given (`labgate serve --help` lists them);
+    /// commands that need one of them (`keys rotate-signing`) read it from the environment.
+    #[command(flatten, next_help_heading = "Server options (with no subcommand)")]
     pub serve: ServeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -39,7 +41,10 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (the default)
-    Serve,
+    #[command(
+        after_help = "Logging: RUST_LOG (default `info`) filters what is written to standard error."
+    )]
+    Serve(ServeArgs),
     /// Apply schema changes to the database, then exit
     Migrate,
     /// Manage users without the API (provisioning, recovery)
@@ -148,7 +153,7 @@ pub fn main() -> i32 {
     if cli
         .command
         .as_ref()
-        .is_some_and(|c| !matches!(c, Command::Serve))
+        .is_some_and(|c| !matches!(c, Command::Serve(_)))
     {
         // Commands say only what goes wrong (warnings), on standard error.
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
@@ -156,7 +161,8 @@ pub fn main() -> i32 {
             .init();
     }
     let result = match cli.command {
-        None | Some(Command::Serve) => serve::run(cli.db, target.key_file.clone(), &cli.serve),
+        None => serve::run(cli.db, target.key_file.clone(), &cli.serve),
+        Some(Command::Serve(args)) => serve::run(cli.db, target.key_file.clone(), &args),
         Some(Command::Migrate) => admin::migrate(&target),
         Some(Command::User(UserCommand::Create {
             email,
