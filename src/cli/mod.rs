@@ -44,7 +44,7 @@ pub enum Command {
     #[command(
         after_help = "Logging: RUST_LOG (default `info`) filters what is written to standard error."
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply schema changes to the database, then exit
     Migrate,
     /// Manage users without the API (provisioning, recovery)
