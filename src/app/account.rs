@@ -39,6 +39,12 @@ pub struct Enrollment {
     pub qr_svg: String,
 }
 
+/// The record of a one-time token spent by its user for `action`.
+fn spent(o: &Origin, ot: &one_time::OneTime, uid: &str, action: &str) -> AuditEvent {
+    let tenant = ot.tenant_id.as_deref();
+    o.event(tenant, Some(uid), action, Outcome::Success, json!({}))
+}
+
 /// Writes one audit record on its own (a refusal, which changes nothing else).
 async fn audit_only(app: &App, ev: AuditEvent) -> AppResult<()> {
     app.write(move |tx, _| audit::append(tx, &ev).map(|_| ()))
@@ -279,14 +285,7 @@ pub async fn reset_password(
         fx.invalidate(Invalidation::Sessions(ended));
         one_time::revoke_user_purpose(tx, &uid, RESET_PURPOSE)?;
         lockout::reset(tx, &users::normalize_email(&u.email))?;
-        let ev = o.event(
-            ot.tenant_id.as_deref(),
-            Some(&uid),
-            action,
-            Outcome::Success,
-            json!({}),
-        );
-        audit::append(tx, &ev)?;
+        audit::append(tx, &spent(&o, &ot, &uid, action))?;
         Ok(())
     })
     .await
@@ -476,14 +475,7 @@ pub async fn verify_email(app: &App, origin: &Origin, token: String) -> AppResul
             };
             let uid = ot.user_id.clone().ok_or(StoreError::NotFound)?;
             users::set_email_verified(tx, &uid)?;
-            let ev = o.event(
-                ot.tenant_id.as_deref(),
-                Some(&uid),
-                action,
-                Outcome::Success,
-                json!({}),
-            );
-            audit::append(tx, &ev)?;
+            audit::append(tx, &spent(&o, &ot, &uid, action))?;
             Ok(None)
         })
         .await?;

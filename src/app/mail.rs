@@ -30,27 +30,45 @@ pub fn reset_link(app: &App, token: &Secret) -> String {
 
 /// The reset mail a person asked for themselves.
 pub fn reset_asked(app: &App, tenant: Option<String>, to: String, token: &Secret) -> Mail {
-    let link = reset_link(app, token);
-    Mail {
+    let tail =
+        "\nIf you did not ask for this, ignore this message; your password stays as it is.\n";
+    reset(
+        app,
         tenant,
         to,
-        subject: "labgate password reset",
-        body: format!(
-            "A password reset was requested for your labgate account.\n\nOpen this link within 30 minutes to choose a new password:\n\n{link}\n\nIf you did not ask for this, ignore this message; your password stays as it is.\n"
-        ),
-        kind: "password_reset",
-    }
+        token,
+        "A password reset was requested",
+        tail,
+    )
 }
 
 /// The reset mail an administrator started.
 pub fn reset_started(app: &App, tenant: Option<String>, to: String, token: &Secret) -> Mail {
+    reset(
+        app,
+        tenant,
+        to,
+        token,
+        "An administrator started a password reset",
+        "",
+    )
+}
+
+fn reset(
+    app: &App,
+    tenant: Option<String>,
+    to: String,
+    token: &Secret,
+    what: &str,
+    tail: &str,
+) -> Mail {
     let link = reset_link(app, token);
     Mail {
         tenant,
         to,
         subject: "labgate password reset",
         body: format!(
-            "An administrator started a password reset for your labgate account.\n\nOpen this link within 30 minutes to choose a new password:\n\n{link}\n"
+            "{what} for your labgate account.\n\nOpen this link within 30 minutes to choose a new password:\n\n{link}\n{tail}"
         ),
         kind: "password_reset",
     }
