@@ -64,17 +64,30 @@ pub struct ServeArgs {
     /// directory where outgoing mail is spooled as .eml files when no SMTP is set
     #[arg(long, env = "LABGATE_MAIL_DIR", default_value = "./mail-outbox")]
     pub mail_dir: PathBuf,
-    /// SMTP relay, e.g. smtp://relay.lab:25
-    #[arg(long, env = "LABGATE_SMTP_URL", default_value = "")]
+    /// SMTP relay, e.g. smtp://relay.lab:25 (environment only: it may carry a password)
+    #[arg(
+        long,
+        env = "LABGATE_SMTP_URL",
+        default_value = "",
+        hide = true,
+        hide_env_values = true
+    )]
     pub smtp_url: String,
+    /// a file holding LABGATE_SMTP_URL
+    #[arg(long, env = "LABGATE_SMTP_URL_FILE")]
+    pub smtp_url_file: Option<PathBuf>,
     /// shared bearer token for POST /api/noise/run only (32+ characters; empty disables)
     #[arg(
         long,
         env = "LABGATE_NOISE_DISPATCH_TOKEN",
         default_value = "",
+        hide = true,
         hide_env_values = true
     )]
     pub noise_dispatch_token: String,
+    /// a file holding LABGATE_NOISE_DISPATCH_TOKEN
+    #[arg(long, env = "LABGATE_NOISE_DISPATCH_TOKEN_FILE")]
+    pub noise_dispatch_token_file: Option<PathBuf>,
     /// tenant slug that dispatch-token runs belong to
     #[arg(long, env = "LABGATE_NOISE_DISPATCH_TENANT", default_value = "default")]
     pub noise_dispatch_tenant: String,
@@ -95,9 +108,13 @@ pub struct ServeArgs {
         long,
         env = "LABGATE_GLOBAL_API_KEY",
         default_value = "",
+        hide = true,
         hide_env_values = true
     )]
     pub global_api_key: String,
+    /// a file holding LABGATE_GLOBAL_API_KEY
+    #[arg(long, env = "LABGATE_GLOBAL_API_KEY_FILE")]
+    pub global_api_key_file: Option<PathBuf>,
     /// role the global key acts with (always viewer in production)
     #[arg(long, env = "LABGATE_GLOBAL_API_KEY_ROLE", default_value = "viewer")]
     pub global_api_key_role: String,
@@ -105,8 +122,17 @@ pub struct ServeArgs {
     #[arg(long, env = "BREAK_GLASS_ENABLED", default_value = "false")]
     pub break_glass_enabled: String,
     /// the master key (32+ characters when break-glass is enabled)
-    #[arg(long, env = "MASTER_KEY", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MASTER_KEY",
+        default_value = "",
+        hide = true,
+        hide_env_values = true
+    )]
     pub master_key: String,
+    /// a file holding MASTER_KEY
+    #[arg(long, env = "MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// how long after start the master key is accepted
     #[arg(long, env = "BREAK_GLASS_TTL", default_value = "60m")]
     pub break_glass_ttl: String,
@@ -186,6 +212,33 @@ fn duration(var: &str, raw: &str) -> Result<Duration, String> {
         )
     })
 }
+
+/// A secret setting: from its variable, or from the file its `_FILE` variable names (one
+/// line; a trailing newline is not part of it), never both. Secrets are never taken from the
+/// command line, where `ps` shows them (`cli::refuse_secret_flags`).
+fn secret(name: &str, value: &str, file: &Option<PathBuf>) -> Result<Option<String>, String> {
+    let Some(path) = file else {
+        return Ok(non_empty(value));
+    };
+    if !value.is_empty() {
+        return Err(format!("{name} and {name}_FILE are both set; set one"));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{name}_FILE: cannot read {}: {e}", path.display()))?;
+    let v = text.trim_end_matches(['\n', '\r']);
+    if v.is_empty() {
+        return Err(format!("{name}_FILE: {} is empty", path.display()));
+    }
+    Ok(Some(v.to_string()))
+}
+
+/// The settings that hold secrets: given in the environment or in a file, never as flags.
+pub const SECRET_ARGS: [(&str, &str); 4] = [
+    ("smtp_url", "LABGATE_SMTP_URL"),
+    ("noise_dispatch_token", "LABGATE_NOISE_DISPATCH_TOKEN"),
+    ("global_api_key", "LABGATE_GLOBAL_API_KEY"),
+    ("master_key", "MASTER_KEY"),
+];
 
 fn non_empty(raw: &str) -> Option<String> {
     let t = raw.trim();
@@ -280,13 +333,17 @@ impl Config {
             }
             None => format!("http://{listen}"),
         };
-        let smtp_url = non_empty(&a.smtp_url);
+        let smtp_url = secret("LABGATE_SMTP_URL", &a.smtp_url, &a.smtp_url_file)?;
         if let Some(u) = &smtp_url
             && crate::mail::smtp_host_port(u).is_none()
         {
             return Err(bad("LABGATE_SMTP_URL", "must be smtp://host[:port]"));
         }
-        let noise_dispatch_token = non_empty(&a.noise_dispatch_token);
+        let noise_dispatch_token = secret(
+            "LABGATE_NOISE_DISPATCH_TOKEN",
+            &a.noise_dispatch_token,
+            &a.noise_dispatch_token_file,
+        )?;
         if let Some(t) = &noise_dispatch_token
             && t.chars().count() < 32
         {
@@ -295,7 +352,11 @@ impl Config {
                 "shorter than 32 characters; use a long random value",
             ));
         }
-        let global_api_key = non_empty(&a.global_api_key);
+        let global_api_key = secret(
+            "LABGATE_GLOBAL_API_KEY",
+            &a.global_api_key,
+            &a.global_api_key_file,
+        )?;
         if let Some(k) = &global_api_key
             && k.chars().count() < 16
         {
@@ -315,7 +376,7 @@ impl Config {
                 ));
             }
         };
-        let master_key = non_empty(&a.master_key);
+        let master_key = secret("MASTER_KEY", &a.master_key, &a.master_key_file)?;
         if break_glass_enabled {
             match &master_key {
                 None => return Err(bad("MASTER_KEY", "required when BREAK_GLASS_ENABLED=true")),

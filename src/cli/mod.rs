@@ -143,9 +143,37 @@ pub enum AuditCommand {
     },
 }
 
+/// A secret given as a flag is refused: every user of the machine can read a command line.
+fn refuse_secret_flags(m: &clap::ArgMatches) -> Result<(), String> {
+    let mut levels = vec![m];
+    if let Some(("serve", sub)) = m.subcommand() {
+        levels.push(sub);
+    }
+    for level in levels {
+        for (id, var) in crate::config::SECRET_ARGS {
+            if level.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                return Err(format!(
+                    "--{} is not accepted on the command line, where other users can read it: set {var} (or {var}_FILE) in the environment",
+                    id.replace('_', "-")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    if let Err(msg) = refuse_secret_flags(&matches) {
+        eprintln!("labgate: {msg}");
+        return 2;
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let target = admin::Target {
         key_file: crate::app::lifecycle::default_key_file(&cli.db, cli.key_file.as_deref()),
         db: cli.db.clone(),

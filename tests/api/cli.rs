@@ -1237,3 +1237,59 @@ fn another_sqlite_file_in_place_of_the_database_is_not_started_over() {
     assert!(err.contains("anchors the audit trail"), "{err}");
     let _ = d;
 }
+
+#[test]
+fn secrets_are_refused_as_flags_and_read_from_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    // On the command line any user of the machine could read them.
+    for args in [
+        vec!["--master-key", "m-0123456789abcdef0123456789abcdef"],
+        vec!["serve", "--global-api-key", "g-0123456789abcdef"],
+        vec![
+            "--noise-dispatch-token",
+            "d-0123456789abcdef0123456789abcdef",
+        ],
+        vec!["serve", "--smtp-url", "smtp://u:p@127.0.0.1:25"],
+    ] {
+        let out = labgate(&db).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} accepted");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("not accepted on the command line"), "{err}");
+        assert!(
+            !err.contains("0123456789abcdef"),
+            "the refusal repeats no secret: {err}"
+        );
+    }
+    assert!(!db.exists());
+    // From a file: read and judged like the variable itself.
+    let short = dir.path().join("dispatch");
+    std::fs::write(&short, "too-short\n").unwrap();
+    let out = labgate(&db)
+        .env("LABGATE_NOISE_DISPATCH_TOKEN_FILE", &short)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success() && err.contains("LABGATE_NOISE_DISPATCH_TOKEN"),
+        "{err}"
+    );
+    let out = labgate(&db)
+        .env("LABGATE_NOISE_DISPATCH_TOKEN_FILE", &short)
+        .env("LABGATE_NOISE_DISPATCH_TOKEN", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("both set"), "{err}");
+    let key = dir.path().join("master");
+    std::fs::write(&key, "m-0123456789abcdef0123456789abcdef\n").unwrap();
+    let mut args = labgate::config::ServeArgs::defaults();
+    args.break_glass_enabled = "true".into();
+    args.master_key_file = Some(key);
+    let config = labgate::config::Config::from_args(db.clone(), &args).unwrap();
+    assert_eq!(
+        config.master_key.as_deref(),
+        Some("m-0123456789abcdef0123456789abcdef"),
+        "the file's line, without its newline"
+    );
+}
