@@ -376,7 +376,7 @@ pub async fn accept_invitation(
         check_policy(app, Some(&tid), "password", &password).await?;
         Some(app.passwords.hash(password).await)
     };
-    let o = origin.clone();
+    let (o, now) = (origin.clone(), app.now());
     app.change(move |tx, fx| {
         fx.invalidate(Invalidation::Principals);
         let ot = one_time::consume(tx, INVITE_PURPOSE, &token)?.map_err(one_time_refused)?;
@@ -392,7 +392,7 @@ pub async fn accept_invitation(
             let e = DomainError::conflict("you are already a member of this tenant");
             return Err(e.into());
         }
-        grant_still_held(tx, &tid, &inv)?;
+        grant_still_held(tx, &tid, &inv, now)?;
         users::add_membership(tx, &user.id, &tid, &inv.roles)?;
         invitations::mark_accepted(tx, &ot.token_hash)?;
         let details = json!({"invitation_id": inv.id, "email": inv.email});
@@ -420,6 +420,7 @@ fn grant_still_held(
     tx: &rusqlite::Connection,
     tenant_id: &str,
     inv: &invitations::Invitation,
+    now: crate::domain::time::Timestamp,
 ) -> Result<(), WriteError> {
     let granted = users::roles_caps(tx, tenant_id, &inv.roles)?;
     let by = inv.created_by.as_deref().unwrap_or("");
@@ -434,7 +435,7 @@ fn grant_still_held(
             .expires_at
             .as_deref()
             .and_then(crate::domain::time::parse)
-            .is_some_and(|t| t <= crate::domain::time::now());
+            .is_some_and(|t| t <= now);
         if expired {
             crate::domain::capability::CapSet::empty()
         } else {

@@ -26,10 +26,31 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_clocked(adjust, None).await
+}
+
+/// A server whose time rules read `clock` (started at a whole second: stored times keep whole
+/// seconds), for tests of lifetimes that advance it instead of sleeping.
+pub async fn spawn_with_clock(
+    adjust: impl FnOnce(&mut Config),
+) -> (TestApp, std::sync::Arc<labgate::domain::clock::FixedClock>) {
+    let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
+    let clock = std::sync::Arc::new(labgate::domain::clock::FixedClock::at(start));
+    (spawn_clocked(adjust, Some(clock.clone())).await, clock)
+}
+
+async fn spawn_clocked(
+    adjust: impl FnOnce(&mut Config),
+    clock: Option<std::sync::Arc<labgate::domain::clock::FixedClock>>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::for_dir(dir.path());
     adjust(&mut cfg);
-    let state = web::Data::new(AppState::build(cfg).expect("state builds"));
+    let mut built = AppState::build(cfg).expect("state builds");
+    if let Some(c) = clock {
+        built.app = built.app.clone().with_clock(c);
+    }
+    let state = web::Data::new(built);
     let setup_token = labgate::app::setup::issue_setup_token(&state.app).unwrap();
     let bound = http::bind(state.clone(), 1).expect("binds");
     let handle = bound.server.handle();

@@ -205,12 +205,17 @@ async fn cookie_sessions_need_the_csrf_header_on_unsafe_methods() {
 
 #[tokio::test]
 async fn idle_sessions_end() {
-    // Stored times have whole seconds, so an idle limit of a few seconds leaves room for a
-    // loaded machine between sign-in and the first request.
-    let app = spawn_with(|c| c.session_idle = std::time::Duration::from_secs(3)).await;
+    let (app, clock) =
+        spawn_with_clock(|c| c.session_idle = std::time::Duration::from_secs(3)).await;
     let admin = app.admin().await;
     assert_eq!(app.get_bearer("/api/ping", &admin.jwt).await.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
+    clock.advance(std::time::Duration::from_secs(2));
+    assert_eq!(
+        app.get_bearer("/api/ping", &admin.jwt).await.status(),
+        200,
+        "used within the idle limit"
+    );
+    clock.advance(std::time::Duration::from_secs(4));
     assert_error(
         app.get_bearer("/api/ping", &admin.jwt).await,
         401,
@@ -225,9 +230,12 @@ async fn idle_sessions_end() {
 
 #[tokio::test]
 async fn sessions_end_at_their_absolute_lifetime() {
-    let app = spawn_with(|c| c.refresh_ttl = std::time::Duration::from_secs(1)).await;
+    let (app, clock) =
+        spawn_with_clock(|c| c.refresh_ttl = std::time::Duration::from_secs(60)).await;
     let admin = app.admin().await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clock.advance(std::time::Duration::from_secs(59));
+    assert_eq!(app.get_bearer("/api/ping", &admin.jwt).await.status(), 200);
+    clock.advance(std::time::Duration::from_secs(2));
     assert_error(
         app.get_bearer("/api/ping", &admin.jwt).await,
         401,

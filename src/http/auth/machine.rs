@@ -16,7 +16,6 @@ use crate::app::credentials::{self, Used};
 use crate::domain::capability::{CapSet, Capability};
 use crate::domain::error::Code;
 use crate::domain::net;
-use crate::domain::time;
 use crate::domain::token::{self, Kind};
 use crate::http::AppState;
 use crate::http::cache::Cache;
@@ -52,7 +51,7 @@ impl MachineCache {
 
 /// Writes a credential's last use at most once a minute, off the request path.
 pub(super) fn note_use(state: &AppState, id: &str, ip: Option<String>, what: Used) {
-    let now = time::now();
+    let now = state.app.now();
     {
         let mut m = state
             .auth
@@ -96,7 +95,7 @@ pub(super) async fn pat_caller(
     if t.revoked {
         return Err(ApiError::token_revoked());
     }
-    if t.expires_at.is_some_and(|e| e <= time::now()) {
+    if t.expires_at.is_some_and(|e| e <= state.app.now()) {
         return Err(ApiError::token_expired());
     }
     let principal = load_principal(state, &t.user_id, &t.tenant_id)
@@ -199,7 +198,7 @@ pub(super) fn key_gate(
     if k.deleted {
         return Err(ApiError::token_revoked());
     }
-    if k.expires_at.is_some_and(|e| e <= time::now()) {
+    if k.expires_at.is_some_and(|e| e <= state.app.now()) {
         return Err(ApiError::token_expired());
     }
     // From here on the key is valid: what follows are refusals of an identified caller.
@@ -266,7 +265,7 @@ pub async fn preflight_allows(
         .filter(|v| v.starts_with("lgk_"))
     {
         let k = load_key(state, raw.trim()).await?;
-        let live = !k.deleted && k.expires_at.is_none_or(|e| e > time::now());
+        let live = !k.deleted && k.expires_at.is_none_or(|e| e > state.app.now());
         return Ok(live && k.allowed_origins.iter().any(|o| o == origin));
     }
     // Preflights are rare: ask the database each time, so an expired or deleted key's origin

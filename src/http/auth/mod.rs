@@ -29,7 +29,7 @@ use crate::app::{Invalidate, Invalidation};
 use crate::domain::capability::{CapSet, Capability};
 use crate::domain::error::Code;
 use crate::domain::jwt::{self, Claims};
-use crate::domain::time::{self, Timestamp};
+use crate::domain::time::Timestamp;
 use crate::store::sessions::SessionState;
 use crate::store::tenants::Tenant;
 use crate::store::users::Principal;
@@ -469,7 +469,7 @@ fn warm(
     state: &web::Data<AppState>,
     r: &Resolved,
 ) -> Option<Result<Caller, ApiError>> {
-    let now = time::now();
+    let now = state.app.now();
     let refused = |e: ApiError| {
         req.extensions_mut().insert(r.caller.clone());
         Some(Err(e))

@@ -12,7 +12,7 @@ use crate::app::credentials::{self, Used};
 use crate::domain::capability::CapSet;
 use crate::domain::error::Code;
 use crate::domain::jwt::JwtError;
-use crate::domain::time::{self, Timestamp};
+use crate::domain::time::Timestamp;
 use crate::domain::token::{self, Kind};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -45,7 +45,7 @@ pub(super) async fn jwt_caller(
         }
     };
     claims
-        .time_check(time::now().timestamp())
+        .time_check(state.app.now().timestamp())
         .map_err(jwt_error)?;
     let session = load_session(state, &claims.sid).await?;
     super::note_identity(req, &session.tenant_id, "user", &session.user_id);
@@ -157,7 +157,7 @@ pub(super) async fn session_bound_caller(
     session: SessionState,
     method: AuthMethod,
 ) -> Result<Caller, ApiError> {
-    let now = time::now();
+    let now = state.app.now();
     if session.ended {
         return Err(ApiError::token_revoked());
     }

@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use crate::app::signin::{self, LoginInput, LoginOutcome, MFA_STEP_TTL, SessionOwner, SignedIn};
 use crate::domain::error::DomainError;
 use crate::domain::jwt::{AUDIENCE, Claims};
-use crate::domain::time;
 use crate::domain::token::{self};
 use crate::http::AppState;
 use crate::http::auth::{self, CSRF_COOKIE, Caller, REFRESH_COOKIE};
@@ -104,7 +103,7 @@ pub fn access_token(
     session_id: &str,
     amr: &[String],
 ) -> String {
-    let now = time::now().timestamp();
+    let now = state.app.now().timestamp();
     let keys = state.keys.get();
     keys.sign(&Claims {
         iss: keys.issuer().to_string(),
