@@ -132,6 +132,8 @@ pub struct App {
     pub audit_mac: DataKey,
     /// The head last written to the head file.
     anchored: Arc<std::sync::Mutex<Option<(i64, String)>>>,
+    /// When this context was made (on its clock): the break-glass window counts from here.
+    pub started_at: Timestamp,
     /// Set when the server begins to shut down: background work stops starting.
     pub shutdown: Arc<AtomicBool>,
     /// The address the server actually listens on (known once bound; a port of 0 in the
@@ -225,6 +227,7 @@ impl App {
         App {
             pool,
             clock: Arc::new(SystemClock),
+            started_at: SystemClock.now(),
             passwords,
             config,
             events: Arc::new(EventHub::default()),
@@ -342,6 +345,7 @@ impl App {
 
     /// The same context with another clock (tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> App {
+        self.started_at = clock.now();
         self.clock = clock;
         self
     }
