@@ -255,23 +255,33 @@ impl App {
     /// Writes the audit record of an event that has already happened and cannot be undone (a
     /// mail sent, a request refused). When the database cannot take it now, it is kept and
     /// written by `flush_pending`, with the time it happened: never dropped (SPEC §9).
-    pub fn record(&self, mut ev: AuditEvent) {
+    pub fn record(&self, ev: AuditEvent) {
         let e = ev.clone();
-        if let Err(err) = self.write_blocking(move |tx, _| Ok(crate::store::audit::append(tx, &e)?))
-        {
-            log::warn!("audit record {} kept for later: {}", ev.action, err.message);
-            if let serde_json::Value::Object(m) = &mut ev.details {
-                m.insert(
-                    "happened_at".into(),
-                    crate::domain::time::fmt(self.now()).into(),
-                );
-            }
-            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            if p.events.len() < PENDING_MAX {
-                p.events.push_back(ev);
-            } else {
-                p.overflow += 1;
-            }
+        // Through the writer's queue (it may share a group commit), and waited for: the caller
+        // answers only once the record is in the database or kept.
+        let r = store::write_queued(&self.pool, move |tx| {
+            crate::store::audit::append(tx, &e).map(|_| ())
+        });
+        if let Err(err) = r {
+            self.keep(ev, &err.to_string());
+        }
+    }
+
+    /// Keeps a record the database could not take, with the time it happened, for
+    /// `flush_pending`; bounded by `PENDING_MAX` (past it only the count is kept).
+    fn keep(&self, mut ev: AuditEvent, why: &str) {
+        log::warn!("audit record {} kept for later: {why}", ev.action);
+        if let serde_json::Value::Object(m) = &mut ev.details {
+            m.insert(
+                "happened_at".into(),
+                crate::domain::time::fmt(self.now()).into(),
+            );
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if p.events.len() < PENDING_MAX {
+            p.events.push_back(ev);
+        } else {
+            p.overflow += 1;
         }
     }
 
@@ -337,6 +347,12 @@ impl App {
                 p.overflow += overflow;
             }
         }
+    }
+
+    /// Waits (at most `limit`) for every write queued for the writer to be answered: at exit,
+    /// before the last `flush_pending`, so records submitted just before are not lost.
+    pub fn drain_writes(&self, limit: std::time::Duration) -> bool {
+        store::drain(&self.pool, limit)
     }
 
     pub fn shutting_down(&self) -> bool {

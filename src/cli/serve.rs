@@ -68,6 +68,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         http::middleware::flush_folds(&state, true).await;
         let app = state.app.clone();
         let _ = tokio::task::spawn_blocking(move || {
+            app.drain_writes(Duration::from_secs(2));
             app.flush_pending();
             app.pending_to_log();
         })

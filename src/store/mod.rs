@@ -605,6 +605,49 @@ where
     }
 }
 
+/// `write` for code off the async workers that may share a group commit (records of what
+/// already happened, written from blocking threads): queued for the writer thread, and waited
+/// for here. Never call it from inside write work or from an async task.
+pub fn write_queued<T, F>(pool: &Pool, f: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
+{
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let work: Box<dyn Work> = Box::new(Queued {
+        work: Some(f),
+        done: None,
+        then: Some(|_: &T| {}),
+        reply,
+    });
+    let pending = &pool.writer.pending;
+    pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if let Err(lost) = pool.jobs().blocking_send(work) {
+        pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        lost.0.answer(Some(&StoreError::Unavailable(
+            "the writer has stopped".into(),
+        )));
+    }
+    answer.blocking_recv().unwrap_or_else(|_| {
+        Err(StoreError::Other(
+            "the write was lost: its task ended".into(),
+        ))
+    })
+}
+
+/// Waits (at most `limit`) until every queued write has been answered: at shutdown, so
+/// records submitted just before are in the database before it is closed.
+pub fn drain(pool: &Pool, limit: Duration) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while pool.queued() > 0 {
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
 /// The most writes waiting for the writer thread; more wait to be queued.
 const QUEUE_MAX: usize = 1024;
 
