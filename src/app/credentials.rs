@@ -91,7 +91,8 @@ pub enum Used {
 pub fn note_used(app: &App, what: Used, id: String, at: Timestamp, ip: Option<String>) {
     let app = app.clone();
     tokio::task::spawn_blocking(move || {
-        let r = crate::store::write_blocking(&app.pool, |tx| match what {
+        // Through the writer's queue: many notes share a group commit.
+        let r = crate::store::write_queued(&app.pool, move |tx| match what {
             Used::Pat => tokens::touch(tx, &id, at, ip.as_deref()),
             Used::Key => api_keys::touch(tx, &id, at, ip.as_deref()),
             Used::Session => sessions::touch(tx, &id, at),
