@@ -132,8 +132,13 @@ pub struct App {
     pub audit_mac: DataKey,
     /// The head last written to the head file.
     anchored: Arc<std::sync::Mutex<Option<(i64, String)>>>,
-    /// When this context was made (on its clock): the break-glass window counts from here.
-    pub started_at: Timestamp,
+    /// When this context was made: on a steady timer with the system clock (a clock stepped
+    /// back cannot stretch what counts from it), on the given clock otherwise (tests).
+    started: std::time::Instant,
+    started_at: Timestamp,
+    steady: bool,
+    /// `record` calls under way (waited for at exit with the queued writes).
+    recording: Arc<std::sync::atomic::AtomicUsize>,
     /// Set when the server begins to shut down: background work stops starting.
     pub shutdown: Arc<AtomicBool>,
     /// The address the server actually listens on (known once bound; a port of 0 in the
@@ -227,7 +232,10 @@ impl App {
         App {
             pool,
             clock: Arc::new(SystemClock),
+            started: std::time::Instant::now(),
             started_at: SystemClock.now(),
+            steady: true,
+            recording: Arc::default(),
             passwords,
             config,
             events: Arc::new(EventHub::default()),
@@ -256,6 +264,13 @@ impl App {
     /// mail sent, a request refused). When the database cannot take it now, it is kept and
     /// written by `flush_pending`, with the time it happened: never dropped (SPEC §9).
     pub fn record(&self, ev: AuditEvent) {
+        use std::sync::atomic::Ordering;
+        self.recording.fetch_add(1, Ordering::SeqCst);
+        self.record_now(ev);
+        self.recording.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn record_now(&self, ev: AuditEvent) {
         let e = ev.clone();
         // Through the writer's queue (it may share a group commit), and waited for: the caller
         // answers only once the record is in the database or kept.
@@ -352,7 +367,24 @@ impl App {
     /// Waits (at most `limit`) for every write queued for the writer to be answered: at exit,
     /// before the last `flush_pending`, so records submitted just before are not lost.
     pub fn drain_writes(&self, limit: std::time::Duration) -> bool {
-        store::drain(&self.pool, limit)
+        let until = std::time::Instant::now() + limit;
+        let queued = store::drain(&self.pool, limit);
+        // A record whose write failed is kept by its caller after the answer: wait for that too.
+        while self.recording.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        queued
+    }
+
+    /// How long this context has been up (the break-glass window counts from its start).
+    pub fn up_for(&self) -> std::time::Duration {
+        if self.steady {
+            return self.started.elapsed();
+        }
+        (self.now() - self.started_at).to_std().unwrap_or_default()
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -362,6 +394,7 @@ impl App {
     /// The same context with another clock (tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> App {
         self.started_at = clock.now();
+        self.steady = false;
         self.clock = clock;
         self
     }

@@ -147,6 +147,22 @@ pub enum AuditCommand {
 fn refuse_secret_flags(m: &clap::ArgMatches) -> Result<(), String> {
     let mut levels = vec![m];
     if let Some(("serve", sub)) = m.subcommand() {
+        // Server options before `serve` would be read and then not used: refused, not ignored.
+        let given_before = m.ids().map(|id| id.as_str()).find(|id| {
+            !["db", "key_file"].contains(id)
+                && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        });
+        if let Some(id) = given_before {
+            use clap::CommandFactory;
+            let flag = Cli::command()
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_long().map(str::to_string))
+                .unwrap_or_else(|| id.replace('_', "-"));
+            return Err(format!(
+                "--{flag} goes after `serve` (labgate serve --{flag} ...)"
+            ));
+        }
         levels.push(sub);
     }
     for level in levels {

@@ -705,7 +705,9 @@ where
         };
         if let (Ok(v), Some(then)) = (&out, this.then) {
             // A panic here must not take the writer down either.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| then(v)));
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| then(v))).is_err() {
+                log::error!("what follows a commit failed (a cache may keep stale entries)");
+            }
         }
         let _ = this.reply.send(out);
     }

@@ -1261,6 +1261,14 @@ fn secrets_are_refused_as_flags_and_read_from_their_files() {
             "the refusal repeats no secret: {err}"
         );
     }
+    // A server option before `serve` would not be used: refused rather than ignored.
+    let out = labgate(&db)
+        .args(["--env", "production", "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("--env goes after `serve`"), "{err}");
     assert!(!db.exists());
     // From a file: read and judged like the variable itself.
     let short = dir.path().join("dispatch");

@@ -74,8 +74,7 @@ async fn decide(
     if !token::ct_eq(presented, key) {
         return Err(ApiError::invalid_token());
     }
-    let open_for = chrono::Duration::from_std(cfg.break_glass_ttl).unwrap_or(chrono::Duration::MAX);
-    if state.app.now() - state.app.started_at > open_for {
+    if state.app.up_for() > cfg.break_glass_ttl {
         return Err(ApiError::unauthorized(
             Code::TokenExpired,
             "The master key is only accepted for BREAK_GLASS_TTL after the service starts.",
