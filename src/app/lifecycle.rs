@@ -24,6 +24,11 @@ pub fn lock_for_server(db: &Path) -> Result<std::fs::File, String> {
     store::lock_for_server(db)
 }
 
+/// The schema version of a database file, read without changing it (0: not set up).
+pub fn schema_version_of(db: &Path) -> Result<i64, String> {
+    store::schema_version_of(db).map_err(|e| format!("cannot read database {}: {e}", db.display()))
+}
+
 /// Opens (creating and migrating as needed) the database with the key file's keys.
 pub fn open(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), String> {
     keys::open_database(db, key_file)

@@ -66,6 +66,7 @@ pub fn create_tenant(app: &App, slug: &str, name: &str) -> AppResult<TenantId> {
 
 /// `user create`: a new user with the role in the tenant, or the role added to an existing
 /// user's membership (their password kept). `hash` is the new user's password hash, if any.
+/// Answers the user's id and whether the user was created now.
 pub fn provision_user(
     app: &App,
     email: &str,
@@ -73,7 +74,7 @@ pub fn provision_user(
     role: &str,
     tenant: &str,
     hash: Option<&str>,
-) -> AppResult<UserId> {
+) -> AppResult<(UserId, bool)> {
     if !users::valid_email(email) {
         return Err(DomainError::validation("--email", "invalid email format"));
     }
@@ -101,15 +102,20 @@ pub fn provision_user(
             tx,
             &cli_event(Some(&t.id), action, format!("user:{}", user.id), details),
         )?;
-        Ok(UserId::from_raw(user.id))
+        Ok((UserId::from_raw(user.id), created))
     })
 }
 
 /// `user reset-mfa`: removes the second factor and ends every session of the user.
-pub fn reset_mfa(app: &App, email: &str) -> AppResult<()> {
+pub fn reset_mfa(app: &App, email: &str) -> AppResult<bool> {
     app.write_blocking(|tx, fx| {
         let u = users::find_by_email(tx, email)?
             .ok_or_else(|| DomainError::validation("--email", "no such user"))?;
+        let st = users::mfa_state(tx, &u.id)?;
+        if st.secret.is_none() && st.pending.is_none() {
+            // Nothing to remove: nothing changes, and no session ends.
+            return Ok(false);
+        }
         users::clear_mfa(tx, &u.id)?;
         let ended = store::sessions::end_all_for_user(tx, &u.id, None, "mfa_reset")?;
         fx.invalidate(Invalidation::Sessions(ended));
@@ -121,7 +127,7 @@ pub fn reset_mfa(app: &App, email: &str) -> AppResult<()> {
             json!({"email": u.email}),
         );
         audit::append(tx, &ev)?;
-        Ok(())
+        Ok(true)
     })
 }
 

@@ -91,17 +91,28 @@ pub fn user_create(
         None
     };
     let app = app(t)?;
-    let id =
+    let (id, created) =
         provision::provision_user(&app, email, name.unwrap_or(""), role, tenant, pw.as_deref())
             .map_err(|e| provision::message(&e))?;
     anchor(&app);
+    if !created {
+        let kept = if pw.is_some() {
+            "; their password was kept (the one given was not used)"
+        } else {
+            ""
+        };
+        eprintln!("{email} already has an account: role {role} added in tenant {tenant}{kept}");
+    }
     println!("{id}");
     Ok(())
 }
 
 pub fn user_reset_mfa(t: &Target, email: &str) -> Result<(), String> {
     let app = app(t)?;
-    provision::reset_mfa(&app, email).map_err(|e| provision::message(&e))?;
+    if !provision::reset_mfa(&app, email).map_err(|e| provision::message(&e))? {
+        println!("{email} has no MFA enrollment: nothing changed");
+        return Ok(());
+    }
     anchor(&app);
     println!("MFA removed for {email}; the user signs in with the password and can enroll again");
     Ok(())
@@ -112,10 +123,7 @@ pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
     if !t.db.exists() {
         return Err(format!("database {} does not exist", t.db.display()));
     }
-    let version: i64 =
-        rusqlite::Connection::open_with_flags(&t.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
-            .map_err(|e| format!("cannot read database {}: {e}", t.db.display()))?;
+    let version = crate::app::lifecycle::schema_version_of(&t.db)?;
     if version == 0 {
         return Err(format!(
             "{} is not a labgate database (it is empty): audit chain broken: every record was removed",

@@ -845,6 +845,12 @@ fn bound_log(pool: &Pool, conn: &Connection) {
     }
 }
 
+/// The `user_version` of a database file, opened read-only (nothing is created or changed).
+pub fn schema_version_of(db: &Path) -> StoreResult<i64> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
 /// A cheap read that needs the schema: whether the database answers.
 pub fn probe(conn: &Connection) -> StoreResult<()> {
     conn.query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get::<_, i64>(0))?;

@@ -92,6 +92,11 @@ fn user_create_reads_the_password_from_stdin_and_adds_memberships() {
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let out = create("red", "operator", "another password entirely");
     assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        said.contains("already has an account") && said.contains("password was kept"),
+        "the unused password is named: {said}"
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().trim(),
         id,
@@ -291,6 +296,25 @@ fn reset_mfa_removes_the_enrollment_and_is_audited() {
         })
         .unwrap();
     assert!(secret.is_none() && step.is_none());
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'user.mfa_reset'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    // Again, with nothing enrolled: said so, and nothing changes (no second record).
+    let out = labgate(&db)
+        .args(["user", "reset-mfa", "--email", "phone@lab.example"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        said.contains("has no MFA enrollment: nothing changed"),
+        "{said}"
+    );
     let n: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'user.mfa_reset'",

@@ -29,7 +29,8 @@ fn app_in(dir: &std::path::Path) -> App {
 /// A user of the default tenant with one role; their id and the tenant's.
 fn user(app: &App, email: &str, role: &str) -> (UserId, TenantId) {
     let hash = labgate::domain::password::hash(PW);
-    let uid = app::provision::provision_user(app, email, "", role, "default", Some(&hash)).unwrap();
+    let (uid, _) =
+        app::provision::provision_user(app, email, "", role, "default", Some(&hash)).unwrap();
     let tid = app::lifecycle::tenant_id(app, "default").unwrap();
     (uid, tid)
 }
