@@ -331,6 +331,13 @@ impl Config {
                 }
                 u.trim_end_matches('/').to_string()
             }
+            // Mailed links and the token issuer would name an address nobody can reach.
+            None if listen.ip().is_unspecified() => {
+                return Err(bad(
+                    "LABGATE_PUBLIC_URL",
+                    "required when LABGATE_LISTEN is every address (0.0.0.0 or [::]): the URL people reach this server by",
+                ));
+            }
             None => format!("http://{listen}"),
         };
         let smtp_url = secret("LABGATE_SMTP_URL", &a.smtp_url, &a.smtp_url_file)?;

@@ -21,6 +21,7 @@ fn bad_settings_stop_the_start_with_one_line_naming_the_variable() {
         ("LABGATE_NOISE_DISPATCH_TOKEN", "too-short"),
         ("LABGATE_RATE_LIMIT_PER_MINUTE", "-3"),
         ("BREAK_GLASS_CAPABILITIES", "*"),
+        ("LABGATE_LISTEN", "0.0.0.0:8080"),
     ] {
         let out = labgate(&db).env(var, value).output().unwrap();
         assert!(!out.status.success(), "{var}={value} accepted");
