@@ -11,6 +11,7 @@ fn main() {
 /// else has happened. A value given by the operator is kept; if the exec fails, labgate runs
 /// on as it is.
 fn bound_allocator_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     const REEXEC: &str = "LABGATE_ARENAS_SET";
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none()
