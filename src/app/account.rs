@@ -45,27 +45,19 @@ fn spent(o: &Origin, ot: &one_time::OneTime, uid: &str, action: &str) -> AuditEv
     o.event(tenant, Some(uid), action, Outcome::Success, json!({}))
 }
 
-/// Writes one audit record on its own (a refusal, which changes nothing else).
-async fn audit_only(app: &App, ev: AuditEvent) -> AppResult<()> {
-    app.write(move |tx, _| audit::append(tx, &ev).map(|_| ()))
-        .await
-}
-
-/// Audits a refusal and answers it, marked as audited.
-async fn refuse(app: &App, ev: AuditEvent, e: DomainError) -> DomainError {
-    match audit_only(app, ev).await {
-        Ok(()) => e.audited(),
-        Err(db) => db,
-    }
-}
+use super::audit::refuse;
 
 /// The password policy of a tenant (its `password_min_length`, never below 12).
-async fn check_policy(app: &App, tenant: Option<&str>, field: &str, pw: &str) -> AppResult<()> {
+pub(super) async fn check_policy(
+    app: &App,
+    tenant: Option<&str>,
+    field: &str,
+    pw: &str,
+) -> AppResult<()> {
     let min = match tenant {
         Some(t) => {
-            let t = t.to_string();
-            let v = app.read(move |c| tenants::settings(c, &t)).await?;
-            crate::domain::settings::Settings::from_json(&v).password_min_length as usize
+            let s = super::credentials::settings(app, t.to_string()).await?;
+            s.password_min_length as usize
         }
         None => password::MIN_LEN,
     };

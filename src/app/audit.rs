@@ -313,3 +313,18 @@ pub async fn append_all(app: &App, events: Vec<AuditEvent>) -> AppResult<()> {
     })
     .await
 }
+
+/// Writes one audit record on its own (a refusal, which changes nothing else; a key's use).
+pub async fn append_one(app: &App, ev: AuditEvent) -> AppResult<()> {
+    app.write(move |tx, _| audit::append(tx, &ev).map(|_| ()))
+        .await
+}
+
+/// Audits a refusal and answers it, marked as audited (nobody writes a second record). When the
+/// record cannot be written the answer is that failure (fail closed).
+pub async fn refuse(app: &App, ev: AuditEvent, e: DomainError) -> DomainError {
+    match append_one(app, ev).await {
+        Ok(()) => e.audited(),
+        Err(db) => db,
+    }
+}

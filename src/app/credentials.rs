@@ -103,12 +103,6 @@ pub fn note_used(app: &App, what: Used, id: String, at: Timestamp, ip: Option<St
     });
 }
 
-/// Writes the audit record of a use of the legacy global key.
-pub async fn audit_use(app: &App, ev: AuditEvent) -> AppResult<()> {
-    app.write(move |tx, _| audit::append(tx, &ev).map(|_| ()))
-        .await
-}
-
 /// Writes the audit record of a break-glass use and its platform event, and publishes it.
 pub async fn audit_break_glass(
     app: &App,

@@ -150,18 +150,7 @@ impl Attempt {
     }
 }
 
-async fn audit_only(app: &App, ev: AuditEvent) -> AppResult<()> {
-    app.write(move |tx, _| audit::append(tx, &ev).map(|_| ()))
-        .await
-}
-
-/// Audits a refusal and answers it.
-async fn refuse(app: &App, ev: AuditEvent, e: DomainError) -> DomainError {
-    match audit_only(app, ev).await {
-        Ok(()) => e,
-        Err(db) => db,
-    }
-}
+use super::audit::refuse;
 
 fn locked(until: Timestamp, now: Timestamp) -> DomainError {
     let mut e = DomainError::new(

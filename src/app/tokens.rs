@@ -6,10 +6,10 @@ use serde_json::json;
 use super::account::Me;
 use super::{Actor, App, AppResult, Invalidation};
 use crate::domain::error::{Code, DomainError};
-use crate::domain::settings::{RequireMfa, Settings};
+use crate::domain::settings::RequireMfa;
 use crate::domain::token::Secret;
+use crate::store::audit;
 use crate::store::tokens::{self, TokenInfo};
-use crate::store::{audit, tenants};
 
 /// A token's lifetime as the API names it: days, or none for `never`.
 pub fn lifetime_days(s: &str) -> Result<Option<i64>, DomainError> {
@@ -41,8 +41,7 @@ pub async fn create(
     expires_in: &str,
 ) -> AppResult<(TokenInfo, Secret)> {
     let tid = me.actor.tenant.as_str().to_string();
-    let t = tid.clone();
-    let policy = Settings::from_json(&app.read(move |c| tenants::settings(c, &t)).await?);
+    let policy = super::credentials::settings(app, tid.clone()).await?;
     if policy.require_mfa != RequireMfa::Off && !amr.iter().any(|a| a == "otp") {
         return Err(DomainError::new(
             Code::MfaRequired,

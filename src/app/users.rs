@@ -362,11 +362,7 @@ pub async fn create_member(app: &App, actor: Actor, new: NewMember) -> AppResult
         .is_some();
     let hash = match (new.password, exists) {
         (Some(pw), false) => {
-            let t = tid.clone();
-            let v = app.read(move |c| tenants::settings(c, &t)).await?;
-            let min = crate::domain::settings::Settings::from_json(&v).password_min_length;
-            crate::domain::password::check_policy(&pw, min as usize)
-                .map_err(|m| DomainError::validation("password", m))?;
+            super::account::check_policy(app, Some(&tid), "password", &pw).await?;
             Some(app.passwords.hash(pw).await)
         }
         _ => None,

@@ -297,14 +297,15 @@ fn reset_mfa_removes_the_enrollment_and_is_audited() {
         })
         .unwrap();
     assert!(secret.is_none() && step.is_none());
-    let n: i64 = conn
-        .query_row(
+    let resets = || -> i64 {
+        conn.query_row(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'user.mfa_reset'",
             [],
             |r| r.get(0),
         )
-        .unwrap();
-    assert_eq!(n, 1);
+        .unwrap()
+    };
+    assert_eq!(resets(), 1);
     // Again, with nothing enrolled: said so, and nothing changes (no second record).
     let out = labgate(&db)
         .args(["user", "reset-mfa", "--email", "phone@lab.example"])
@@ -316,14 +317,7 @@ fn reset_mfa_removes_the_enrollment_and_is_audited() {
         said.contains("has no MFA enrollment: nothing changed"),
         "{said}"
     );
-    let n: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'user.mfa_reset'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(resets(), 1);
     let out = labgate(&db)
         .args(["user", "reset-mfa", "--email", "nobody@lab.example"])
         .output()

@@ -325,7 +325,7 @@ pub(super) async fn global_key_caller(
         request_id: Some(meta.request_id),
         details: json!({"role": role}),
     };
-    credentials::audit_use(&state.app, ev).await?;
+    crate::app::audit::append_one(&state.app, ev).await?;
     let caller = Caller::new(CallerInfo {
         method: AuthMethod::GlobalKey,
         actor_type: "system",
