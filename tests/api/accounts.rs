@@ -1513,3 +1513,38 @@ async fn a_mail_failure_loses_nothing_and_is_audited() {
         "no token in the audit record"
     );
 }
+
+#[tokio::test]
+async fn settings_changed_at_once_by_two_admins_keep_both_changes() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    // Many pairs at once: each change is applied to the settings as stored, never to a copy
+    // read before the other committed.
+    for n in 0..10u64 {
+        let min = 13 + n;
+        let noise = n % 2 == 0;
+        let (a, b) = tokio::join!(
+            app.send_json(
+                Method::PUT,
+                "/api/admin/settings",
+                &admin.jwt,
+                json!({"password_min_length": min})
+            ),
+            app.send_json(
+                Method::PUT,
+                "/api/admin/settings",
+                &admin.jwt,
+                json!({"features": {"noise": noise}})
+            ),
+        );
+        assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+        let now: Value = app
+            .get_bearer("/api/admin/settings", &admin.jwt)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(now["password_min_length"], min, "{now}");
+        assert_eq!(now["features"]["noise"], noise, "{now}");
+    }
+}
