@@ -103,6 +103,12 @@ pub struct ServeArgs {
     /// how many scheduled backups are kept (older ones are removed)
     #[arg(long, env = "LABGATE_BACKUP_KEEP", default_value = "7")]
     pub backup_keep: String,
+    /// address:port of the Prometheus listener serving GET /metrics (empty: none)
+    #[arg(long, env = "LABGATE_METRICS_LISTEN", default_value = "")]
+    pub metrics_listen: String,
+    /// `text` (without timestamps when journald captures the output) or `json`
+    #[arg(long, env = "LABGATE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
     /// legacy global API key (empty disables)
     #[arg(
         long,
@@ -151,6 +157,13 @@ pub enum Environment {
     Production,
 }
 
+/// How log lines are written (SPEC §14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Validated settings. Secrets are kept out of `Debug`.
 #[derive(Clone)]
 pub struct Config {
@@ -180,6 +193,9 @@ pub struct Config {
     pub break_glass_capabilities: CapSet,
     /// `LABGATE_BACKUP_DIR`, `LABGATE_BACKUP_SCHEDULE`, `LABGATE_BACKUP_KEEP` (SPEC §13.3).
     pub backups: Option<Backups>,
+    /// `LABGATE_METRICS_LISTEN` (SPEC §14).
+    pub metrics_listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
 }
 
 /// Scheduled backups: where, when, how many are kept.
@@ -428,7 +444,34 @@ impl Config {
                 })
             }
         };
+        let metrics_listen = match a.metrics_listen.trim() {
+            "" => None,
+            raw => Some(raw.parse::<SocketAddr>().map_err(|_| {
+                bad(
+                    "LABGATE_METRICS_LISTEN",
+                    format!("invalid address:port {raw:?}"),
+                )
+            })?),
+        };
+        if metrics_listen.is_some_and(|m| m == listen && m.port() != 0) {
+            return Err(bad(
+                "LABGATE_METRICS_LISTEN",
+                "must differ from LABGATE_LISTEN",
+            ));
+        }
+        let log_format = match a.log_format.trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(bad(
+                    "LABGATE_LOG_FORMAT",
+                    format!("must be text or json, not {other:?}"),
+                ));
+            }
+        };
         Ok(Config {
+            metrics_listen,
+            log_format,
             backups,
             key_file: crate::store::keyfile::default_path(&db, None),
             db,

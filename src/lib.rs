@@ -7,4 +7,5 @@ pub mod domain;
 pub mod http;
 pub mod lab;
 pub mod mail;
+pub mod metrics;
 pub mod store;

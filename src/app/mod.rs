@@ -148,6 +148,8 @@ pub struct App {
     pub signin_gate: Arc<signin::EmailGate>,
     /// Sends (or spools) the mail use cases send after their commit.
     pub mailer: crate::mail::Mailer,
+    /// The counters behind `GET /metrics` (SPEC §14).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Audit records of events that already happened (a mail sent, a request refused) whose
     /// write failed, kept to be written when the database answers again (`record`).
     pending: Arc<std::sync::Mutex<Pending>>,
@@ -247,6 +249,7 @@ impl App {
             signin_gate: Arc::default(),
             listening: Arc::default(),
             mailer,
+            metrics: Arc::default(),
             cache,
         }
     }

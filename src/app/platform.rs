@@ -139,3 +139,14 @@ pub async fn database_check(app: &App) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())
 }
+
+/// The Prometheus exposition of `GET /metrics` (SPEC §14): the counters, and the audit chain's
+/// last sequence number read now (left out when the database cannot answer).
+pub async fn metrics(app: &App) -> String {
+    let seq = app
+        .read(crate::store::audit::head)
+        .await
+        .ok()
+        .map(|(seq, _)| seq.max(0) as u64);
+    app.metrics.render(seq)
+}

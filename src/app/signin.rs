@@ -208,55 +208,84 @@ pub(crate) fn address_permitted(
     Ok(ip.is_some_and(|ip| lists.permits(ip)))
 }
 
-/// Takes back the count of an attempt whose password was right (`lockout::forgive`).
-async fn forgive(app: &App, who: &Attempt) -> AppResult<()> {
-    let en = who.email_norm.clone();
-    app.write(move |tx, _| lockout::forgive(tx, &en)).await
-}
-
-/// Audits a failed sign-in (the attempt was already counted) and, when it reached the
-/// threshold, the lockout and its platform event; answers 401.
-async fn failed(
-    app: &App,
-    origin: &Origin,
-    who: &Attempt,
-    attempt: i64,
-    reason: &str,
-) -> DomainError {
+/// Counts a failed sign-in and audits it in one commit; when the count reached the threshold,
+/// the lockout and its platform event too; answers 401 (or 423 when another path locked the
+/// email meanwhile). Attempts are counted only once their verdict is known: sign-ins for one
+/// email take turns (`EmailGate`), so no concurrent attempt can slip past the count, and an
+/// attempt that never got an answer told its caller nothing.
+async fn failed(app: &App, origin: &Origin, who: &Attempt, reason: &str) -> DomainError {
     let action = "auth.login";
     let ev = who.event(origin, action, Outcome::Failure, json!({"reason": reason}));
-    let lock_ev = who.event(
-        origin,
-        "account.locked",
-        Outcome::Denied,
-        json!({"failures": attempt}),
-    );
+    let lock_ev = who.event(origin, "account.locked", Outcome::Denied, json!({}));
     let (en, tenant, now) = (who.email_norm.clone(), who.tenant_id.clone(), app.now());
     let emitted = app
         .write(move |tx, _| {
+            let attempt = match lockout::begin_attempt(tx, &en, now)? {
+                Ok(n) => n,
+                Err(until) => {
+                    let mut ev = ev;
+                    ev.details["reason"] = json!("locked");
+                    audit::append(tx, &ev)?;
+                    return Ok(Err(until));
+                }
+            };
             audit::append(tx, &ev)?;
             if attempt < lockout::THRESHOLD {
-                return Ok(None);
+                return Ok(Ok(None));
             }
             let until = lockout::locked_until(tx, &en, now)?.map(time::fmt);
             let mut lock_ev = lock_ev;
+            lock_ev.details["failures"] = json!(attempt);
             lock_ev.details["locked_until"] = json!(until);
             audit::append(tx, &lock_ev)?;
-            let Some(t) = tenant else { return Ok(None) };
+            let Some(t) = tenant else { return Ok(Ok(None)) };
             let data = json!({"email": lock_ev.details["email"], "locked_until": until});
-            Ok(Some(events::emit(tx, Some(&t), "account.locked", &data)?))
+            Ok(Ok(Some(events::emit(
+                tx,
+                Some(&t),
+                "account.locked",
+                &data,
+            )?)))
         })
         .await;
     match emitted {
-        Ok(Some(e)) => app.events.publish(e),
-        Ok(None) => {}
+        Ok(Ok(Some(e))) => {
+            app.metrics.lockout();
+            app.events.publish(e)
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(until)) => return locked(until, now).audited(),
         Err(db) => return db,
     }
     invalid_credentials()
 }
 
+/// Counts a finished sign-in for `labgate_logins_total`: a refusal by the tenant's address
+/// lists is `denied`; an answer the database kept from being given is no outcome.
+fn count_login<T>(app: &App, r: &AppResult<T>) {
+    use crate::metrics::Outcome as M;
+    let outcome = match r {
+        Ok(_) => M::Success,
+        Err(e) => match e.code {
+            Code::DbUnavailable | Code::Internal => return,
+            Code::SourceIpNotAllowed => M::Denied,
+            _ => M::Failure,
+        },
+    };
+    app.metrics.login(outcome);
+}
+
 /// POST /auth/login.
 pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<LoginOutcome> {
+    let r = password_step(app, origin, input).await;
+    // A right password that still needs its second factor is not a sign-in yet.
+    if !matches!(r, Ok(LoginOutcome::MfaRequired(_))) {
+        count_login(app, &r);
+    }
+    r
+}
+
+async fn password_step(app: &App, origin: Origin, input: LoginInput) -> AppResult<LoginOutcome> {
     let email_norm = users::normalize_email(&input.email);
     let _turn = app.signin_gate.turn(&email_norm).await;
     let now = app.now();
@@ -265,18 +294,18 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
         input.tenant.clone(),
         email_norm.clone(),
     );
-    let (found, attempt) = app
-        .write(move |c, _| {
-            let attempt = lockout::begin_attempt(c, &en, now)?;
+    let (found, locked_until) = app
+        .read(move |c| {
+            let until = lockout::locked_until(c, &en, now)?;
             let Some(u) = users::find_by_email(c, &lookup)? else {
-                return Ok((None, attempt));
+                return Ok((None, until));
             };
             let ts = tenants::for_user(c, &u.id)?;
             let t = match &wanted {
                 Some(w) => ts.iter().find(|t| t.id == *w || t.slug == *w).cloned(),
                 None => ts.first().cloned(),
             };
-            Ok((Some((u, t)), attempt))
+            Ok((Some((u, t)), until))
         })
         .await?;
     let who = Attempt {
@@ -287,18 +316,15 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
         email: input.email.clone(),
         email_norm,
     };
-    let attempt = match attempt {
-        Ok(n) => n,
-        Err(until) => {
-            let ev = who.event(
-                &origin,
-                "auth.login",
-                Outcome::Failure,
-                json!({"reason": "locked"}),
-            );
-            return Err(refuse(app, ev, locked(until, now)).await);
-        }
-    };
+    if let Some(until) = locked_until {
+        let ev = who.event(
+            &origin,
+            "auth.login",
+            Outcome::Failure,
+            json!({"reason": "locked"}),
+        );
+        return Err(refuse(app, ev, locked(until, now)).await);
+    }
     let hash = found.as_ref().and_then(|(u, _)| u.password_hash.clone());
     let ok = app.passwords.verify(input.password, hash).await;
     // The tenant's source lists are judged before the password's verdict is used, and answer
@@ -306,28 +332,30 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
     if let Some((_, Some(t))) = &found {
         let (tid, o) = (t.id.clone(), origin.clone());
         if !app.read(move |c| source_permitted(c, &tid, &o)).await? {
-            if ok {
-                forgive(app, &who).await?;
-            }
             let ev = who.event(
                 &origin,
                 "auth.login",
                 Outcome::Denied,
                 json!({"reason": "source_ip_not_allowed"}),
             );
+            if !ok {
+                // A wrong password counts whatever the address (its answer is the same).
+                let en = who.email_norm.clone();
+                app.write(move |tx, _| lockout::begin_attempt(tx, &en, now).map(drop))
+                    .await?;
+            }
             return Err(refuse(app, ev, source_refused()).await);
         }
     }
     let (user, tenant) = match (found, ok) {
         (Some((u, t)), true) if u.status == "active" => (u, t),
         (Some(_), true) => {
-            return Err(failed(app, &origin, &who, attempt, "account_disabled").await);
+            return Err(failed(app, &origin, &who, "account_disabled").await);
         }
-        (Some(_), false) => return Err(failed(app, &origin, &who, attempt, "wrong_password").await),
-        (None, _) => return Err(failed(app, &origin, &who, attempt, "unknown_email").await),
+        (Some(_), false) => return Err(failed(app, &origin, &who, "wrong_password").await),
+        (None, _) => return Err(failed(app, &origin, &who, "unknown_email").await),
     };
     let Some(tenant) = tenant else {
-        forgive(app, &who).await?;
         let ev = who.event(
             &origin,
             "auth.login",
@@ -345,12 +373,10 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
                 Outcome::Success,
                 json!({"step": "mfa_required"}),
             );
-            let en = who.email_norm.clone();
             let token = app
                 .write(move |tx, _| {
                     // The password was right: this attempt does not count; the step counts
                     // its own.
-                    lockout::forgive(tx, &en)?;
                     let t = one_time::issue(
                         tx,
                         MFA_PURPOSE,
@@ -365,7 +391,7 @@ pub async fn login(app: &App, origin: Origin, input: LoginInput) -> AppResult<Lo
                 .await?;
             return Ok(LoginOutcome::MfaRequired(token));
         };
-        let s = second_factor(app, &origin, &who, attempt, &user.id, &tenant, &code, None).await?;
+        let s = second_factor(app, &origin, &who, &user.id, &tenant, &code, None).await?;
         return Ok(LoginOutcome::SignedIn(Box::new(s)));
     }
     let amr = vec!["pwd".to_string()];
@@ -380,7 +406,6 @@ async fn second_factor(
     app: &App,
     origin: &Origin,
     who: &Attempt,
-    attempt: i64,
     user_id: &str,
     tenant: &Tenant,
     code: &str,
@@ -402,7 +427,7 @@ async fn second_factor(
         })
         .await?;
     if !ok {
-        return Err(failed(app, origin, who, attempt, "wrong_second_factor").await);
+        return Err(failed(app, origin, who, "wrong_second_factor").await);
     }
     let amr = vec!["pwd".to_string(), "otp".to_string()];
     start_session(
@@ -418,6 +443,17 @@ async fn second_factor(
 
 /// POST /auth/mfa/validate with an `mfa_token`: the second step of a login.
 pub async fn mfa_step(
+    app: &App,
+    origin: Origin,
+    mfa_token: String,
+    code: String,
+) -> AppResult<SignedIn> {
+    let r = second_step(app, origin, mfa_token, code).await;
+    count_login(app, &r);
+    r
+}
+
+async fn second_step(
     app: &App,
     origin: Origin,
     mfa_token: String,
@@ -473,26 +509,23 @@ pub async fn mfa_step(
         tenant.id.clone(),
         origin.clone(),
     );
-    let (attempt, permitted) = app
-        .write(move |tx, _| {
+    let (until, permitted) = app
+        .read(move |c| {
             Ok((
-                lockout::begin_attempt(tx, &en, now)?,
-                source_permitted(tx, &tid, &o)?,
+                lockout::locked_until(c, &en, now)?,
+                source_permitted(c, &tid, &o)?,
             ))
         })
         .await?;
-    let attempt = match attempt {
-        Ok(n) => n,
-        Err(until) => {
-            let ev = who.event(
-                &origin,
-                "auth.mfa",
-                Outcome::Failure,
-                json!({"reason": "locked"}),
-            );
-            return Err(refuse(app, ev, locked(until, now)).await);
-        }
-    };
+    if let Some(until) = until {
+        let ev = who.event(
+            &origin,
+            "auth.mfa",
+            Outcome::Failure,
+            json!({"reason": "locked"}),
+        );
+        return Err(refuse(app, ev, locked(until, now)).await);
+    }
     if !permitted {
         let ev = who.event(
             &origin,
@@ -506,7 +539,6 @@ pub async fn mfa_step(
         app,
         &origin,
         &who,
-        attempt,
         &user.id,
         &tenant,
         &code,
@@ -781,20 +813,21 @@ pub async fn recheck_password(
     };
     let _turn = app.signin_gate.turn(&who.email_norm).await;
     let (en, now, uid) = (who.email_norm.clone(), app.now(), user.user_id.clone());
-    let (attempt, hash) = app
-        .write(move |tx, _| {
-            let attempt = lockout::begin_attempt(tx, &en, now)?;
-            Ok((attempt, users::get(tx, &uid)?.and_then(|u| u.password_hash)))
+    let (until, hash) = app
+        .read(move |c| {
+            let until = lockout::locked_until(c, &en, now)?;
+            Ok((until, users::get(c, &uid)?.and_then(|u| u.password_hash)))
         })
         .await?;
-    let attempt = attempt.map_err(|until| locked(until, now))?;
+    if let Some(until) = until {
+        return Err(locked(until, now));
+    }
     if !app.passwords.verify(password, hash).await {
-        let e = failed(app, origin, &who, attempt, reason).await;
+        let e = failed(app, origin, &who, reason).await;
         if e.code != Code::InvalidCredentials {
             return Err(e);
         }
         return Ok(false);
     }
-    forgive(app, &who).await?;
     Ok(true)
 }

@@ -3,6 +3,7 @@
 //! schema when it does not exist yet.
 
 pub mod admin;
+pub mod logging;
 pub mod serve;
 
 use std::path::PathBuf;

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), String> {
     let mut config = Config::from_args(db, args)?;
     config.key_file = key_file;
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    super::logging::init(config.log_format);
     // One server per database file: held until the process ends.
     let _lock = crate::app::lifecycle::lock_for_server(&config.db)?;
     let state = AppState::build(config)?;
@@ -47,6 +47,17 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         );
         let handle = bound.server.handle();
         let server = actix_web::rt::spawn(bound.server);
+        let metrics = match state.config.metrics_listen {
+            Some(addr) => {
+                let m = http::bind_metrics(state.clone(), addr)
+                    .map_err(|e| format!("LABGATE_METRICS_LISTEN: cannot bind: {e}"))?;
+                log::info!("metrics on http://{}/metrics", m.addr);
+                let h = m.server.handle();
+                actix_web::rt::spawn(m.server);
+                Some(h)
+            }
+            None => None,
+        };
         actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
         actix_web::rt::spawn(watch_cli_changes(state.clone(), epoch));
         actix_web::rt::spawn(anchor_audit(state.app.clone()));
@@ -59,6 +70,9 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         state.shutdown.store(true, Ordering::SeqCst);
         // Both within the 10 s systemd gives us: requests get 5 s, noise runs 6 s plus 1 s to
         // record how they ended.
+        if let Some(m) = metrics {
+            m.stop(false).await;
+        }
         tokio::join!(
             handle.stop(true),
             runner::drain(&state.app, &state.runner, Duration::from_secs(6))

@@ -59,6 +59,9 @@ fn rate_limit(req: &ServiceRequest) -> Option<ApiError> {
     let ip = super::extract::client_ip(req.request(), state)?;
     let d = limiter.check(ip, crate::domain::time::now().timestamp().max(0) as u64);
     req.extensions_mut().insert(RateInfo(d));
+    if !d.allowed {
+        state.app.metrics.rate_limited(limit.name());
+    }
     (!d.allowed).then(|| ApiError::rate_limited(d.retry_after))
 }
 
@@ -147,11 +150,40 @@ pub async fn pipeline(
     };
     let res = finish(res, &rid).await;
     let status = res.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
-        log::error!("{method} {path} {status} {ms:.1}ms request_id={rid}");
+    let took = started.elapsed();
+    let route = table::metric_slot(res.request());
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        let m = &state.app.metrics;
+        m.request(
+            route,
+            crate::metrics::method_slot(method.as_str()),
+            status,
+            took,
+        );
+    }
+    let level = if status >= 500 {
+        log::Level::Error
     } else {
-        log::info!("{method} {path} {status} {ms:.1}ms request_id={rid}");
+        log::Level::Info
+    };
+    if log::log_enabled!(level) {
+        let ms = (took.as_secs_f64() * 10_000.0).round() / 10.0;
+        let ip = res
+            .request()
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| super::extract::client_ip(res.request(), s))
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        log::log!(
+            level,
+            request_id = rid.as_str(),
+            method = method.as_str(),
+            route = table::metric_route(route),
+            status = status,
+            duration_ms = ms,
+            ip = ip.as_str();
+            "{method} {path} {status} {ms:.1}ms request_id={rid}"
+        );
     }
     Ok(res)
 }
@@ -173,6 +205,11 @@ async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<Box
             .unwrap_or_else(|| ApiError::from_status(status));
         if err.code == Code::Internal {
             log::error!("internal error answered, request_id={rid}");
+        }
+        if err.code == Code::DbUnavailable
+            && let Some(state) = res.request().app_data::<web::Data<AppState>>()
+        {
+            state.app.metrics.db_unavailable();
         }
         audit_refusal(&res, &err).await;
         let (req, resp) = res.into_parts();

@@ -76,3 +76,32 @@ pub fn bind(state: web::Data<AppState>, workers: usize) -> std::io::Result<Bound
         .run();
     Ok(Bound { server, addr })
 }
+
+/// The second listener of `LABGATE_METRICS_LISTEN` (SPEC §14): `GET /metrics` and nothing
+/// else, without credentials (bind it where only the scraper reaches), on one worker.
+pub fn bind_metrics(state: web::Data<AppState>, addr: SocketAddr) -> std::io::Result<Bound> {
+    let listener = TcpListener::bind(addr)?;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(metrics))
+            .default_service(web::to(|| async {
+                actix_web::HttpResponse::NotFound().finish()
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(Bound { server, addr })
+}
+
+async fn metrics(state: web::Data<AppState>) -> actix_web::HttpResponse {
+    let text = crate::app::platform::metrics(&state.app).await;
+    actix_web::HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(text)
+}

@@ -43,6 +43,23 @@ pub enum Limit {
     Exempt,
 }
 
+impl Limit {
+    /// The `limit` label of `labgate_rate_limited_total`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::General => "general",
+            Limit::Login => "login",
+            Limit::ChangePassword => "change_password",
+            Limit::MfaValidate => "mfa_validate",
+            Limit::ForgotPassword => "forgot_password",
+            Limit::Invite => "invite",
+            Limit::ResetPassword => "reset_password",
+            Limit::Setup => "setup",
+            Limit::Exempt => "exempt",
+        }
+    }
+}
+
 pub struct Row {
     pub method: Method,
     /// Relative to `/api` (and `/api/v1`).
@@ -396,9 +413,100 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
 }
 
+/// The `route` labels of `labgate_http_requests_total` that are not in the table: the pages,
+/// the document, and everything no route matched.
+const OTHER_ROUTES: [&str; 8] = [
+    "/",
+    "/console",
+    "/login",
+    "/assets/{name}",
+    "/api-docs/openapi.json",
+    "/api-playground",
+    "/api-playground/{tail}",
+    "unmatched",
+];
+
+/// Each table row's metric slot (rows of one path share it), then `OTHER_ROUTES`.
+struct Slots {
+    of_row: Vec<usize>,
+    names: Vec<String>,
+}
+
+fn slots() -> &'static Slots {
+    static SLOTS: OnceLock<Slots> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let mut names: Vec<String> = Vec::new();
+        let of_row = table()
+            .iter()
+            .map(|r| {
+                let name = format!("/api{}", r.path);
+                match names.iter().position(|n| *n == name) {
+                    Some(i) => i,
+                    None => {
+                        names.push(name);
+                        names.len() - 1
+                    }
+                }
+            })
+            .collect();
+        names.extend(OTHER_ROUTES.iter().map(|s| s.to_string()));
+        Slots { of_row, names }
+    })
+}
+
+/// The route labels, in slot order (`Metrics::set_routes`).
+pub fn metric_routes() -> Vec<String> {
+    slots().names.clone()
+}
+
+/// The route pattern of a metric slot (the `route` of metrics and JSON log lines).
+pub fn metric_route(slot: usize) -> &'static str {
+    slots().names.get(slot).map_or("unmatched", String::as_str)
+}
+
+/// The metric slot of an answered request: its route's pattern, never its raw path.
+pub fn metric_slot(req: &actix_web::HttpRequest) -> usize {
+    let s = slots();
+    let other = |name: &str| {
+        let at = OTHER_ROUTES.iter().position(|o| *o == name);
+        s.names.len() - OTHER_ROUTES.len() + at.unwrap_or(OTHER_ROUTES.len() - 1)
+    };
+    let m = Matched::of(req);
+    if m.api {
+        return match m.path_row() {
+            Some(r) => {
+                // Rows live in one vector: a row's index is its offset in it.
+                let at = (r as *const Row as usize - table().as_ptr() as usize)
+                    / std::mem::size_of::<Row>();
+                s.of_row
+                    .get(at)
+                    .copied()
+                    .unwrap_or_else(|| other("unmatched"))
+            }
+            None => other("unmatched"),
+        };
+    }
+    match req.match_pattern() {
+        Some(p) if p.starts_with("/api-playground/") => other("/api-playground/{tail}"),
+        Some(p) => other(&p),
+        None => other("unmatched"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_has_one_metric_label_and_labels_are_unique() {
+        let names = metric_routes();
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        for (i, r) in table().iter().enumerate() {
+            assert_eq!(names[slots().of_row[i]], format!("/api{}", r.path));
+        }
+        assert_eq!(metric_route(usize::MAX), "unmatched");
+    }
 
     #[test]
     fn operation_ids_are_unique_and_every_path_is_found() {

@@ -118,6 +118,9 @@ fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
             return (sent, Some(e));
         }
         sent += batch.len() as i64;
+        state
+            .metrics
+            .noise_events(&run.profile, &sink.kind, batch.len() as u64);
         if last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
             let _ = crate::store::write_blocking(pool, |tx| noise::progress(tx, &run.id, sent));

@@ -28,10 +28,9 @@ pub fn locked_until(
         .filter(|u| *u > now))
 }
 
-/// Counts a sign-in attempt before its password or code is checked, so concurrent attempts
-/// cannot slip past the lock: `Err(until)` while locked; otherwise the consecutive attempts so
-/// far, this one included. From the fifth on, the lock is set at once (1 minute, doubling to
-/// 15); a success then clears it with `reset`.
+/// Counts a failed sign-in attempt: `Err(until)` while locked; otherwise the consecutive
+/// failures so far, this one included. From the fifth on, the lock is set at once (1 minute,
+/// doubling to 15); a success then clears it with `reset`.
 pub fn begin_attempt(
     conn: &Connection,
     email_norm: &str,
@@ -55,20 +54,6 @@ pub fn begin_attempt(
         )?;
     }
     Ok(Ok(failures))
-}
-
-/// Takes back the count of one attempt whose password was right but that did not finish a
-/// sign-in (the second factor is still to come, or the sign-in was refused for another reason),
-/// lifting a lock that this attempt alone set. It neither resets the count (that would give
-/// the second factor unlimited guesses) nor counts against the user.
-pub fn forgive(conn: &Connection, email_norm: &str) -> StoreResult<()> {
-    conn.execute(
-        "UPDATE login_failures SET failures = max(failures - 1, 0),
-             locked_until = CASE WHEN failures - 1 >= ?2 THEN locked_until ELSE NULL END
-         WHERE email_norm = ?1",
-        params![email_norm, THRESHOLD],
-    )?;
-    Ok(())
 }
 
 pub fn reset(conn: &Connection, email_norm: &str) -> StoreResult<()> {

@@ -9,6 +9,7 @@ mod foundation;
 mod jwt;
 mod keys;
 mod lab;
+mod observability;
 mod pages;
 mod process;
 mod properties;

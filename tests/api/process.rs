@@ -36,8 +36,13 @@ fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
     let l = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("listening on http://") {
-                let _ = tx.send(line[i + "listening on ".len()..].trim().to_string());
+            // A JSON line (LABGATE_LOG_FORMAT=json) says it in its `msg`.
+            let msg = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|v| v["msg"].as_str().map(str::to_string))
+                .unwrap_or_else(|| line.clone());
+            if let Some(i) = msg.find("listening on http://") {
+                let _ = tx.send(msg[i + "listening on ".len()..].trim().to_string());
             }
             l.lock().unwrap().push_str(&format!("{line}\n"));
         }
@@ -1014,4 +1019,126 @@ async fn a_trigger_removed_behind_the_schema_version_is_not_kept_by_the_writer()
     }
     write("test.after").unwrap();
     assert_eq!(count("test.after"), 1);
+}
+
+/// The JSON lines of a server's log (the setup token's line is not a log line).
+fn json_lines(p: &Proc) -> Vec<Value> {
+    let log = p.log.lock().unwrap();
+    log.lines()
+        .filter(|l| !l.starts_with("setup token: "))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_fields_and_metrics_listen_on_their_own_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        &[
+            ("LABGATE_LOG_FORMAT", "json"),
+            ("LABGATE_METRICS_LISTEN", "127.0.0.1:0"),
+            ("LABGATE_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let login = first_admin(&p, &client).await;
+    let jwt = login["token"].as_str().unwrap();
+    let res = client
+        .get(p.url("/api/auth/me"))
+        .bearer_auth(jwt)
+        .header("x-forwarded-for", "10.1.2.3")
+        .header("x-correlation-id", "json-log-check-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(p.logged("json-log-check-1").await);
+    let lines = json_lines(&p);
+    for l in &lines {
+        let ts = l["ts"].as_str().expect("ts");
+        assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{ts}");
+        assert!(l["level"].is_string() && l["msg"].is_string(), "{l}");
+    }
+    let access = lines
+        .iter()
+        .find(|l| l["request_id"] == "json-log-check-1")
+        .expect("the request's line");
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["route"], "/api/auth/me");
+    assert_eq!(access["status"], 200);
+    assert_eq!(
+        access["ip"], "10.1.2.3",
+        "the client as the trusted proxy named it"
+    );
+    assert!(
+        access["duration_ms"].as_f64().is_some_and(|d| d >= 0.0),
+        "{access}"
+    );
+    let text = p.log.lock().unwrap().clone();
+    assert!(!text.contains(jwt), "no token in the log");
+    // The metrics listener said where it is; it answers there, and the API port does not
+    // serve /metrics.
+    let at = lines
+        .iter()
+        .filter_map(|l| l["msg"].as_str())
+        .find_map(|m| m.strip_prefix("metrics on "))
+        .expect("metrics address logged")
+        .to_string();
+    let m = client.get(&at).send().await.unwrap();
+    assert_eq!(m.status(), 200);
+    let body = m.text().await.unwrap();
+    assert!(
+        body.contains("labgate_logins_total{outcome=\"success\"} 1"),
+        "{body}"
+    );
+    let api = client.get(p.url("/metrics")).send().await.unwrap();
+    assert_eq!(api.status(), 404);
+}
+
+#[tokio::test]
+async fn text_logs_under_journald_carry_no_timestamp_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), &[("JOURNAL_STREAM", "8:12345")]);
+    let res = reqwest::get(p.url("/api/health")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(p.logged("GET /api/health 200").await);
+    let log = p.log.lock().unwrap().clone();
+    let line = log
+        .lines()
+        .find(|l| l.contains("GET /api/health 200"))
+        .unwrap();
+    assert!(line.starts_with("[INFO "), "{line}");
+    // Without journald the same line starts with its time.
+    let dir2 = tempfile::tempdir().unwrap();
+    let q = start(dir2.path(), &[]);
+    let _ = reqwest::get(q.url("/api/health")).await.unwrap();
+    assert!(q.logged("GET /api/health 200").await);
+    let log = q.log.lock().unwrap().clone();
+    let line = log
+        .lines()
+        .find(|l| l.contains("GET /api/health 200"))
+        .unwrap();
+    assert!(line.starts_with("[20"), "{line}");
+}
+
+#[test]
+fn bad_observability_settings_refuse_the_start_naming_the_variable() {
+    for (var, value) in [
+        ("LABGATE_LOG_FORMAT", "xml"),
+        ("LABGATE_METRICS_LISTEN", "everywhere"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = crate::helpers::labgate_command()
+            .env("LABGATE_DB", dir.path().join("labgate.db"))
+            .env("LABGATE_LISTEN", "127.0.0.1:0")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var), "{err}");
+        assert!(!dir.path().join("labgate.db").exists(), "nothing created");
+    }
 }

@@ -171,11 +171,72 @@ impl FromRequest for Caller {
                 .app_data::<web::Data<AppState>>()
                 .cloned()
                 .ok_or_else(ApiError::internal)?;
-            let caller = authenticate(&req, &state).await?;
+            let caller = authenticate(&req, &state).await;
+            count(&req, &state, &caller);
+            let caller = caller?;
             req.extensions_mut().insert(caller.clone());
             Ok(caller)
         })
     }
+}
+
+/// Counts a judged credential for `labgate_auth_total`: accepted, refused (401) or denied
+/// (403). No credential at all, and an answer the database kept from being given, are not
+/// judgements.
+fn count(req: &HttpRequest, state: &AppState, judged: &Result<Caller, ApiError>) {
+    use crate::metrics::Outcome;
+    let (method, outcome) = match judged {
+        Ok(c) => (c.method, Outcome::Success),
+        Err(e) if e.code == Code::NoCredentials => return,
+        Err(e) => {
+            let Some(method) = presented(req) else { return };
+            match e.status.as_u16() {
+                401 => (method, Outcome::Failure),
+                403 => (method, Outcome::Denied),
+                _ => return,
+            }
+        }
+    };
+    let at = crate::metrics::AUTH_METHODS
+        .iter()
+        .position(|m| *m == method.as_str());
+    if let Some(at) = at {
+        state.app.metrics.auth(at, outcome);
+    }
+}
+
+/// The credential type a request presents, judged by its form alone (what `identify` tries
+/// first), for counting a refusal.
+fn presented(req: &HttpRequest) -> Option<AuthMethod> {
+    let h = req.headers();
+    if h.contains_key("x-master-key") {
+        return Some(AuthMethod::Master);
+    }
+    if let Some(v) = h.get(header::AUTHORIZATION) {
+        let v = v.to_str().unwrap_or("");
+        let (scheme, cred) = v.split_once(' ').unwrap_or((v, ""));
+        let cred = cred.trim();
+        return Some(
+            if scheme.eq_ignore_ascii_case("token") || cred.starts_with("lgp_") {
+                AuthMethod::Pat
+            } else if cred.starts_with("lgk_") {
+                AuthMethod::ApiKey
+            } else if jwt::looks_like_jwt(cred) {
+                AuthMethod::Jwt
+            } else {
+                AuthMethod::Dispatch
+            },
+        );
+    }
+    if let Some(v) = h.get("x-api-key") {
+        let pat = v.to_str().is_ok_and(|v| v.trim().starts_with("lgp_"));
+        return Some(if pat {
+            AuthMethod::Pat
+        } else {
+            AuthMethod::ApiKey
+        });
+    }
+    Some(AuthMethod::Session)
 }
 
 /// Who presented the credential, known as soon as it is identified: a refusal after that point
