@@ -25,6 +25,27 @@ impl ServeArgs {
         ServeArgs::from_arg_matches(&m)
     }
 
+    /// Parses the settings from `lookup` (a variable's value by name) instead of the process
+    /// environment: `labgate check --env-file` reads a file as systemd's `EnvironmentFile=`
+    /// would, over the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ServeArgs, clap::Error> {
+        use clap::{Args, FromArgMatches};
+        let cmd = ServeArgs::augment_args(clap::Command::new("labgate"));
+        let mut argv = vec!["labgate".to_string()];
+        for a in cmd.get_arguments() {
+            let (Some(env), Some(long)) = (a.get_env(), a.get_long()) else {
+                continue;
+            };
+            if let Some(v) = lookup(&env.to_string_lossy()) {
+                argv.push(format!("--{long}={v}"));
+            }
+        }
+        let m = cmd
+            .mut_args(|a| a.env(None::<&'static str>))
+            .try_get_matches_from(argv)?;
+        ServeArgs::from_arg_matches(&m)
+    }
+
     /// The defaults, ignoring the environment.
     pub fn defaults() -> ServeArgs {
         ServeArgs::parse_without_env(&[]).expect("the defaults parse")

@@ -101,3 +101,128 @@ pub fn tenant_id(app: &App, slug: &str) -> Option<crate::domain::ids::TenantId> 
         .flatten()
         .map(|t| crate::domain::ids::TenantId::from_raw(t.id))
 }
+
+/// What `labgate check` found about the database and its key file, changing nothing: the
+/// lines to print, and the problems (each one line; none when a server would start).
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub ok: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+/// Checks the database and the key file as a start would open them, without creating,
+/// migrating or sealing anything: a missing database is fine when its directory can take one
+/// (the first start creates it, and the key file with it).
+pub fn check_database(db: &Path, key_file: &Path) -> Checked {
+    let mut c = Checked::default();
+    let shown = std::path::absolute(db).unwrap_or_else(|_| db.to_path_buf());
+    let key_file = &std::path::absolute(key_file).unwrap_or_else(|_| key_file.to_path_buf());
+    if !db.exists() {
+        let dir = shown.parent().unwrap_or(Path::new("/"));
+        match writable_dir(dir) {
+            Ok(()) => c.ok.push(format!(
+                "database {} does not exist yet: the first start creates it (and the key file {})",
+                shown.display(),
+                key_file.display()
+            )),
+            Err(e) => c.problems.push(format!(
+                "LABGATE_DB: the database {} cannot be created: {e}",
+                shown.display()
+            )),
+        }
+        if key_file.exists() {
+            c.ok.push(format!(
+                "the key file {} exists without a database: a new database is sealed under it",
+                key_file.display()
+            ));
+        }
+        return c;
+    }
+    let version = match schema_version_of(db) {
+        Ok(v) => v,
+        Err(e) => {
+            c.problems.push(format!("LABGATE_DB: {e}"));
+            return c;
+        }
+    };
+    if version > SCHEMA_VERSION {
+        c.problems.push(format!(
+            "LABGATE_DB: {} is at schema version {version}, written by a newer labgate (this one knows {SCHEMA_VERSION})",
+            shown.display()
+        ));
+        return c;
+    }
+    match store::keyfile::read(key_file) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let pool = match store::open(db) {
+                Ok(p) => p,
+                Err(e) => {
+                    c.problems
+                        .push(format!("LABGATE_DB: cannot open {}: {e}", shown.display()));
+                    return c;
+                }
+            };
+            let sealed = store::run_blocking(&pool, keys::any_sealed).unwrap_or(true);
+            if sealed {
+                c.problems.push(format!(
+                    "LABGATE_KEY_FILE: {} is missing; the keys of {} are sealed under it (restore the key file)",
+                    key_file.display(),
+                    shown.display()
+                ));
+            } else {
+                c.ok.push(format!(
+                    "database {} holds keys from before the key file: the next start seals them under a new key file {}",
+                    shown.display(),
+                    key_file.display()
+                ));
+            }
+            return c;
+        }
+        Err(e) => {
+            c.problems.push(e);
+            return c;
+        }
+    }
+    match open_existing(db, key_file) {
+        Ok(users) => {
+            let migrate = if version < SCHEMA_VERSION {
+                format!(", migrated to {SCHEMA_VERSION} at the next start")
+            } else {
+                String::new()
+            };
+            c.ok.push(format!(
+                "database {} opens with the key file {} (schema version {version}{migrate}, {users} users)",
+                shown.display(),
+                key_file.display()
+            ));
+        }
+        Err(e) => c.problems.push(e),
+    }
+    c
+}
+
+/// Opens an existing database's keys with the key file and counts its users.
+fn open_existing(db: &Path, key_file: &Path) -> Result<i64, String> {
+    let pool =
+        store::open(db).map_err(|e| format!("LABGATE_DB: cannot open {}: {e}", db.display()))?;
+    keys::unseal(&pool, db, key_file, false)?;
+    store::run_blocking(&pool, store::users::count)
+        .map_err(|e| format!("LABGATE_DB: cannot read {}: {e}", db.display()))
+}
+
+/// Whether files can be created in `dir` (tried, not guessed from its mode: ownership,
+/// ACLs and read-only mounts all count).
+pub fn writable_dir(dir: &Path) -> Result<(), String> {
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    let probe = dir.join(format!(".labgate-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("{} is not writable: {e}", dir.display())),
+    }
+}

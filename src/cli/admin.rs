@@ -35,10 +35,34 @@ fn open(t: &Target) -> Result<(Pool, crate::store::keys::Unsealed), String> {
     crate::app::lifecycle::open(&t.db, &t.key_file)
 }
 
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Refuses a command that works on existing data when the database is not there: a wrong
+/// directory or `--db` is named, never answered with an empty database (SPEC §1.1).
+fn existing(t: &Target) -> Result<(), String> {
+    if t.db.exists() {
+        return Ok(());
+    }
+    Err(format!(
+        "database {} does not exist (run the command where the database is, or give --db / LABGATE_DB)",
+        absolute(&t.db).display()
+    ))
+}
+
 /// The use cases' context for a command: no cache of its own (the epoch tells a running
-/// server), hashing on this thread's pool.
+/// server), hashing on this thread's pool. A database it creates is named, with its key file.
 fn app(t: &Target) -> Result<App, String> {
+    let created = !t.db.exists();
     let (pool, keys) = open(t)?;
+    if created {
+        eprintln!(
+            "labgate: created database {} and its key file {}",
+            absolute(&t.db).display(),
+            absolute(&t.key_file).display()
+        );
+    }
     let mut config =
         crate::config::Config::from_args(t.db.clone(), &crate::config::ServeArgs::defaults())?;
     config.key_file = t.key_file.clone();
@@ -111,6 +135,7 @@ pub fn user_create(
 }
 
 pub fn user_reset_mfa(t: &Target, email: &str) -> Result<(), String> {
+    existing(t)?;
     let app = app(t)?;
     if !provision::reset_mfa(&app, email).map_err(|e| provision::message(&e))? {
         println!("{email} has no MFA enrollment: nothing changed");
@@ -123,9 +148,7 @@ pub fn user_reset_mfa(t: &Target, email: &str) -> Result<(), String> {
 
 pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
     // Verifying never creates a database: a wrong path, or an empty file, is an error.
-    if !t.db.exists() {
-        return Err(format!("database {} does not exist", t.db.display()));
-    }
+    existing(t)?;
     let version = crate::app::lifecycle::schema_version_of(&t.db)?;
     if version == 0 {
         return Err(format!(
@@ -166,6 +189,7 @@ pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
 }
 
 pub fn audit_prune(t: &Target, before: &str) -> Result<(), String> {
+    existing(t)?;
     let app = app(t)?;
     let removed = crate::app::audit::prune(&app, before).map_err(|e| provision::message(&e))?;
     println!("removed {removed} records older than {before}; the rest verifies from a checkpoint");
@@ -175,6 +199,7 @@ pub fn audit_prune(t: &Target, before: &str) -> Result<(), String> {
 pub fn rotate_signing(t: &Target, args: &crate::config::ServeArgs) -> Result<(), String> {
     let mut config = crate::config::Config::from_args(t.db.clone(), args)?;
     config.key_file = t.key_file.clone();
+    existing(t)?;
     let app = app(t)?;
     let window = config.signing_window();
     let kid = crate::app::lifecycle::rotate_signing(&app, window)?;
@@ -198,9 +223,7 @@ fn say(what: &str, s: &crate::app::backup::Summary) {
 }
 
 pub fn backup(t: &Target, to: &Path) -> Result<(), String> {
-    if !t.db.exists() {
-        return Err(format!("database {} does not exist", t.db.display()));
-    }
+    existing(t)?;
     let app = app(t)?;
     let s = crate::app::backup::backup(&app, to)?;
     say("backup", &s);

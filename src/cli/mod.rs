@@ -3,6 +3,7 @@
 //! schema when it does not exist yet.
 
 pub mod admin;
+pub mod check;
 pub mod logging;
 pub mod serve;
 
@@ -41,6 +42,17 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Check the configuration, the database and the key file without changing anything
+    ///
+    /// Reads the settings as `serve` would (the environment, and with --env-file a file of
+    /// NAME=value lines over it, as systemd's EnvironmentFile= does), tries the listen
+    /// addresses and the directories, and opens the database's keys with the key file. Prints
+    /// what is wrong, one line each; exit 0 when a server would start.
+    Check {
+        /// a file of NAME=value lines (e.g. /etc/labgate/labgate.env)
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+    },
     /// Run the server (the default)
     #[command(
         after_help = "Logging: RUST_LOG (default `info`) filters what is written to standard error."
@@ -209,6 +221,18 @@ pub fn main() -> i32 {
         None => serve::run(cli.db, target.key_file.clone(), &cli.serve),
         Some(Command::Serve(args)) => serve::run(cli.db, target.key_file.clone(), &args),
         Some(Command::Migrate) => admin::migrate(&target),
+        Some(Command::Check { env_file }) => {
+            let given =
+                |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+            check::run(
+                given("db").then_some(cli.db.as_path()),
+                given("key_file")
+                    .then(|| cli.key_file.clone())
+                    .flatten()
+                    .as_deref(),
+                env_file.as_deref(),
+            )
+        }
         Some(Command::User(UserCommand::Create {
             email,
             role,

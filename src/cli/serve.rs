@@ -65,7 +65,19 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
             actix_web::rt::spawn(scheduled_backups(state.app.clone(), b));
         }
         actix_web::rt::spawn(flush_folds(state.clone()));
-        wait_for_signal().await;
+        // systemd (Type=notify): ready once the listeners take connections.
+        notify(&[sd_notify::NotifyState::Ready]);
+        if let Some(interval) = watchdog_interval() {
+            actix_web::rt::spawn(watchdog(bound.addr, interval / 2));
+        }
+        while wait_for_signal().await == Signal::Reload {
+            let mut reloading = vec![sd_notify::NotifyState::Reloading];
+            reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+            notify(&reloading);
+            reload(&state).await;
+            notify(&[sd_notify::NotifyState::Ready]);
+        }
+        notify(&[sd_notify::NotifyState::Stopping]);
         log::info!("shutting down: finishing requests in flight and noise runs");
         state.shutdown.store(true, Ordering::SeqCst);
         // Both within the 10 s systemd gives us: requests get 5 s, noise runs 6 s plus 1 s to
@@ -126,21 +138,100 @@ async fn watch_cli_changes(state: web::Data<AppState>, seen: Option<i64>) {
     }
 }
 
-async fn wait_for_signal() {
+#[derive(PartialEq, Eq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// SIGTERM or SIGINT stop the server; SIGHUP (`systemctl reload`) reloads it.
+async fn wait_for_signal() -> Signal {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(mut term), Ok(mut int), Ok(mut hup)) => {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+                _ = term.recv() => Signal::Stop,
+                _ = int.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
             }
         }
         _ => {
             let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop
         }
+    }
+}
+
+/// Tells systemd about the service's state; nothing happens outside a `Type=notify` unit.
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        log::warn!("cannot notify systemd: {e}");
+    }
+}
+
+/// What SIGHUP reloads: everything the server holds from the database in memory (caches,
+/// the signing keys), as after a change made by a command.
+async fn reload(state: &web::Data<AppState>) {
+    log::info!("reload: caches dropped, signing keys read again");
+    state.app.changed_outside();
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || st.reload_signing()).await {
+        Ok(Err(e)) => log::error!("cannot reload the signing keys: {e}"),
+        Err(e) => log::error!("cannot reload the signing keys: {e}"),
+        Ok(Ok(())) => {}
+    }
+}
+
+/// `WatchdogSec=` as systemd passes it: `WATCHDOG_USEC`, for this process when
+/// `WATCHDOG_PID` names one (sd_watchdog_enabled(3)).
+fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    (usec > 0).then(|| Duration::from_micros(usec))
+}
+
+/// The systemd watchdog: a request to the server's own listener (accepted, routed and
+/// answered by a worker, like any other) at half the watchdog interval; only an answer keeps
+/// systemd from restarting the service. Any HTTP status counts: a server that answers 503
+/// because its database is gone is failing closed, not wedged.
+async fn watchdog(addr: std::net::SocketAddr, every: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let every = every.max(Duration::from_secs(1));
+    let target = match addr.ip() {
+        ip if ip.is_unspecified() && addr.is_ipv4() => {
+            std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    };
+    loop {
+        let probe = async {
+            let mut s = tokio::net::TcpStream::connect(target).await?;
+            s.write_all(
+                b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Correlation-Id: systemd-watchdog\r\nConnection: close\r\n\r\n",
+            )
+            .await?;
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).await?;
+            Ok::<bool, std::io::Error>(head.starts_with(b"HTTP/1.1 "))
+        };
+        match tokio::time::timeout(every, probe).await {
+            Ok(Ok(true)) => notify(&[sd_notify::NotifyState::Watchdog]),
+            Ok(Ok(false)) => log::warn!("watchdog: the server's answer was not HTTP"),
+            Ok(Err(e)) => log::warn!("watchdog: the server did not answer: {e}"),
+            Err(_) => log::warn!("watchdog: the server did not answer within {every:?}"),
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

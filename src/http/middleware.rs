@@ -163,6 +163,9 @@ pub async fn pipeline(
     }
     let level = if status >= 500 {
         log::Level::Error
+    } else if rid == "systemd-watchdog" && path == "/api/health" {
+        // The unit's own liveness probe, every few seconds: not worth a line each time.
+        log::Level::Debug
     } else {
         log::Level::Info
     };

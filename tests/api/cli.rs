@@ -1320,3 +1320,135 @@ fn secrets_are_refused_as_flags_and_read_from_their_files() {
         "the file's line, without its newline"
     );
 }
+
+/// `labgate check` as the unit's `ExecStartPre` runs it, and by hand with `--env-file`.
+#[test]
+fn check_names_each_problem_on_its_own_line_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lab.db");
+    let run = |c: &mut Command| {
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // A new install: nothing yet, and that is fine; nothing is created by looking.
+    let (code, out, err) = run(labgate(&db).arg("check"));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("does not exist yet: the first start creates it"),
+        "{out}"
+    );
+    assert!(!db.exists() && !dir.path().join("lab.db.key").exists());
+
+    // An environment file the way the package ships it: comments, export, quotes.
+    let env = dir.path().join("labgate.env");
+    std::fs::write(
+        &env,
+        "# settings\n\nLABGATE_LISTEN=0.0.0.0:8080\nexport LABGATE_LOG_FORMAT=\"xml\"\nLABGATE_MAIL_DIR='/nonexistent/deeper/mail'\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(labgate(&db).arg("check").arg("--env-file").arg(&env));
+    assert_eq!(code, Some(1));
+    let problems: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("labgate check: "))
+        .collect();
+    assert_eq!(
+        problems.len(),
+        1,
+        "config stops at its first bad setting: {err}"
+    );
+    assert!(problems[0].contains("LABGATE_PUBLIC_URL"), "{err}");
+    std::fs::write(
+        &env,
+        "LABGATE_MAIL_DIR='/nonexistent/deeper/mail'\nLABGATE_NOISE_DIR=/proc/labgate-noise\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(labgate(&db).arg("check").arg("--env-file").arg(&env));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("labgate check: LABGATE_MAIL_DIR: /nonexistent/deeper/mail does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("labgate check: LABGATE_NOISE_DIR: "), "{err}");
+    assert!(err.contains("labgate: 2 problems"), "{err}");
+    std::fs::write(&env, "LABGATE_LISTEN 8080\n").unwrap();
+    let (code, _, err) = run(labgate(&db).arg("check").arg("--env-file").arg(&env));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("line 1: not NAME=value"), "{err}");
+
+    // A listen address already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, err) = run(labgate(&db).arg("check").env("LABGATE_LISTEN", &addr));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!("LABGATE_LISTEN: {addr} cannot be bound")),
+        "{err}"
+    );
+    drop(taken);
+
+    // An existing database opens with its key file; without it, the start would be refused.
+    assert!(
+        labgate(&db)
+            .arg("migrate")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let (code, out, _) = run(labgate(&db).arg("check"));
+    assert_eq!(code, Some(0));
+    assert!(out.contains("opens with the key file"), "{out}");
+    let key = dir.path().join("lab.db.key");
+    let kept = dir.path().join("elsewhere.key");
+    std::fs::rename(&key, &kept).unwrap();
+    let (code, _, err) = run(labgate(&db).arg("check"));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("LABGATE_KEY_FILE") && err.contains("is missing"),
+        "{err}"
+    );
+    assert!(!key.exists(), "check never makes a key");
+    // The key file named in the environment file is the one used.
+    std::fs::write(&env, format!("LABGATE_KEY_FILE={}\n", kept.display())).unwrap();
+    let (code, out, err) = run(labgate(&db).arg("check").arg("--env-file").arg(&env));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&kept.display().to_string()), "{out}");
+}
+
+#[test]
+fn commands_name_a_database_they_create_and_refuse_one_that_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let out = labgate(&db).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("created database {}", db.display())),
+        "{err}"
+    );
+    let again = labgate(&db).arg("migrate").output().unwrap();
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("created"));
+    let missing = dir.path().join("typo.db");
+    for args in [
+        vec!["user", "reset-mfa", "--email", "a@lab.example"],
+        vec!["audit", "prune", "--before", "2026-01-01T00:00:00Z"],
+        vec!["keys", "rotate-signing"],
+        vec!["backup", "--to", "/tmp/never-made.db"],
+        vec!["audit", "verify"],
+    ] {
+        let out = labgate(&missing).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("database {} does not exist", missing.display())),
+            "{args:?}: {err}"
+        );
+        assert!(!missing.exists(), "{args:?} made a database");
+    }
+}

@@ -1142,3 +1142,56 @@ fn bad_observability_settings_refuse_the_start_naming_the_variable() {
         assert!(!dir.path().join("labgate.db").exists(), "nothing created");
     }
 }
+
+/// Under a `Type=notify` unit: READY once listening, WATCHDOG while the server answers its
+/// own listener, RELOADING then READY on SIGHUP, STOPPING on SIGTERM; a socket stands in for
+/// systemd's.
+#[tokio::test]
+async fn systemd_hears_ready_watchdog_reload_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let next = |sock: &UnixDatagram| {
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).expect("a notification arrives");
+        // Each state is one `NAME=value` line.
+        String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
+    };
+    let mut p = start(
+        dir.path(),
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    assert_eq!(next(&sock), "READY=1");
+    assert_eq!(next(&sock), "WATCHDOG=1");
+    // The watchdog's probe is not logged at info.
+    assert!(!p.log.lock().unwrap().contains("systemd-watchdog"));
+    p.signal("-HUP");
+    let mut seen = next(&sock);
+    while seen == "WATCHDOG=1" {
+        seen = next(&sock);
+    }
+    assert!(seen.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{seen}");
+    let mut seen = next(&sock);
+    while seen == "WATCHDOG=1" {
+        seen = next(&sock);
+    }
+    assert_eq!(seen, "READY=1");
+    assert!(p.logged("reload: caches dropped").await);
+    // Still serving after the reload.
+    let res = reqwest::get(p.url("/api/health")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    p.signal("-TERM");
+    let mut seen = next(&sock);
+    while seen == "WATCHDOG=1" {
+        seen = next(&sock);
+    }
+    assert_eq!(seen, "STOPPING=1");
+    let status = p.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
