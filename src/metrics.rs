@@ -7,21 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-/// The version and the commit the binary was built from (`LABGATE_COMMIT` at build time, when
-/// the build sets it).
+/// The version and the commit the binary was built from (`src/build.rs`).
 pub fn version() -> &'static str {
-    match option_env!("LABGATE_COMMIT") {
-        Some(c) if !c.is_empty() => {
-            static V: OnceLock<String> = OnceLock::new();
-            V.get_or_init(|| format!("{} ({c})", env!("CARGO_PKG_VERSION")))
-        }
-        _ => env!("CARGO_PKG_VERSION"),
-    }
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("LABGATE_COMMIT"), ")")
 }
 
 /// An audit-style outcome (SPEC §9): the labels of `labgate_auth_total` and
@@ -206,8 +198,9 @@ impl Metrics {
         family(o, "labgate_build_info", "gauge", "The running build.");
         let _ = writeln!(
             o,
-            "labgate_build_info{{version=\"{}\"}} 1",
-            escape(version())
+            "labgate_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            escape(env!("LABGATE_COMMIT"))
         );
         self.render_http(o);
         family(

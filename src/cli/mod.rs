@@ -16,7 +16,7 @@ use crate::config::ServeArgs;
 #[derive(Parser, Debug)]
 #[command(
     name = "labgate",
-    version,
+    version = crate::metrics::version(),
     about = "Access layer and control API of the security-lab appliance.\n\nWith no subcommand, `labgate` runs `labgate serve`."
 )]
 pub struct Cli {

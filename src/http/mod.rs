@@ -43,7 +43,10 @@ pub fn app(
         .route("/console", web::get().to(pages::console))
         .route("/assets/{name}", web::get().to(pages::asset))
         .route("/api-playground", web::get().to(pages::playground_redirect))
-        .service(pages::playground())
+        .route(
+            "/api-playground/{file:.*}",
+            web::get().to(pages::playground),
+        )
         // /api/v1 first: the /api scope would otherwise claim /api/v1/... and answer 404.
         .service(web::scope("/api/v1").configure(table::configure))
         .service(web::scope("/api").configure(table::configure))

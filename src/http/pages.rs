@@ -100,8 +100,39 @@ pub async fn playground_redirect() -> HttpResponse {
         .finish()
 }
 
-/// Swagger UI from the binary, reading the generated document; "Authorize" takes a token.
-pub fn playground() -> utoipa_swagger_ui::SwaggerUi {
-    utoipa_swagger_ui::SwaggerUi::new("/api-playground/{_:.*}")
-        .config(utoipa_swagger_ui::Config::new(["/api-docs/openapi.json"]))
+const SWAGGER_HTML: &str = include_str!("pages/playground.html");
+const SWAGGER_INIT: &str = include_str!("pages/playground.js");
+const SWAGGER_BUNDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js"));
+const SWAGGER_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css"));
+const SWAGGER_LICENSE: &str = concat!(
+    include_str!(concat!(env!("OUT_DIR"), "/swagger-ui-NOTICE")),
+    "\n",
+    include_str!(concat!(env!("OUT_DIR"), "/swagger-ui-LICENSE"))
+);
+
+/// The playground's policy: Swagger UI sets inline styles on its elements, and the "Try it
+/// out" requests go to this server only.
+const SWAGGER_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// `GET /api-playground/{file}`: Swagger UI from the binary, reading the generated document;
+/// "Authorize" takes a token.
+pub async fn playground(file: web::Path<String>) -> HttpResponse {
+    let (body, ctype): (&'static [u8], &str) = match file.as_str() {
+        "" | "index.html" => {
+            return HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+                .insert_header((header::CONTENT_SECURITY_POLICY, SWAGGER_CSP))
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .body(SWAGGER_HTML);
+        }
+        "swagger-initializer.js" => (SWAGGER_INIT.as_bytes(), "text/javascript; charset=utf-8"),
+        "swagger-ui-bundle.js" => (SWAGGER_BUNDLE, "text/javascript; charset=utf-8"),
+        "swagger-ui.css" => (SWAGGER_CSS, "text/css; charset=utf-8"),
+        "LICENSE" => (SWAGGER_LICENSE.as_bytes(), "text/plain; charset=utf-8"),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, ctype))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
 }

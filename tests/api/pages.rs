@@ -141,4 +141,42 @@ async fn the_playground_serves_swagger_ui_from_the_binary() {
         .await
         .unwrap();
     assert_eq!(bundle.status(), 200);
+    assert_eq!(
+        bundle.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert!(bundle.text().await.unwrap().contains("SwaggerUIBundle"));
+    // Swagger UI never asks its public validator (or anything else) from the lab.
+    assert!(init.contains("validatorUrl: null"), "{init}");
+    let page = app
+        .client
+        .get(app.url("/api-playground/"))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    let license = app
+        .client
+        .get(app.url("/api-playground/LICENSE"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        license.contains("Apache License"),
+        "the bundled UI's license is served"
+    );
+    let missing = app
+        .client
+        .get(app.url("/api-playground/swagger-ui-bundle.js.map"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
 }
