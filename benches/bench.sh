@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # labgate measurements, every figure from one run on this machine: the server pinned to core 0,
 # the load generator (wrk) to core 1.
-#   - GET /api/health against GET /api/ping with each credential type (JWT, cookie, PAT, API key)
+#   - GET /api/health against GET /api/ping with each credential type (JWT, cookie, PAT, API key),
+#     and the JWT ping again with metrics counted (a metrics listener) against without
 #   - noise generation: events/s to a file sink and to a UDP syslog sink (1,000,000 events each)
 # Usage: benches/bench.sh [seconds per HTTP row]   (installs wrk from Debian when missing)
 # Not part of `cargo test`.
@@ -59,6 +60,17 @@ for row in "JWT:$r_jwt" "cookie:$r_cookie" "PAT:$r_pat" "API key:$r_key"; do
   name=${row%%:*}; val=${row##*:}
   printf '%-28s %12s req/s  (%.2fx health; target >= 0.85)\n' "GET /api/ping ($name)" "$val" "$(awk -v a="$val" -v b="$health" 'BEGIN{print a/b}')"
 done
+
+# metrics counting (SPEC §14: under 2% of the hot path): the same warm JWT ping with the server
+# started again with a metrics listener, against the row above without one
+kill $pid; wait $pid 2>/dev/null || true
+LABGATE_METRICS_LISTEN=127.0.0.1:18183 taskset -c 0 target/release/labgate serve 2>>"$dir/server.log" &
+pid=$!
+for _ in $(seq 100); do curl -sf $base/api/health >/dev/null && break; sleep 0.1; done
+r_jwt_m=$(rps -H "Authorization: Bearer $jwt" $base/api/ping)
+printf '%-28s %12s req/s  (%.3fx without metrics; target >= 0.98)\n' "GET /api/ping (JWT, metrics)" "$r_jwt_m" "$(awk -v a="$r_jwt_m" -v b="$r_jwt" 'BEGIN{print a/b}')"
+counted=$(curl -sf http://127.0.0.1:18183/metrics | awk '/^labgate_http_requests_total\{route="\/api\/ping",method="GET",status="200"\}/ {print $2}')
+echo "                             ($counted pings counted)"
 
 # noise: a run of 1,000,000 events, timed from the run record
 run_rate() { # sink name

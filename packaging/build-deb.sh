@@ -14,7 +14,7 @@ out=${2:-target/deb}
 if [ ! -x "$bin" ]; then
   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target "$target"
 fi
-file "$bin" | grep -q 'statically linked' || { echo "$bin is not statically linked" >&2; exit 1; }
+file "$bin" | grep -Eq 'statically linked|static-pie linked' || { echo "$bin is not statically linked" >&2; exit 1; }
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 arch=amd64
 root=$(mktemp -d)
@@ -30,8 +30,8 @@ install -m 0644 docs/operating.md "$root/usr/share/doc/labgate/operating.md"
 install -m 0644 packaging/debian/lintian-overrides "$root/usr/share/lintian/overrides/labgate"
 # The changelog's date is the commit's, so the same tree gives the same package.
 when=$(git log -1 --format=%cD 2>/dev/null || date -R)
-printf 'labgate (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- labgate maintainers <labgate@localhost>  %s\n' \
-  "$version" "$version" "$when" | gzip -9n > "$root/usr/share/doc/labgate/changelog.Debian.gz"
+printf 'labgate (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- labgate maintainers <maintainers@labgate.example>  %s\n' \
+  "$version" "$version" "$when" | gzip -9n > "$root/usr/share/doc/labgate/changelog.gz"
 for s in postinst prerm postrm; do
   install -m 0755 "packaging/debian/$s" "$root/DEBIAN/$s"
 done
@@ -41,7 +41,7 @@ cat > "$root/DEBIAN/control" <<CONTROL
 Package: labgate
 Version: $version
 Architecture: $arch
-Maintainer: labgate maintainers <labgate@localhost>
+Maintainer: labgate maintainers <maintainers@labgate.example>
 Installed-Size: $size
 Depends: adduser
 Section: net

@@ -28,7 +28,7 @@ size=$(stat -c %s "$deb")
 echo "package: $size bytes"
 
 step "lintian"
-lintian --fail-on error --no-tag-display-limit "$deb"
+lintian --fail-on error --tag-display-limit 0 "$deb"
 
 step "the unit: systemd-analyze security and verify"
 unpacked=$(mktemp -d)
@@ -49,7 +49,7 @@ dpkg -i "$deb"
 [ "$(getent passwd labgate | cut -d: -f7)" = /usr/sbin/nologin ] || fail "labgate has a shell"
 [ "$(getent passwd labgate | cut -d: -f6)" = /var/lib/labgate ] || fail "labgate's home"
 systemd-analyze verify /lib/systemd/system/labgate.service
-file /usr/bin/labgate | grep -q 'statically linked' || fail "the installed binary is not static"
+file /usr/bin/labgate | grep -Eq 'statically linked|static-pie linked' || fail "the installed binary is not static"
 /usr/bin/labgate --version | grep -Eq '^labgate [0-9]+\.[0-9]+\.[0-9]+ \([0-9a-f]{12}|unknown\)' || fail "--version"
 
 # As the unit runs it: the labgate user, the environment file, the state directory.

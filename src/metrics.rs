@@ -129,8 +129,9 @@ fn add(c: &AtomicU64, n: u64) {
 }
 
 impl Metrics {
-    /// Fixes the route list once (the first call wins); before it, requests are not counted.
-    pub fn set_routes(&self, patterns: Vec<String>) {
+    /// Starts counting, with the route list fixed once (the first call wins). Until then (no
+    /// metrics listener) nothing is counted, and the hot path pays one load per count.
+    pub fn enable(&self, patterns: Vec<String>) {
         let stats = patterns.iter().map(|_| RouteStats::new()).collect();
         let _ = self.routes.set((patterns, stats));
     }
@@ -153,33 +154,52 @@ impl Metrics {
         add(&r.sum_us, us);
     }
 
+    fn on(&self) -> bool {
+        self.routes.get().is_some()
+    }
+
     /// A credential judged: `method` indexes `AUTH_METHODS`.
     pub fn auth(&self, method: usize, outcome: Outcome) {
+        if !self.on() {
+            return;
+        }
         if let Some(m) = self.auth.get(method) {
             add(&m[outcome as usize], 1);
         }
     }
 
     pub fn login(&self, outcome: Outcome) {
+        if !self.on() {
+            return;
+        }
         add(&self.logins[outcome as usize], 1);
     }
 
     pub fn lockout(&self) {
+        if !self.on() {
+            return;
+        }
         add(&self.lockouts, 1);
     }
 
     pub fn db_unavailable(&self) {
+        if !self.on() {
+            return;
+        }
         add(&self.db_unavailable, 1);
     }
 
     pub fn rate_limited(&self, limit: &'static str) {
+        if !self.on() {
+            return;
+        }
         if let Ok(mut m) = self.rate_limited.lock() {
             *m.entry(limit).or_default() += 1;
         }
     }
 
     pub fn noise_events(&self, profile: &str, sink_kind: &str, n: u64) {
-        if n == 0 {
+        if n == 0 || !self.on() {
             return;
         }
         if let Ok(mut m) = self.noise.lock() {
@@ -411,7 +431,7 @@ mod tests {
     #[test]
     fn a_request_lands_in_its_route_method_status_and_bucket() {
         let m = Metrics::default();
-        m.set_routes(vec!["/api/ping".into(), "/x\"y".into()]);
+        m.enable(vec!["/api/ping".into(), "/x\"y".into()]);
         m.request(0, method_slot("GET"), 200, Duration::from_millis(3));
         m.request(0, method_slot("GET"), 200, Duration::from_millis(30));
         m.request(1, method_slot("BREW"), 418, Duration::from_secs(60));

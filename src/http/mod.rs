@@ -81,10 +81,12 @@ pub fn bind(state: web::Data<AppState>, workers: usize) -> std::io::Result<Bound
 }
 
 /// The second listener of `LABGATE_METRICS_LISTEN` (SPEC §14): `GET /metrics` and nothing
-/// else, without credentials (bind it where only the scraper reaches), on one worker.
+/// else, without credentials (bind it where only the scraper reaches), on one worker. Counting
+/// starts here: a server without the listener counts nothing.
 pub fn bind_metrics(state: web::Data<AppState>, addr: SocketAddr) -> std::io::Result<Bound> {
     let listener = TcpListener::bind(addr)?;
     let addr = listener.local_addr()?;
+    state.app.metrics.enable(table::metric_routes());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

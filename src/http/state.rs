@@ -79,7 +79,6 @@ impl AppState {
             auth.clone(),
             passwords.clone(),
         );
-        app.metrics.set_routes(super::table::metric_routes());
         let (events, shutdown) = (app.events.clone(), app.shutdown.clone());
         Ok(AppState {
             config,

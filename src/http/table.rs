@@ -454,7 +454,7 @@ fn slots() -> &'static Slots {
     })
 }
 
-/// The route labels, in slot order (`Metrics::set_routes`).
+/// The route labels, in slot order (`Metrics::enable`).
 pub fn metric_routes() -> Vec<String> {
     slots().names.clone()
 }
