@@ -225,7 +225,7 @@ impl FromRequest for Page {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let mut page = 1u64;
         let mut limit = 20u32;
-        for (k, v) in url_pairs(req.query_string()) {
+        for (k, v) in filters(req.query_string()) {
             match k.as_str() {
                 "page" => match v.parse::<u64>() {
                     Ok(p) if (1..=1_000_000_000).contains(&p) => page = p,
@@ -255,6 +255,15 @@ impl FromRequest for Page {
 /// Decoded `key=value` pairs of a query string.
 pub fn url_pairs(q: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default()
+}
+
+/// The filters of a query string: its decoded pairs that have a value. `name=` (a form left
+/// empty, a script's unset variable) means "no filter", never a 400.
+pub fn filters(q: &str) -> Vec<(String, String)> {
+    url_pairs(q)
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect()
 }
 
 /// A list answer: `{"data": [...], "meta": {total, page, limit, totalPages}}` with a `Link`

@@ -441,6 +441,27 @@ async fn audit_list_filters_pages_and_exports() {
         .await
         .unwrap();
     assert_eq!(future["meta"]["total"], 0);
+    // Empty filters (a form left blank, a script's unset variable) mean no filter.
+    let unfiltered: Value = app
+        .get_bearer("/api/admin/audit?limit=100", &admin.jwt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let blank: Value = app
+        .get_bearer(
+            "/api/admin/audit?action=&outcome=&actor=&since=&until=&page=&limit=100",
+            &admin.jwt,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        blank["meta"]["total"], unfiltered["meta"]["total"],
+        "{blank}"
+    );
+    assert_eq!(blank["meta"]["page"], 1);
 
     let res = app
         .get_bearer("/api/admin/audit/export?format=jsonl", &admin.jwt)

@@ -12,7 +12,7 @@ use crate::domain::ids::{SessionId, UserId};
 use crate::http::AppState;
 use crate::http::auth::{AdminUsers, Require};
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Meta, Page, paged, paged_all, url_pairs};
+use crate::http::extract::{Json, Meta, Page, filters, paged, paged_all};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +35,7 @@ pub async fn list(
     meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = url_pairs(req.query_string());
+    let pairs = filters(req.query_string());
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let q = get("q").filter(|q| !q.is_empty());
     let status = get("status")

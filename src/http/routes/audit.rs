@@ -9,7 +9,7 @@ use crate::app::audit::{self as audit_app, EXPORT_PAGE, Query};
 use crate::http::AppState;
 use crate::http::auth::{AuditRead, Caller, Require};
 use crate::http::error::ApiError;
-use crate::http::extract::{Meta, Page, paged, url_pairs};
+use crate::http::extract::{Meta, Page, filters, paged};
 use crate::store::audit::{AuditRecord, Filter};
 
 /// The filters of the query string, and `format`.
@@ -19,7 +19,7 @@ fn filter(
     req: &HttpRequest,
 ) -> Result<(Filter, Option<String>), ApiError> {
     let (mut q, mut format) = (Query::default(), None);
-    for (k, v) in url_pairs(req.query_string()) {
+    for (k, v) in filters(req.query_string()) {
         match k.as_str() {
             "actor" => q.actor = Some(v),
             "action" => q.action = Some(v),

@@ -10,7 +10,7 @@ use crate::app::exercises;
 use crate::http::AppState;
 use crate::http::auth::{Caller, ManageExercises, Require};
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Meta, Page, paged, url_pairs};
+use crate::http::extract::{Json, Meta, Page, filters, paged, url_pairs};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +61,7 @@ pub async fn list(
     meta: Meta,
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let status = url_pairs(req.query_string())
+    let status = filters(req.query_string())
         .into_iter()
         .find(|(k, _)| k == "status")
         .map(|(_, v)| exercises::Status::parse(&v))

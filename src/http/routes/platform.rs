@@ -11,7 +11,7 @@ use crate::app::platform::{self, Feed};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 use crate::http::error::ApiError;
-use crate::http::extract::{Meta, Page, paged, url_pairs};
+use crate::http::extract::{Meta, Page, filters, paged};
 use crate::store::events::Event;
 
 /// A comment frame on every quiet stream. SPEC §7 asks one at least every 15 s; every 3 s, so a
@@ -65,7 +65,7 @@ pub async fn events(
             .parse::<i64>()
             .map_err(|_| ApiError::validation(field, "must be an event id"))
     };
-    let since = match url_pairs(req.query_string())
+    let since = match filters(req.query_string())
         .into_iter()
         .find(|(k, _)| k == "since_id")
     {
