@@ -124,6 +124,12 @@ pub struct ServeArgs {
     /// how many scheduled backups are kept (older ones are removed)
     #[arg(long, env = "LABGATE_BACKUP_KEEP", default_value = "7")]
     pub backup_keep: String,
+    /// PEM certificate chain; with LABGATE_TLS_KEY, labgate serves HTTPS only
+    #[arg(long, env = "LABGATE_TLS_CERT", default_value = "")]
+    pub tls_cert: String,
+    /// PEM private key of LABGATE_TLS_CERT (PKCS#8, RSA or EC)
+    #[arg(long, env = "LABGATE_TLS_KEY", default_value = "")]
+    pub tls_key: String,
     /// address:port of the Prometheus listener serving GET /metrics (empty: none)
     #[arg(long, env = "LABGATE_METRICS_LISTEN", default_value = "")]
     pub metrics_listen: String,
@@ -216,6 +222,8 @@ pub struct Config {
     pub backups: Option<Backups>,
     /// `LABGATE_METRICS_LISTEN` (SPEC §14).
     pub metrics_listen: Option<SocketAddr>,
+    /// `LABGATE_TLS_CERT` and `LABGATE_TLS_KEY` (SPEC §12.1): HTTPS only when set.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub log_format: LogFormat,
 }
 
@@ -358,6 +366,31 @@ impl Config {
                 })?,
             );
         }
+        let tls = match (non_empty(&a.tls_cert), non_empty(&a.tls_key)) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(bad(
+                    "LABGATE_TLS_KEY",
+                    "must be set with LABGATE_TLS_CERT (the certificate's private key)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "LABGATE_TLS_CERT",
+                    "must be set with LABGATE_TLS_KEY (the key's certificate chain)",
+                ));
+            }
+            (Some(cert), Some(key)) => {
+                let files = crate::tls::TlsFiles {
+                    cert: PathBuf::from(cert),
+                    key: PathBuf::from(key),
+                };
+                // Read now: a pair that does not load stops the start, naming the variable.
+                crate::tls::load(&files)?;
+                Some(files)
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = match non_empty(&a.public_url) {
             Some(u) => {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -375,7 +408,7 @@ impl Config {
                     "required when LABGATE_LISTEN is every address (0.0.0.0 or [::]): the URL people reach this server by",
                 ));
             }
-            None => format!("http://{listen}"),
+            None => format!("{scheme}://{listen}"),
         };
         let smtp_url = secret("LABGATE_SMTP_URL", &a.smtp_url, &a.smtp_url_file)?;
         if let Some(u) = &smtp_url
@@ -491,6 +524,7 @@ impl Config {
             }
         };
         Ok(Config {
+            tls,
             metrics_listen,
             log_format,
             backups,
@@ -523,9 +557,9 @@ impl Config {
         self.environment == Environment::Production
     }
 
-    /// Cookies are `Secure` in production or when the public URL is https.
+    /// Cookies are `Secure` in production, when serving HTTPS, or when the public URL is https.
     pub fn secure_cookies(&self) -> bool {
-        self.is_production() || self.public_url.starts_with("https://")
+        self.is_production() || self.tls.is_some() || self.public_url.starts_with("https://")
     }
 
     /// Settings for an isolated server on a random loopback port (tests, benchmarks).

@@ -9,3 +9,4 @@ pub mod lab;
 pub mod mail;
 pub mod metrics;
 pub mod store;
+pub mod tls;

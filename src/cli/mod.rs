@@ -72,6 +72,9 @@ pub enum Command {
     /// The appliance's keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// TLS certificates
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Take a verified copy of the database while the server runs
     ///
     /// SQLite's online backup, checked (integrity and audit chain), with its own audit head as
@@ -91,6 +94,27 @@ pub enum Command {
         /// the backup file (its FILE.audit-head beside it)
         #[arg(long)]
         from: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertCommand {
+    /// Write a self-signed certificate and key for an appliance's first boot
+    ///
+    /// ECDSA P-256, for every --host (names and IP addresses), written as labgate.crt (0644)
+    /// and labgate.key (0600) in --out; never over an existing file. Prints the certificate's
+    /// SHA-256 fingerprint (compare it with what a browser shows), then point LABGATE_TLS_CERT
+    /// and LABGATE_TLS_KEY at the two files.
+    Generate {
+        /// a host name or IP address the certificate is for (repeat for more)
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// how many days it is valid
+        #[arg(long, default_value = "825")]
+        days: u32,
+        /// the directory the two files are written in
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
     },
 }
 
@@ -258,6 +282,13 @@ pub fn main() -> i32 {
         }
         Some(Command::Audit(AuditCommand::Prune { before })) => {
             admin::audit_prune(&target, &before)
+        }
+        Some(Command::Cert(CertCommand::Generate { hosts, days, out })) => {
+            crate::tls::generate(&hosts, days, &out).map(|g| {
+                println!("certificate {}", g.cert.display());
+                println!("key         {} (0600)", g.key.display());
+                println!("SHA-256     {}", g.fingerprint);
+            })
         }
         Some(Command::Backup { to }) => admin::backup(&target, &to),
         Some(Command::Restore { from }) => admin::restore(&target, &from),

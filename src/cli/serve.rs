@@ -40,11 +40,15 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         let state = web::Data::new(state);
         let bound = http::bind(state.clone(), workers)
             .map_err(|e| format!("LABGATE_LISTEN: cannot bind: {e}"))?;
+        let scheme = if state.tls.is_some() { "https" } else { "http" };
         log::info!(
-            "labgate {} listening on http://{}",
+            "labgate {} listening on {scheme}://{}",
             env!("CARGO_PKG_VERSION"),
             bound.addr
         );
+        if let Some(tls) = &state.tls {
+            log::info!("TLS certificate {} in service", tls.fingerprint());
+        }
         let handle = bound.server.handle();
         let server = actix_web::rt::spawn(bound.server);
         let metrics = match state.config.metrics_listen {
@@ -68,7 +72,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         // systemd (Type=notify): ready once the listeners take connections.
         notify(&[sd_notify::NotifyState::Ready]);
         if let Some(interval) = watchdog_interval() {
-            actix_web::rt::spawn(watchdog(bound.addr, interval / 2));
+            actix_web::rt::spawn(watchdog(bound.addr, interval / 2, state.tls.is_some()));
         }
         while wait_for_signal().await == Signal::Reload {
             let mut reloading = vec![sd_notify::NotifyState::Reloading];
@@ -176,6 +180,13 @@ fn notify(state: &[sd_notify::NotifyState]) {
 /// What SIGHUP reloads: everything the server holds from the database in memory (caches,
 /// the signing keys), as after a change made by a command.
 async fn reload(state: &web::Data<AppState>) {
+    if let Some(tls) = &state.tls {
+        // A pair that does not load keeps the one in service: one line says why.
+        match tls.reload() {
+            Ok(fp) => log::info!("reload: TLS certificate {fp} in service"),
+            Err(e) => log::error!("reload: the TLS certificate in service is kept: {e}"),
+        }
+    }
     log::info!("reload: caches dropped, signing keys read again");
     state.app.changed_outside();
     let st = state.clone();
@@ -201,8 +212,10 @@ fn watchdog_interval() -> Option<Duration> {
 /// The systemd watchdog: a request to the server's own listener (accepted, routed and
 /// answered by a worker, like any other) at half the watchdog interval; only an answer keeps
 /// systemd from restarting the service. Any HTTP status counts: a server that answers 503
-/// because its database is gone is failing closed, not wedged.
-async fn watchdog(addr: std::net::SocketAddr, every: Duration) {
+/// because its database is gone is failing closed, not wedged. On an HTTPS port the plain
+/// request is answered by a worker's TLS layer with an alert record (type 21), which proves the
+/// same: accepted and handled.
+async fn watchdog(addr: std::net::SocketAddr, every: Duration, tls: bool) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let every = every.max(Duration::from_secs(1));
     let target = match addr.ip() {
@@ -221,6 +234,11 @@ async fn watchdog(addr: std::net::SocketAddr, every: Duration) {
                 b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Correlation-Id: systemd-watchdog\r\nConnection: close\r\n\r\n",
             )
             .await?;
+            if tls {
+                let mut first = [0u8; 1];
+                s.read_exact(&mut first).await?;
+                return Ok::<bool, std::io::Error>(first[0] == 21);
+            }
             let mut head = [0u8; 12];
             s.read_exact(&mut head).await?;
             Ok::<bool, std::io::Error>(head.starts_with(b"HTTP/1.1 "))

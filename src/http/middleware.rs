@@ -227,6 +227,10 @@ async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<Box
         res
     };
     let no_store = Matched::of(res.request()).no_store;
+    let https = res
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.tls.is_some());
     let (tenant, cors) = res
         .request()
         .extensions()
@@ -272,6 +276,12 @@ async fn finish(res: ServiceResponse<BoxBody>, rid: &str) -> ServiceResponse<Box
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     if no_store {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

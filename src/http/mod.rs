@@ -74,10 +74,16 @@ pub fn bind(state: web::Data<AppState>, workers: usize) -> std::io::Result<Bound
         // SIGTERM is handled by `serve` (drain noise runs too); in-flight requests get 5 s.
         .disable_signals()
         .shutdown_timeout(5)
-        .max_connection_rate(4096)
-        .listen(listener)?
-        .run();
-    Ok(Bound { server, addr })
+        .max_connection_rate(4096);
+    let server = match &state.tls {
+        // HTTPS only: the port speaks nothing else.
+        Some(served) => server.listen_rustls_0_23(listener, served.server_config())?,
+        None => server.listen(listener)?,
+    };
+    Ok(Bound {
+        server: server.run(),
+        addr,
+    })
 }
 
 /// The second listener of `LABGATE_METRICS_LISTEN` (SPEC §14): `GET /metrics` and nothing

@@ -40,6 +40,8 @@ pub struct AppState {
     pub health: HealthProbe,
     /// Set when SIGTERM arrives: the scheduler stops firing.
     pub shutdown: Arc<std::sync::atomic::AtomicBool>,
+    /// The certificate in service when serving HTTPS (swapped on SIGHUP).
+    pub tls: Option<Arc<crate::tls::Served>>,
 }
 
 impl AppState {
@@ -60,6 +62,10 @@ impl AppState {
 
     /// Opens the database (creating and migrating it as needed) and loads the signing key.
     pub fn build(config: Config) -> Result<AppState, String> {
+        let tls = match &config.tls {
+            Some(files) => Some(Arc::new(crate::tls::Served::new(files.clone())?)),
+            None => None,
+        };
         let (pool, unsealed) = crate::app::lifecycle::open_for_server(&config)?;
         let keys = KeyRing::new(crate::app::lifecycle::signing_keys(&unsealed, &config));
         let data_key = unsealed.data.clone();
@@ -95,6 +101,7 @@ impl AppState {
             runner: Arc::new(Runner::default()),
             health: HealthProbe::default(),
             shutdown,
+            tls,
         })
     }
 }

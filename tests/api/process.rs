@@ -41,7 +41,7 @@ fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
                 .ok()
                 .and_then(|v| v["msg"].as_str().map(str::to_string))
                 .unwrap_or_else(|| line.clone());
-            if let Some(i) = msg.find("listening on http://") {
+            if let Some(i) = msg.find("listening on http") {
                 let _ = tx.send(msg[i + "listening on ".len()..].trim().to_string());
             }
             l.lock().unwrap().push_str(&format!("{line}\n"));
@@ -1194,4 +1194,240 @@ async fn systemd_hears_ready_watchdog_reload_and_stopping() {
     assert_eq!(seen, "STOPPING=1");
     let status = p.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// `curl` (a real TLS client with its own verifier) against the server; the exit code, the
+/// headers and the body.
+fn curl(args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+fn cert_generate(dir: &std::path::Path) -> String {
+    let out = crate::helpers::labgate_command()
+        .args([
+            "cert",
+            "generate",
+            "--host",
+            "localhost",
+            "--host",
+            "127.0.0.1",
+            "--out",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    said.lines()
+        .find_map(|l| l.strip_prefix("SHA-256").map(|f| f.trim().to_string()))
+        .expect("the fingerprint is printed")
+}
+
+#[tokio::test]
+async fn https_serves_tls_12_and_13_with_h2_hsts_and_secure_cookies_and_reloads_on_sighup() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let fp1 = cert_generate(&first);
+    let (crt, key) = (first.join("labgate.crt"), first.join("labgate.key"));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&crt), 0o644);
+    // Never over an existing pair.
+    let again = crate::helpers::labgate_command()
+        .args(["cert", "generate", "--host", "localhost", "--out"])
+        .arg(&first)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwritten"));
+    // The served files are copies, so the test can change them under the server.
+    let (served_crt, served_key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::copy(&crt, &served_crt).unwrap();
+    std::fs::copy(&key, &served_key).unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let p = start(
+        dir.path(),
+        &[
+            ("LABGATE_TLS_CERT", served_crt.to_str().unwrap()),
+            ("LABGATE_TLS_KEY", served_key.to_str().unwrap()),
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    assert!(p.base.starts_with("https://127.0.0.1:"), "{}", p.base);
+    assert!(p.logged(&format!("TLS certificate {fp1} in service")).await);
+    // The watchdog's probe is answered on the HTTPS port too.
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1\n");
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"WATCHDOG=1\n");
+
+    let health = p.url("/api/health");
+    let ca = crt.to_str().unwrap();
+    let (code, out) = curl(&["--cacert", ca, "-w", "%{http_version}", &health]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("HTTP/2 200"), "HTTP/2 by ALPN: {out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "{out}"
+    );
+    let (code, out) = curl(&[
+        "--http1.1",
+        "--tlsv1.2",
+        "--tls-max",
+        "1.2",
+        "--cacert",
+        ca,
+        &health,
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    let (code, _) = curl(&["--tlsv1.1", "--tls-max", "1.1", "--cacert", ca, &health]);
+    assert_ne!(code, 0, "TLS 1.1 is refused");
+    let (code, _) = curl(&[&health]);
+    assert_eq!(
+        code, 60,
+        "a client that does not trust the certificate is refused by its verifier"
+    );
+    let plain = p.url("/api/health").replace("https://", "http://");
+    let (code, out) = curl(&[&plain]);
+    assert!(
+        code != 0 && !out.contains("200"),
+        "the port speaks HTTPS only: {out}"
+    );
+
+    // The first admin over HTTPS: its cookies are Secure and the session's is __Host-.
+    let token = p.setup_token().unwrap();
+    let (code, out) = curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &format!(
+            r#"{{"setup_token":"{token}","email":"ops@lab.example","password":"{PASSWORD}"}}"#
+        ),
+        &p.url("/api/setup"),
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains(" 201"), "{out}");
+    let (_, out) = curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &format!(r#"{{"email":"ops@lab.example","password":"{PASSWORD}"}}"#),
+        &p.url("/api/auth/login"),
+    ]);
+    let session = out
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: __host-labgate_session=")
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        session.contains("Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
+
+    // SIGHUP: a new pair is taken for new connections...
+    let second = dir.path().join("second");
+    let fp2 = cert_generate(&second);
+    std::fs::copy(second.join("labgate.crt"), &served_crt).unwrap();
+    std::fs::copy(second.join("labgate.key"), &served_key).unwrap();
+    p.signal("-HUP");
+    assert!(
+        p.logged(&format!("reload: TLS certificate {fp2} in service"))
+            .await
+    );
+    let ca2 = second.join("labgate.crt");
+    let (code, _) = curl(&["--cacert", ca2.to_str().unwrap(), &health]);
+    assert_eq!(code, 0);
+    let (code, _) = curl(&["--cacert", ca, &health]);
+    assert_eq!(code, 60, "the old certificate is no longer served");
+    // ...and a pair that does not match keeps the one in service.
+    let third = dir.path().join("third");
+    cert_generate(&third);
+    std::fs::copy(third.join("labgate.key"), &served_key).unwrap();
+    p.signal("-HUP");
+    assert!(
+        p.logged("the TLS certificate in service is kept: LABGATE_TLS_KEY")
+            .await
+    );
+    let (code, _) = curl(&["--cacert", ca2.to_str().unwrap(), &health]);
+    assert_eq!(code, 0, "still serving the second certificate");
+}
+
+#[test]
+fn a_tls_setting_that_cannot_serve_stops_the_start_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    cert_generate(&a);
+    cert_generate(&b);
+    let (crt, key) = (a.join("labgate.crt"), a.join("labgate.key"));
+    let other_key = b.join("labgate.key");
+    let missing = dir.path().join("nowhere.crt");
+    type Case<'a> = (Vec<(&'a str, &'a std::path::Path)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("LABGATE_TLS_CERT", &crt)],
+            "LABGATE_TLS_KEY",
+            "must be set with",
+        ),
+        (
+            vec![("LABGATE_TLS_KEY", &key)],
+            "LABGATE_TLS_CERT",
+            "must be set with",
+        ),
+        (
+            vec![("LABGATE_TLS_CERT", &crt), ("LABGATE_TLS_KEY", &other_key)],
+            "LABGATE_TLS_KEY",
+            "does not match",
+        ),
+        (
+            vec![("LABGATE_TLS_CERT", &missing), ("LABGATE_TLS_KEY", &key)],
+            "LABGATE_TLS_CERT",
+            "cannot read",
+        ),
+        (
+            vec![("LABGATE_TLS_CERT", &key), ("LABGATE_TLS_KEY", &key)],
+            "LABGATE_TLS_CERT",
+            "holds no certificate",
+        ),
+    ];
+    for (envs, var, why) in cases {
+        let mut cmd = crate::helpers::labgate_command();
+        cmd.env("LABGATE_DB", dir.path().join("labgate.db"))
+            .env("LABGATE_LISTEN", "127.0.0.1:0");
+        for (k, v) in &envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{envs:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(var) && err.contains(why), "{envs:?}: {err}");
+        assert!(!dir.path().join("labgate.db").exists());
+    }
 }
