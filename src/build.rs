@@ -8,8 +8,8 @@ use std::process::Command;
 
 /// The files of the Swagger UI release the playground serves, and where they are written.
 const SWAGGER_FILES: [(&str, &str); 4] = [
-    ("dist/swagger-ui-bundle.js", "swagger-ui-bundle.js"),
-    ("dist/swagger-ui.css", "swagger-ui.css"),
+    ("dist/swagger-ui-bundle.js", "swagger-ui-bundle.js.gz"),
+    ("dist/swagger-ui.css", "swagger-ui.css.gz"),
     ("LICENSE", "swagger-ui-LICENSE"),
     ("NOTICE", "swagger-ui-NOTICE"),
 ];
@@ -30,6 +30,13 @@ fn unpack_swagger_ui() {
             .unwrap_or_else(|_| panic!("{inside} is in the archive"));
         let mut data = Vec::new();
         f.read_to_end(&mut data).expect("read from the archive");
+        if name.ends_with(".gz") {
+            // Served as they are to every client that takes gzip (all browsers).
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(&data).expect("compressed");
+            data = gz.finish().expect("compressed");
+        }
         std::fs::write(out.join(name), data).expect("written to OUT_DIR");
     }
     std::fs::write(

@@ -102,8 +102,9 @@ pub async fn playground_redirect() -> HttpResponse {
 
 const SWAGGER_HTML: &str = include_str!("pages/playground.html");
 const SWAGGER_INIT: &str = include_str!("pages/playground.js");
-const SWAGGER_BUNDLE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js"));
-const SWAGGER_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css"));
+const SWAGGER_BUNDLE_GZ: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js.gz"));
+const SWAGGER_CSS_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css.gz"));
 const SWAGGER_LICENSE: &str = concat!(
     include_str!(concat!(env!("OUT_DIR"), "/swagger-ui-NOTICE")),
     "\n",
@@ -114,9 +115,48 @@ const SWAGGER_LICENSE: &str = concat!(
 /// out" requests go to this server only.
 const SWAGGER_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// A compressed asset as the client takes it: the stored gzip bytes when it accepts gzip (every
+/// browser does), else unpacked once and kept.
+fn gzipped(
+    req: &HttpRequest,
+    gz: &'static [u8],
+    plain: &'static std::sync::OnceLock<Vec<u8>>,
+    ctype: &str,
+) -> HttpResponse {
+    let takes_gzip = req
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            let mut parts = e.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        });
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CONTENT_TYPE, ctype))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::VARY, "Accept-Encoding"));
+    if takes_gzip {
+        res.insert_header((header::CONTENT_ENCODING, "gzip"));
+        return res.body(gz);
+    }
+    let body = plain.get_or_init(|| {
+        use std::io::Read;
+        let mut out = Vec::new();
+        // Compressed by the build from a known archive: it unpacks.
+        let _ = flate2::read::GzDecoder::new(gz).read_to_end(&mut out);
+        out
+    });
+    res.body(body.as_slice())
+}
+
 /// `GET /api-playground/{file}`: Swagger UI from the binary, reading the generated document;
 /// "Authorize" takes a token.
-pub async fn playground(file: web::Path<String>) -> HttpResponse {
+pub async fn playground(req: HttpRequest, file: web::Path<String>) -> HttpResponse {
+    static BUNDLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    static CSS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let (body, ctype): (&'static [u8], &str) = match file.as_str() {
         "" | "index.html" => {
             return HttpResponse::Ok()
@@ -126,8 +166,13 @@ pub async fn playground(file: web::Path<String>) -> HttpResponse {
                 .body(SWAGGER_HTML);
         }
         "swagger-initializer.js" => (SWAGGER_INIT.as_bytes(), "text/javascript; charset=utf-8"),
-        "swagger-ui-bundle.js" => (SWAGGER_BUNDLE, "text/javascript; charset=utf-8"),
-        "swagger-ui.css" => (SWAGGER_CSS, "text/css; charset=utf-8"),
+        "swagger-ui-bundle.js" => {
+            let js = "text/javascript; charset=utf-8";
+            return gzipped(&req, SWAGGER_BUNDLE_GZ, &BUNDLE, js);
+        }
+        "swagger-ui.css" => {
+            return gzipped(&req, SWAGGER_CSS_GZ, &CSS, "text/css; charset=utf-8");
+        }
         "LICENSE" => (SWAGGER_LICENSE.as_bytes(), "text/plain; charset=utf-8"),
         _ => return HttpResponse::NotFound().finish(),
     };

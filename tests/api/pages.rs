@@ -146,6 +146,34 @@ async fn the_playground_serves_swagger_ui_from_the_binary() {
         "text/javascript; charset=utf-8"
     );
     assert!(bundle.text().await.unwrap().contains("SwaggerUIBundle"));
+    // Browsers get the stored gzip bytes; a client that takes none, the plain file.
+    let gz = app
+        .client
+        .get(app.url("/api-playground/swagger-ui-bundle.js"))
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["vary"], "Accept-Encoding");
+    let packed = gz.bytes().await.unwrap();
+    let mut unpacked = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&packed[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert!(unpacked.contains("SwaggerUIBundle"));
+    assert!(packed.len() * 2 < unpacked.len(), "stored compressed");
+    let refused = app
+        .client
+        .get(app.url("/api-playground/swagger-ui.css"))
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+    assert!(refused.text().await.unwrap().contains(".swagger-ui"));
     // Swagger UI never asks its public validator (or anything else) from the lab.
     assert!(init.contains("validatorUrl: null"), "{init}");
     let page = app
