@@ -50,7 +50,14 @@ dpkg -i "$deb"
 [ "$(getent passwd labgate | cut -d: -f6)" = /var/lib/labgate ] || fail "labgate's home"
 systemd-analyze verify /lib/systemd/system/labgate.service
 file /usr/bin/labgate | grep -Eq 'statically linked|static-pie linked' || fail "the installed binary is not static"
-/usr/bin/labgate --version | grep -Eq '^labgate [0-9]+\.[0-9]+\.[0-9]+ \([0-9a-f]{12}|unknown\)' || fail "--version"
+/usr/bin/labgate --version | grep -Eq '^labgate [0-9]+\.[0-9]+\.[0-9]+ \(([0-9a-f]{12}|unknown)\)$' || fail "--version"
+# On a machine where systemd runs, the package started the service: stop it, so the steps
+# below see the state a first start leaves behind only after they made it.
+if [ -d /run/systemd/system ]; then
+  systemctl stop labgate.service
+  systemctl is-active --quiet labgate.service && fail "the service did not stop"
+  rm -f /var/lib/labgate/labgate.db* 2>/dev/null || true
+fi
 
 # As the unit runs it: the labgate user, the environment file, the state directory.
 as_labgate() {

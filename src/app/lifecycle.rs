@@ -152,6 +152,24 @@ pub fn check_database(db: &Path, key_file: &Path) -> Checked {
         ));
         return c;
     }
+    if version < SCHEMA_VERSION {
+        // An older schema is only read by the start that migrates it: here the key file is
+        // looked at, not the keys (their tables may not have today's shape).
+        match store::keyfile::read(key_file) {
+            Ok(Some(_)) => c.ok.push(format!(
+                "database {} is at schema version {version}: the next start migrates it to {SCHEMA_VERSION} (key file {})",
+                shown.display(),
+                key_file.display()
+            )),
+            Ok(None) => c.ok.push(format!(
+                "database {} is at schema version {version}: the next start migrates it to {SCHEMA_VERSION}; its key file {} is not there (made at that start if its keys are not sealed yet; if they are, the start is refused until it is back)",
+                shown.display(),
+                key_file.display()
+            )),
+            Err(e) => c.problems.push(e),
+        }
+        return c;
+    }
     match store::keyfile::read(key_file) {
         Ok(Some(_)) => {}
         Ok(None) => {
@@ -186,13 +204,8 @@ pub fn check_database(db: &Path, key_file: &Path) -> Checked {
     }
     match open_existing(db, key_file) {
         Ok(users) => {
-            let migrate = if version < SCHEMA_VERSION {
-                format!(", migrated to {SCHEMA_VERSION} at the next start")
-            } else {
-                String::new()
-            };
             c.ok.push(format!(
-                "database {} opens with the key file {} (schema version {version}{migrate}, {users} users)",
+                "database {} opens with the key file {} (schema version {version}, {users} users)",
                 shown.display(),
                 key_file.display()
             ));
@@ -202,11 +215,18 @@ pub fn check_database(db: &Path, key_file: &Path) -> Checked {
     c
 }
 
-/// Opens an existing database's keys with the key file and counts its users.
+/// Opens an existing database's keys with the key file (reading only: nothing is created or
+/// sealed) and counts its users.
 fn open_existing(db: &Path, key_file: &Path) -> Result<i64, String> {
     let pool =
         store::open(db).map_err(|e| format!("LABGATE_DB: cannot open {}: {e}", db.display()))?;
-    keys::unseal(&pool, db, key_file, false)?;
+    keys::reload(&pool, key_file).map_err(|e| {
+        format!(
+            "LABGATE_KEY_FILE: the keys of {} do not open with {}: {e}",
+            db.display(),
+            key_file.display()
+        )
+    })?;
     store::run_blocking(&pool, store::users::count)
         .map_err(|e| format!("LABGATE_DB: cannot read {}: {e}", db.display()))
 }
@@ -217,8 +237,13 @@ pub fn writable_dir(dir: &Path) -> Result<(), String> {
     if !dir.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }
-    let probe = dir.join(format!(".labgate-check-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
+    // A new name of its own, never a file (or a link) that is there already.
+    let probe = dir.join(format!(".labgate-check-{}", crate::store::new_id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
             Ok(())

@@ -27,13 +27,26 @@ pub fn init(format: LogFormat) {
             });
         }
         LogFormat::Text => {
-            // systemd sets JOURNAL_STREAM when standard output or error goes to the journal.
-            if std::env::var_os("JOURNAL_STREAM").is_some() {
+            if to_journal() {
                 b.format_timestamp(None);
             }
         }
     }
     b.init();
+}
+
+/// Whether standard error is the journal's stream: systemd names it in `JOURNAL_STREAM`
+/// (`device:inode`), which a child started with the variable but another stderr must not
+/// trust (sd_journal_stream_fd(3)).
+fn to_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(named) = std::env::var("JOURNAL_STREAM").ok() else {
+        return false;
+    };
+    let Ok(m) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    named == format!("{}:{}", m.dev(), m.ino())
 }
 
 /// Copies a record's key-values into the JSON line: whole numbers and decimals as numbers,

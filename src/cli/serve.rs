@@ -69,12 +69,16 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
             actix_web::rt::spawn(scheduled_backups(state.app.clone(), b));
         }
         actix_web::rt::spawn(flush_folds(state.clone()));
+        // Every signal is listened for before systemd hears "ready": a reload or a stop sent
+        // from then on is never met by the default action (which would end the process).
+        let mut signals = Signals::new().map_err(|e| format!("cannot listen for signals: {e}"))?;
         // systemd (Type=notify): ready once the listeners take connections.
         notify(&[sd_notify::NotifyState::Ready]);
         if let Some(interval) = watchdog_interval() {
-            actix_web::rt::spawn(watchdog(bound.addr, interval / 2, state.tls.is_some()));
+            // A probe at most every half interval, however long the last one took to time out.
+            actix_web::rt::spawn(watchdog(bound.addr, interval / 4, state.tls.is_some()));
         }
-        while wait_for_signal().await == Signal::Reload {
+        while signals.next().await == Signal::Reload {
             let mut reloading = vec![sd_notify::NotifyState::Reloading];
             reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
             notify(&reloading);
@@ -148,24 +152,29 @@ enum Signal {
     Reload,
 }
 
-/// SIGTERM or SIGINT stop the server; SIGHUP (`systemctl reload`) reloads it.
-async fn wait_for_signal() -> Signal {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(mut term), Ok(mut int), Ok(mut hup)) => {
-            tokio::select! {
-                _ = term.recv() => Signal::Stop,
-                _ = int.recv() => Signal::Stop,
-                _ = hup.recv() => Signal::Reload,
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-            Signal::Stop
+/// SIGTERM or SIGINT stop the server; SIGHUP (`systemctl reload`) reloads it. The streams live
+/// as long as the server: a signal that arrives while a reload runs waits for the next call.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }
@@ -210,7 +219,7 @@ fn watchdog_interval() -> Option<Duration> {
 }
 
 /// The systemd watchdog: a request to the server's own listener (accepted, routed and
-/// answered by a worker, like any other) at half the watchdog interval; only an answer keeps
+/// answered by a worker, like any other) every quarter of the watchdog interval; only an answer keeps
 /// systemd from restarting the service. Any HTTP status counts: a server that answers 503
 /// because its database is gone is failing closed, not wedged. On an HTTPS port the plain
 /// request is answered by a worker's TLS layer with an alert record (type 21), which proves the

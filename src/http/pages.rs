@@ -123,17 +123,28 @@ fn gzipped(
     plain: &'static std::sync::OnceLock<Vec<u8>>,
     ctype: &str,
 ) -> HttpResponse {
-    let takes_gzip = req
+    // (coding, accepted) for each listed coding; an explicit `gzip` entry decides over `*`.
+    let listed: Vec<(String, bool)> = req
         .headers()
         .get_all(header::ACCEPT_ENCODING)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|e| {
+        .map(|e| {
             let mut parts = e.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        });
+            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name, !refused)
+        })
+        .collect();
+    let takes_gzip = match listed.iter().find(|(n, _)| n == "gzip") {
+        Some((_, ok)) => *ok,
+        None => listed.iter().any(|(n, ok)| n == "*" && *ok),
+    };
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CONTENT_TYPE, ctype))
         .insert_header((header::CACHE_CONTROL, "no-cache"))

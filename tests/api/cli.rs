@@ -418,6 +418,27 @@ fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     assert!(contains(&std::fs::read(&db).unwrap(), data_key.bytes()));
 
+    // `labgate check` (the unit's ExecStartPre) lets the start that migrates it go ahead,
+    // and changes nothing itself.
+    let before = std::fs::read(&db).unwrap();
+    let out = labgate(&db).arg("check").output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("is at schema version 1: the next start migrates it"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "check changed the database"
+    );
+    assert!(!key_file.exists(), "check made a key file");
+
     let out = labgate(&db).arg("migrate").output().unwrap();
     assert!(
         out.status.success(),

@@ -18,6 +18,12 @@ struct Proc {
 
 /// Starts `labgate serve` on a random port and waits until it listens.
 fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
+    launch(dir, envs, false)
+}
+
+/// `start`, with standard error a pipe that `JOURNAL_STREAM` names (`device:inode`) when
+/// `journal`, as systemd does for a unit whose output goes to the journal.
+fn launch(dir: &std::path::Path, envs: &[(&str, &str)], journal: bool) -> Proc {
     let mut cmd = crate::helpers::labgate_command();
     cmd.env("LABGATE_DB", dir.join("labgate.db"))
         .env("LABGATE_LISTEN", "127.0.0.1:0")
@@ -29,10 +35,26 @@ fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    let journal_reader = if journal {
+        use std::os::unix::fs::MetadataExt;
+        let (reader, writer) = std::io::pipe().unwrap();
+        let writer = std::fs::File::from(std::os::fd::OwnedFd::from(writer));
+        let m = writer.metadata().unwrap();
+        cmd.env("JOURNAL_STREAM", format!("{}:{}", m.dev(), m.ino()))
+            .stderr(writer);
+        Some(reader)
+    } else {
+        None
+    };
     let mut child = cmd.spawn().unwrap();
+    // The parent's copy of the write end is closed with `cmd`, so the reader sees the end.
+    drop(cmd);
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let stderr: Box<dyn std::io::Read + Send> = match journal_reader {
+        Some(r) => Box::new(r),
+        None => Box::new(child.stderr.take().unwrap()),
+    };
     let l = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -1100,7 +1122,7 @@ async fn json_logs_carry_the_request_fields_and_metrics_listen_on_their_own_port
 #[tokio::test]
 async fn text_logs_under_journald_carry_no_timestamp_of_their_own() {
     let dir = tempfile::tempdir().unwrap();
-    let p = start(dir.path(), &[("JOURNAL_STREAM", "8:12345")]);
+    let p = launch(dir.path(), &[], true);
     let res = reqwest::get(p.url("/api/health")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(p.logged("GET /api/health 200").await);
@@ -1110,9 +1132,10 @@ async fn text_logs_under_journald_carry_no_timestamp_of_their_own() {
         .find(|l| l.contains("GET /api/health 200"))
         .unwrap();
     assert!(line.starts_with("[INFO "), "{line}");
-    // Without journald the same line starts with its time.
+    // Without journald, or with a JOURNAL_STREAM that names another stream than standard
+    // error, the same line starts with its time.
     let dir2 = tempfile::tempdir().unwrap();
-    let q = start(dir2.path(), &[]);
+    let q = start(dir2.path(), &[("JOURNAL_STREAM", "8:12345")]);
     let _ = reqwest::get(q.url("/api/health")).await.unwrap();
     assert!(q.logged("GET /api/health 200").await);
     let log = q.log.lock().unwrap().clone();

@@ -189,7 +189,9 @@ fn count(req: &HttpRequest, state: &AppState, judged: &Result<Caller, ApiError>)
         Ok(c) => (c.method, Outcome::Success),
         Err(e) if e.code == Code::NoCredentials => return,
         Err(e) => {
-            let Some(method) = presented(req) else { return };
+            let Some(method) = presented(req, state) else {
+                return;
+            };
             match e.status.as_u16() {
                 401 => (method, Outcome::Failure),
                 403 => (method, Outcome::Denied),
@@ -206,8 +208,9 @@ fn count(req: &HttpRequest, state: &AppState, judged: &Result<Caller, ApiError>)
 }
 
 /// The credential type a request presents, judged by its form alone (what `identify` tries
-/// first), for counting a refusal.
-fn presented(req: &HttpRequest) -> Option<AuthMethod> {
+/// first), for counting a refusal: a bearer value of no known form counts as the dispatch
+/// token only where one is configured, else as a JWT.
+fn presented(req: &HttpRequest, state: &AppState) -> Option<AuthMethod> {
     let h = req.headers();
     if h.contains_key("x-master-key") {
         return Some(AuthMethod::Master);
@@ -221,7 +224,7 @@ fn presented(req: &HttpRequest) -> Option<AuthMethod> {
                 AuthMethod::Pat
             } else if cred.starts_with("lgk_") {
                 AuthMethod::ApiKey
-            } else if jwt::looks_like_jwt(cred) {
+            } else if jwt::looks_like_jwt(cred) || state.config.noise_dispatch_token.is_none() {
                 AuthMethod::Jwt
             } else {
                 AuthMethod::Dispatch
@@ -229,11 +232,12 @@ fn presented(req: &HttpRequest) -> Option<AuthMethod> {
         );
     }
     if let Some(v) = h.get("x-api-key") {
+        // `X-API-Key` carries a PAT or the legacy global key (`identify`).
         let pat = v.to_str().is_ok_and(|v| v.trim().starts_with("lgp_"));
         return Some(if pat {
             AuthMethod::Pat
         } else {
-            AuthMethod::ApiKey
+            AuthMethod::GlobalKey
         });
     }
     Some(AuthMethod::Session)
