@@ -132,14 +132,8 @@ async fn watch_cli_changes(state: web::Data<AppState>, seen: Option<i64>) {
         if let Some(n) = state.app.epoch().await {
             if seen.is_some_and(|s| s != n) {
                 log::info!("a command changed the database: caches dropped");
-                state.app.changed_outside();
                 // A rotated signing key is among the changes a command can make.
-                let st = state.clone();
-                match tokio::task::spawn_blocking(move || st.reload_signing()).await {
-                    Ok(Err(e)) => log::error!("cannot reload the signing keys: {e}"),
-                    Err(e) => log::error!("cannot reload the signing keys: {e}"),
-                    Ok(Ok(())) => {}
-                }
+                read_again(&state).await;
             }
             seen = Some(n);
         }
@@ -197,6 +191,11 @@ async fn reload(state: &web::Data<AppState>) {
         }
     }
     log::info!("reload: caches dropped, signing keys read again");
+    read_again(state).await;
+}
+
+/// Drops every cache and reads the signing keys again.
+async fn read_again(state: &web::Data<AppState>) {
     state.app.changed_outside();
     let st = state.clone();
     match tokio::task::spawn_blocking(move || st.reload_signing()).await {

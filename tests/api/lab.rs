@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn wait_run(app: &TestApp, jwt: &str, id: &str) -> Value {
+/// Polls a noise run until it has ended (the run happens on another thread).
+pub(crate) async fn wait_run(app: &TestApp, jwt: &str, id: &str) -> Value {
     for _ in 0..200 {
         let r: Value = app
             .get_bearer(&format!("/api/noise/runs/{id}"), jwt)

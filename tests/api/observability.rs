@@ -3,7 +3,6 @@
 //! an email, a token or an address.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -155,21 +154,8 @@ async fn metrics_count_requests_sign_ins_refusals_and_noise_without_naming_anyon
         .as_str()
         .unwrap()
         .to_string();
-    let mut done = false;
-    for _ in 0..200 {
-        let r: Value = app
-            .get_bearer(&format!("/api/noise/runs/{id}"), &admin.jwt)
-            .await
-            .json()
-            .await
-            .unwrap();
-        if r["status"] == "succeeded" {
-            done = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(done, "the noise run finished");
+    let run = crate::lab::wait_run(&app, &admin.jwt, &id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
 
     let (text, after) = scrape(&base).await;
     let logins = |o: &str| value(&after, "labgate_logins_total", &[("outcome", o)]);

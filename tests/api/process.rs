@@ -1121,28 +1121,24 @@ async fn json_logs_carry_the_request_fields_and_metrics_listen_on_their_own_port
 
 #[tokio::test]
 async fn text_logs_under_journald_carry_no_timestamp_of_their_own() {
+    /// The access line of one health check, as the server logged it.
+    async fn health_line(p: &Proc) -> String {
+        let res = reqwest::get(p.url("/api/health")).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(p.logged("GET /api/health 200").await);
+        let log = p.log.lock().unwrap().clone();
+        log.lines()
+            .find(|l| l.contains("GET /api/health 200"))
+            .unwrap()
+            .to_string()
+    }
     let dir = tempfile::tempdir().unwrap();
-    let p = launch(dir.path(), &[], true);
-    let res = reqwest::get(p.url("/api/health")).await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(p.logged("GET /api/health 200").await);
-    let log = p.log.lock().unwrap().clone();
-    let line = log
-        .lines()
-        .find(|l| l.contains("GET /api/health 200"))
-        .unwrap();
+    let line = health_line(&launch(dir.path(), &[], true)).await;
     assert!(line.starts_with("[INFO "), "{line}");
     // Without journald, or with a JOURNAL_STREAM that names another stream than standard
     // error, the same line starts with its time.
     let dir2 = tempfile::tempdir().unwrap();
-    let q = start(dir2.path(), &[("JOURNAL_STREAM", "8:12345")]);
-    let _ = reqwest::get(q.url("/api/health")).await.unwrap();
-    assert!(q.logged("GET /api/health 200").await);
-    let log = q.log.lock().unwrap().clone();
-    let line = log
-        .lines()
-        .find(|l| l.contains("GET /api/health 200"))
-        .unwrap();
+    let line = health_line(&start(dir2.path(), &[("JOURNAL_STREAM", "8:12345")])).await;
     assert!(line.starts_with("[20"), "{line}");
 }
 
