@@ -312,8 +312,34 @@ fn merge(target: &mut Value, extra: &Value) {
     }
 }
 
+/// A filter's schema: its values, or empty (`name=` means no filter, `http::extract::filters`).
+fn blank_or(schema: Value) -> Value {
+    json!({"anyOf": [schema, {"type": "string", "maxLength": 0}]})
+}
+
 /// Query parameters whose values the server restricts: (path, name, schema).
 fn query_rules() -> Vec<(&'static str, &'static str, Value)> {
+    let mut rules = filter_rules();
+    for r in &mut rules {
+        r.2 = blank_or(r.2.take());
+    }
+    rules.extend([
+        (
+            "/api/sessions",
+            "id",
+            json!({"type": "string", "format": "uuid"}),
+        ),
+        (
+            "/api/auth/verify-email",
+            "t",
+            json!({"type": "string", "pattern": TOKEN}),
+        ),
+    ]);
+    rules
+}
+
+/// The filters of list routes and what each takes when it is not empty.
+fn filter_rules() -> Vec<(&'static str, &'static str, Value)> {
     let time = json!({"type": "string", "format": "date-time"});
     vec![
         (
@@ -325,11 +351,6 @@ fn query_rules() -> Vec<(&'static str, &'static str, Value)> {
             "/api/sessions",
             "status",
             json!({"type": "string", "enum": ["running", "ended"]}),
-        ),
-        (
-            "/api/sessions",
-            "id",
-            json!({"type": "string", "format": "uuid"}),
         ),
         (
             "/api/admin/audit",
@@ -349,11 +370,6 @@ fn query_rules() -> Vec<(&'static str, &'static str, Value)> {
             "/api/admin/audit/export",
             "format",
             json!({"type": "string", "enum": ["jsonl", "csv"]}),
-        ),
-        (
-            "/api/auth/verify-email",
-            "t",
-            json!({"type": "string", "pattern": TOKEN}),
         ),
     ]
 }
@@ -461,11 +477,13 @@ fn constrain(doc: &mut Value) {
                 for p in params.into_iter().flatten() {
                     match p["name"].as_str() {
                         Some("page") => {
-                            p["schema"] =
-                                json!({"type": "integer", "minimum": 1, "maximum": 1_000_000_000})
+                            p["schema"] = blank_or(
+                                json!({"type": "integer", "minimum": 1, "maximum": 1_000_000_000}),
+                            )
                         }
                         Some("limit") => {
-                            p["schema"] = json!({"type": "integer", "minimum": 1, "maximum": 100})
+                            p["schema"] =
+                                blank_or(json!({"type": "integer", "minimum": 1, "maximum": 100}))
                         }
                         _ => {}
                     }
