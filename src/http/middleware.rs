@@ -151,8 +151,9 @@ pub async fn pipeline(
     let res = finish(res, &rid).await;
     let status = res.status().as_u16();
     let took = started.elapsed();
+    let state = res.request().app_data::<web::Data<AppState>>();
     let route = table::metric_slot(res.request());
-    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+    if let Some(state) = state {
         let m = &state.app.metrics;
         m.request(
             route,
@@ -171,9 +172,7 @@ pub async fn pipeline(
     };
     if log::log_enabled!(level) {
         let ms = (took.as_secs_f64() * 10_000.0).round() / 10.0;
-        let ip = res
-            .request()
-            .app_data::<web::Data<AppState>>()
+        let ip = state
             .and_then(|s| super::extract::client_ip(res.request(), s))
             .map(|i| i.to_string())
             .unwrap_or_default();

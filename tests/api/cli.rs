@@ -1366,12 +1366,14 @@ fn check_names_each_problem_on_its_own_line_and_changes_nothing() {
 
     // An environment file the way the package ships it: comments, export, quotes.
     let env = dir.path().join("labgate.env");
-    std::fs::write(
-        &env,
+    // `labgate check --env-file` over a file holding `text`.
+    let with_env = |text: &str| {
+        std::fs::write(&env, text).unwrap();
+        run(labgate(&db).arg("check").arg("--env-file").arg(&env))
+    };
+    let (code, _, err) = with_env(
         "# settings\n\nLABGATE_LISTEN=0.0.0.0:8080\nexport LABGATE_LOG_FORMAT=\"xml\"\nLABGATE_MAIL_DIR='/nonexistent/deeper/mail'\n",
-    )
-    .unwrap();
-    let (code, _, err) = run(labgate(&db).arg("check").arg("--env-file").arg(&env));
+    );
     assert_eq!(code, Some(1));
     let problems: Vec<&str> = err
         .lines()
@@ -1383,12 +1385,9 @@ fn check_names_each_problem_on_its_own_line_and_changes_nothing() {
         "config stops at its first bad setting: {err}"
     );
     assert!(problems[0].contains("LABGATE_PUBLIC_URL"), "{err}");
-    std::fs::write(
-        &env,
+    let (code, _, err) = with_env(
         "LABGATE_MAIL_DIR='/nonexistent/deeper/mail'\nLABGATE_NOISE_DIR=/proc/labgate-noise\n",
-    )
-    .unwrap();
-    let (code, _, err) = run(labgate(&db).arg("check").arg("--env-file").arg(&env));
+    );
     assert_eq!(code, Some(1));
     assert!(
         err.contains("labgate check: LABGATE_MAIL_DIR: /nonexistent/deeper/mail does not exist"),
@@ -1396,8 +1395,7 @@ fn check_names_each_problem_on_its_own_line_and_changes_nothing() {
     );
     assert!(err.contains("labgate check: LABGATE_NOISE_DIR: "), "{err}");
     assert!(err.contains("labgate: 2 problems"), "{err}");
-    std::fs::write(&env, "LABGATE_LISTEN 8080\n").unwrap();
-    let (code, _, err) = run(labgate(&db).arg("check").arg("--env-file").arg(&env));
+    let (code, _, err) = with_env("LABGATE_LISTEN 8080\n");
     assert_eq!(code, Some(1));
     assert!(err.contains("line 1: not NAME=value"), "{err}");
 
@@ -1435,8 +1433,7 @@ fn check_names_each_problem_on_its_own_line_and_changes_nothing() {
     );
     assert!(!key.exists(), "check never makes a key");
     // The key file named in the environment file is the one used.
-    std::fs::write(&env, format!("LABGATE_KEY_FILE={}\n", kept.display())).unwrap();
-    let (code, out, err) = run(labgate(&db).arg("check").arg("--env-file").arg(&env));
+    let (code, out, err) = with_env(&format!("LABGATE_KEY_FILE={}\n", kept.display()));
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(&kept.display().to_string()), "{out}");
 }

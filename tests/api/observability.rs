@@ -135,6 +135,15 @@ async fn metrics_count_requests_sign_ins_refusals_and_noise_without_naming_anyon
     let secret_token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
     let refused = app.get_bearer("/api/auth/me", secret_token).await;
     assert_eq!(refused.status(), 401);
+    // A value in X-API-Key that is not a PAT is judged as the legacy global key.
+    let wrong_key = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header("x-api-key", "not-the-global-key-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_key.status(), 401);
     let me = app.get_bearer("/api/auth/me", &admin.jwt).await;
     assert_eq!(me.status(), 200);
     let user_id = me.json::<Value>().await.unwrap()["id"]
@@ -175,6 +184,22 @@ async fn metrics_count_requests_sign_ins_refusals_and_noise_without_naming_anyon
             "labgate_auth_total",
             &[("method", "jwt"), ("outcome", "success")]
         ) >= 2.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "labgate_auth_total",
+            &[("method", "global_key"), ("outcome", "failure")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "labgate_auth_total",
+            &[("method", "api_key"), ("outcome", "failure")]
+        ),
+        0.0
     );
     assert_eq!(
         value(

@@ -189,7 +189,7 @@ fn count(req: &HttpRequest, state: &AppState, judged: &Result<Caller, ApiError>)
         Ok(c) => (c.method, Outcome::Success),
         Err(e) if e.code == Code::NoCredentials => return,
         Err(e) => {
-            let Some(method) = presented(req, state) else {
+            let Some(Tried(method)) = req.extensions().get::<Tried>().copied() else {
                 return;
             };
             match e.status.as_u16() {
@@ -207,41 +207,10 @@ fn count(req: &HttpRequest, state: &AppState, judged: &Result<Caller, ApiError>)
     }
 }
 
-/// The credential type a request presents, judged by its form alone (what `identify` tries
-/// first), for counting a refusal: a bearer value of no known form counts as the dispatch
-/// token only where one is configured, else as a JWT.
-fn presented(req: &HttpRequest, state: &AppState) -> Option<AuthMethod> {
-    let h = req.headers();
-    if h.contains_key("x-master-key") {
-        return Some(AuthMethod::Master);
-    }
-    if let Some(v) = h.get(header::AUTHORIZATION) {
-        let v = v.to_str().unwrap_or("");
-        let (scheme, cred) = v.split_once(' ').unwrap_or((v, ""));
-        let cred = cred.trim();
-        return Some(
-            if scheme.eq_ignore_ascii_case("token") || cred.starts_with("lgp_") {
-                AuthMethod::Pat
-            } else if cred.starts_with("lgk_") {
-                AuthMethod::ApiKey
-            } else if jwt::looks_like_jwt(cred) || state.config.noise_dispatch_token.is_none() {
-                AuthMethod::Jwt
-            } else {
-                AuthMethod::Dispatch
-            },
-        );
-    }
-    if let Some(v) = h.get("x-api-key") {
-        // `X-API-Key` carries a PAT or the legacy global key (`identify`).
-        let pat = v.to_str().is_ok_and(|v| v.trim().starts_with("lgp_"));
-        return Some(if pat {
-            AuthMethod::Pat
-        } else {
-            AuthMethod::GlobalKey
-        });
-    }
-    Some(AuthMethod::Session)
-}
+/// The credential type `identify` judged a request's credential as (or the cached one it
+/// matched), for counting its refusal.
+#[derive(Clone, Copy)]
+struct Tried(AuthMethod);
 
 /// Who presented the credential, known as soon as it is identified: a refusal after that point
 /// (revoked, disabled, CSRF, scope) is audited in the credential's tenant, not as anonymous.
@@ -409,6 +378,7 @@ pub async fn authenticate(
         && r.source == source
         && let Some(answer) = warm(req, state, &r)
     {
+        req.extensions_mut().insert(Tried(r.caller.method));
         return answer;
     }
     let credential = credential.map(|(s, c)| (s, c.to_string()));
@@ -598,7 +568,11 @@ async fn identify(
     state: &web::Data<AppState>,
 ) -> Result<(Caller, Option<Recheck>), ApiError> {
     let plain = |c: Caller| (c, None);
+    let tried = |m: AuthMethod| {
+        req.extensions_mut().insert(Tried(m));
+    };
     if let Some(v) = header_str(req, "x-master-key") {
+        tried(AuthMethod::Master);
         return master::authenticate(req, state, v).await.map(plain);
     }
     if let Some(v) = req.headers().get(header::AUTHORIZATION) {
@@ -607,21 +581,31 @@ async fn identify(
         let cred = cred.trim();
         if scheme.eq_ignore_ascii_case("bearer") {
             if jwt::looks_like_jwt(cred) {
+                tried(AuthMethod::Jwt);
                 return session::jwt_caller(req, state, cred)
                     .await
                     .map(|(c, r)| (c, Some(r)));
             }
             if cred.starts_with("lgk_") {
+                tried(AuthMethod::ApiKey);
                 return machine::api_key_caller(req, state, cred)
                     .await
                     .map(|(c, r)| (c, Some(r)));
             }
+            // A bearer value of no other form: the dispatch token where one is configured,
+            // else a malformed JWT.
+            tried(if state.config.noise_dispatch_token.is_some() {
+                AuthMethod::Dispatch
+            } else {
+                AuthMethod::Jwt
+            });
             if let Some(c) = machine::dispatch_caller(req, state, cred).await? {
                 return Ok(plain(c));
             }
             return Err(ApiError::invalid_token());
         }
         if scheme.eq_ignore_ascii_case("token") && cred.starts_with("lgp_") {
+            tried(AuthMethod::Pat);
             return machine::pat_caller(req, state, cred)
                 .await
                 .map(|(c, r)| (c, Some(r)));
@@ -631,13 +615,16 @@ async fn identify(
     if let Some(v) = header_str(req, "x-api-key") {
         let v = v.trim();
         if v.starts_with("lgp_") {
+            tried(AuthMethod::Pat);
             return machine::pat_caller(req, state, v)
                 .await
                 .map(|(c, r)| (c, Some(r)));
         }
+        tried(AuthMethod::GlobalKey);
         return machine::global_key_caller(req, state, v).await.map(plain);
     }
     if let Some(c) = req.cookie(session_cookie_name(state)) {
+        tried(AuthMethod::Session);
         return session::cookie_caller(req, state, c.value())
             .await
             .map(|(c, r)| (c, Some(r)));
