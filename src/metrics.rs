@@ -38,6 +38,18 @@ pub const AUTH_METHODS: [&str; 7] = [
     "dispatch",
 ];
 
+/// The `limit` labels of `labgate_rate_limited_total`: SPEC §6's limits.
+pub const RATE_LIMITS: [&str; 8] = [
+    "general",
+    "login",
+    "change_password",
+    "mfa_validate",
+    "forgot_password",
+    "invite",
+    "reset_password",
+    "setup",
+];
+
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
 ];
@@ -104,8 +116,8 @@ pub struct Metrics {
     logins: [AtomicU64; 3],
     lockouts: AtomicU64,
     db_unavailable: AtomicU64,
-    /// Limit name -> requests refused by it (a handful of names, fixed in the code).
-    rate_limited: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests refused by each limit of `RATE_LIMITS`: a flood of 429s takes no lock.
+    rate_limited: [AtomicU64; RATE_LIMITS.len()],
     /// (profile, sink kind) -> events sent; profiles are the built-in catalogue's names.
     noise: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -118,7 +130,7 @@ impl Default for Metrics {
             logins: Default::default(),
             lockouts: AtomicU64::new(0),
             db_unavailable: AtomicU64::new(0),
-            rate_limited: Mutex::new(BTreeMap::new()),
+            rate_limited: Default::default(),
             noise: Mutex::new(BTreeMap::new()),
         }
     }
@@ -189,12 +201,13 @@ impl Metrics {
         add(&self.db_unavailable, 1);
     }
 
-    pub fn rate_limited(&self, limit: &'static str) {
+    /// A request refused by `limit`, one of `RATE_LIMITS` (`http::table::Limit::name`).
+    pub fn rate_limited(&self, limit: &str) {
         if !self.on() {
             return;
         }
-        if let Ok(mut m) = self.rate_limited.lock() {
-            *m.entry(limit).or_default() += 1;
+        if let Some(i) = RATE_LIMITS.iter().position(|l| *l == limit) {
+            add(&self.rate_limited[i], 1);
         }
     }
 
@@ -260,10 +273,9 @@ impl Metrics {
             "counter",
             "Requests refused by a rate limit, by limit.",
         );
-        if let Ok(m) = self.rate_limited.lock() {
-            for (limit, n) in m.iter() {
-                let _ = writeln!(o, "labgate_rate_limited_total{{limit=\"{limit}\"}} {n}");
-            }
+        for (limit, n) in RATE_LIMITS.iter().zip(&self.rate_limited) {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(o, "labgate_rate_limited_total{{limit=\"{limit}\"}} {n}");
         }
         if let Some(n) = audit_seq {
             counter(

@@ -164,8 +164,14 @@ pub async fn pipeline(
     }
     let level = if status >= 500 {
         log::Level::Error
-    } else if rid == "systemd-watchdog" && path == "/api/health" {
-        // The unit's own liveness probe, every few seconds: not worth a line each time.
+    } else if rid == "systemd-watchdog"
+        && path == "/api/health"
+        && res.request().peer_addr().is_some_and(|a| {
+            a.ip().is_loopback() || a.ip() == res.request().app_config().local_addr().ip()
+        })
+    {
+        // The unit's own liveness probe from this machine, every few seconds: not worth a
+        // line each time (a remote client naming itself so is logged as any other).
         log::Level::Debug
     } else {
         log::Level::Info

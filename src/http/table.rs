@@ -498,6 +498,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_limit_that_refuses_has_its_metric_label() {
+        use Limit::*;
+        for l in [
+            General,
+            Login,
+            ChangePassword,
+            MfaValidate,
+            ForgotPassword,
+            Invite,
+            ResetPassword,
+            Setup,
+        ] {
+            assert!(crate::metrics::RATE_LIMITS.contains(&l.name()), "{l:?}");
+        }
+    }
+
+    #[test]
     fn every_route_has_one_metric_label_and_labels_are_unique() {
         let names = metric_routes();
         let unique: std::collections::HashSet<_> = names.iter().collect();
