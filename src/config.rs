@@ -85,7 +85,16 @@ pub struct ServeArgs {
     /// directory where outgoing mail is spooled as .eml files when no SMTP is set
     #[arg(long, env = "LABGATE_MAIL_DIR", default_value = "./mail-outbox")]
     pub mail_dir: PathBuf,
-    /// SMTP relay, e.g. smtp://relay.lab:25 (environment only: it may carry a password)
+    /// sender of labgate's mail (default labgate@<host of LABGATE_PUBLIC_URL>)
+    #[arg(long, env = "LABGATE_MAIL_FROM", default_value = "")]
+    pub mail_from: String,
+    /// PEM bundle of extra CAs (the lab's own) trusted beside the system's for every outgoing
+    /// TLS connection: SMTP, HTTPS sinks, syslog over TLS, audit forwarding
+    #[arg(long, env = "LABGATE_CA_FILE", default_value = "")]
+    pub ca_file: String,
+    /// SMTP relay: smtp://host[:25], smtp://host:587?tls=required (STARTTLS) or
+    /// smtps://host[:465], with user:password@ over TLS only (environment only: it may carry a
+    /// password)
     #[arg(
         long,
         env = "LABGATE_SMTP_URL",
@@ -208,7 +217,12 @@ pub struct Config {
     pub sink_networks: Vec<IpNet>,
     pub public_url: String,
     pub mail_dir: PathBuf,
-    pub smtp_url: Option<String>,
+    /// `LABGATE_SMTP_URL`, parsed (SPEC §12.2).
+    pub smtp: Option<crate::mail::Relay>,
+    /// `LABGATE_MAIL_FROM`, or `labgate@<public host>`.
+    pub mail_from: String,
+    /// The trust anchors of outgoing TLS: the system's and `LABGATE_CA_FILE`'s.
+    pub trust: crate::tls::Trust,
     pub noise_dispatch_token: Option<String>,
     pub noise_dispatch_tenant: String,
     pub noise_dir: PathBuf,
@@ -410,12 +424,25 @@ impl Config {
             }
             None => format!("{scheme}://{listen}"),
         };
-        let smtp_url = secret("LABGATE_SMTP_URL", &a.smtp_url, &a.smtp_url_file)?;
-        if let Some(u) = &smtp_url
-            && crate::mail::smtp_host_port(u).is_none()
-        {
-            return Err(bad("LABGATE_SMTP_URL", "must be smtp://host[:port]"));
-        }
+        let smtp = secret("LABGATE_SMTP_URL", &a.smtp_url, &a.smtp_url_file)?
+            .map(|u| crate::mail::Relay::parse(&u).map_err(|e| bad("LABGATE_SMTP_URL", e)))
+            .transpose()?;
+        let trust = crate::tls::Trust::load(non_empty(&a.ca_file).map(PathBuf::from).as_deref())?;
+        let mail_from = match non_empty(&a.mail_from) {
+            Some(f) => f,
+            None => crate::mail::default_from(&public_url),
+        };
+        // Built once here so a sender that is no address or a relay TLS cannot be set up for
+        // stops the start.
+        crate::mail::Mailer::new(a.mail_dir.clone(), smtp.as_ref(), &mail_from, &trust).map_err(
+            |e| {
+                if non_empty(&a.mail_from).is_some() {
+                    bad("LABGATE_MAIL_FROM", e)
+                } else {
+                    bad("LABGATE_SMTP_URL", e)
+                }
+            },
+        )?;
         let noise_dispatch_token = secret(
             "LABGATE_NOISE_DISPATCH_TOKEN",
             &a.noise_dispatch_token,
@@ -540,7 +567,9 @@ impl Config {
             sink_networks,
             public_url,
             mail_dir: a.mail_dir.clone(),
-            smtp_url,
+            smtp,
+            mail_from,
+            trust,
             noise_dispatch_token,
             noise_dispatch_tenant: a.noise_dispatch_tenant.trim().to_string(),
             noise_dir: a.noise_dir.clone(),

@@ -195,3 +195,135 @@ pub fn generate(hosts: &[String], days: u32, dir: &Path) -> Result<Generated, St
         key,
     })
 }
+
+/// Where a system keeps its bundle of trusted CAs (Debian first); `SSL_CERT_FILE` wins.
+const SYSTEM_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The trust anchors of every outgoing TLS connection (SPEC §12.2): the system's bundle and the
+/// lab's own CA of `LABGATE_CA_FILE`. Certificates are always verified: there is no way to make
+/// a connection that is not.
+#[derive(Clone)]
+pub struct Trust {
+    /// Every anchor, as DER (lettre takes them one by one).
+    pub anchors: Arc<Vec<CertificateDer<'static>>>,
+    /// A client configuration over those anchors (TLS 1.2 and 1.3, the ring provider).
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Trust({} anchors)", self.anchors.len())
+    }
+}
+
+impl Trust {
+    /// The system's anchors and those of `ca_file`. A CA file that cannot be read or holds no
+    /// certificate stops the start, naming `LABGATE_CA_FILE`; a system without a bundle trusts
+    /// the CA file alone.
+    pub fn load(ca_file: Option<&Path>) -> Result<Trust, String> {
+        let mut anchors: Vec<CertificateDer<'static>> = Vec::new();
+        let system = std::env::var_os("SSL_CERT_FILE")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
+            .find(|p| p.is_file());
+        if let Some(p) = system
+            && let Ok(pem) = std::fs::read(&p)
+        {
+            // A broken entry in the system's bundle skips that entry, not the bundle.
+            anchors.extend(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
+        }
+        if let Some(p) = ca_file {
+            let pem = read("LABGATE_CA_FILE", p)?;
+            let extra: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<_, _>>()
+                .map_err(|e| {
+                    format!(
+                        "LABGATE_CA_FILE: {} is not a PEM certificate bundle: {e}",
+                        p.display()
+                    )
+                })?;
+            if extra.is_empty() {
+                return Err(format!(
+                    "LABGATE_CA_FILE: {} holds no certificate",
+                    p.display()
+                ));
+            }
+            anchors.extend(extra);
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        let (added, _) = roots.add_parsable_certificates(anchors.iter().cloned());
+        if ca_file.is_some() && added == 0 {
+            return Err("LABGATE_CA_FILE: no certificate in it can be a trust anchor".into());
+        }
+        let client = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("the ring provider supports TLS 1.2 and 1.3")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Trust {
+            anchors: Arc::new(anchors),
+            client: Arc::new(client),
+        })
+    }
+
+    /// The client configuration with ALPN set (HTTP/1.1 for sinks).
+    pub fn client_with_alpn(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+        let mut c = (*self.client).clone();
+        c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(c)
+    }
+}
+
+/// A blocking TLS stream over TCP to `name` (verified against `trust`): syslog over TLS and
+/// audit forwarding.
+pub type ClientStream = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// Connects TLS over an open TCP stream and completes the handshake, so a certificate that does
+/// not verify fails here, not at the first write. The error carries no secret and no OS text.
+pub fn connect(
+    trust: &Trust,
+    name: &str,
+    tcp: std::net::TcpStream,
+) -> Result<ClientStream, String> {
+    let server = rustls_pki_types::ServerName::try_from(name.to_string())
+        .map_err(|_| format!("{name} is not a host name or address TLS can verify"))?;
+    let conn = rustls::ClientConnection::new(trust.client.clone(), server)
+        .map_err(|e| format!("cannot start TLS: {e}"))?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock).map_err(|e| {
+            match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(rustls::Error::InvalidCertificate(why)) => {
+                    format!("the certificate of {name} is not trusted: {why:?}")
+                }
+                Some(other) => format!("TLS with {name} failed: {other}"),
+                None => format!("TLS with {name} failed: the connection was closed"),
+            }
+        })?;
+    }
+    Ok(s)
+}
+
+/// Whether an error, or one it was caused by, is rustls refusing the peer's certificate: what
+/// a client says as "not trusted" (and does not retry), whichever crate's error wraps it.
+pub fn refused_certificate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::InvalidCertificate(why)) = tls {
+            return Some(format!("{why:?}"));
+        }
+        cur = err.source();
+    }
+    None
+}

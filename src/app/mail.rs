@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::App;
 use crate::domain::token::Secret;
+use crate::mail::Sent;
 use crate::store::audit::{AuditEvent, Outcome};
 
 /// One message to send.
@@ -102,8 +103,8 @@ pub fn invitation(app: &App, tenant: &str, tenant_name: &str, to: &str, token: &
 
 impl App {
     /// Sends a message after the change that caused it has committed, off the request path
-    /// (so the answer's timing reveals nothing). A failure is logged and audited; it never
-    /// undoes the change.
+    /// (so the answer's timing reveals nothing). A message the relay cannot take now waits in
+    /// the queue (`retry_mail`); each final outcome is audited. It never undoes the change.
     pub fn send(&self, mail: Mail) {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -114,30 +115,54 @@ impl App {
                 body,
                 kind,
             } = mail;
-            let (outcome, details) = match app.mailer.send(&to, subject, &body) {
-                Ok(via) => (
-                    Outcome::Success,
-                    json!({"kind": kind, "to": to, "via": via}),
-                ),
-                Err(e) => {
-                    log::error!("mail ({kind}) to {to} failed: {e}");
-                    (
-                        Outcome::Failure,
-                        json!({"kind": kind, "to": to, "error": e}),
-                    )
-                }
+            let meta = crate::mail::Meta {
+                tenant,
+                kind: kind.to_string(),
             };
-            // The mail is gone either way: its record is kept until the database takes it.
-            app.record(AuditEvent {
-                tenant_id: tenant,
-                actor_type: "system".into(),
-                actor_id: Some("mailer".into()),
-                action: "mail.send".into(),
-                target: Some(format!("mail:{to}")),
-                outcome,
-                details,
-                ..Default::default()
-            });
+            let sent = app
+                .mailer
+                .send(&to, subject, &body, meta.clone(), app.now());
+            app.mail_outcome(meta, to, sent);
+        });
+    }
+
+    /// Tries the queued messages that are due (blocking); audits those delivered or given up.
+    pub fn retry_mail(&self) {
+        for (meta, to, sent) in self.mailer.retry_due(self.now()) {
+            self.mail_outcome(meta, to, sent);
+        }
+    }
+
+    /// Audits a message's final outcome; a message only queued is logged, not yet audited.
+    fn mail_outcome(&self, meta: crate::mail::Meta, to: String, sent: Sent) {
+        let kind = meta.kind;
+        let (outcome, details) = match sent {
+            Sent::Delivered { via, attempts } => (
+                Outcome::Success,
+                json!({"kind": kind, "to": to, "via": via, "attempts": attempts}),
+            ),
+            Sent::Queued { error } => {
+                log::warn!("mail ({kind}) to {to} queued to be tried again: {error}");
+                return;
+            }
+            Sent::Failed { error, attempts } => {
+                log::error!("mail ({kind}) to {to} failed: {error}");
+                (
+                    Outcome::Failure,
+                    json!({"kind": kind, "to": to, "error": error, "attempts": attempts}),
+                )
+            }
+        };
+        // The mail is gone either way: its record is kept until the database takes it.
+        self.record(AuditEvent {
+            tenant_id: meta.tenant,
+            actor_type: "system".into(),
+            actor_id: Some("mailer".into()),
+            action: "mail.send".into(),
+            target: Some(format!("mail:{to}")),
+            outcome,
+            details,
+            ..Default::default()
         });
     }
 }

@@ -230,7 +230,13 @@ impl App {
         cache: Arc<dyn Invalidate>,
         passwords: PasswordWorkers,
     ) -> App {
-        let mailer = crate::mail::Mailer::new(config.mail_dir.clone(), config.smtp_url.clone());
+        let mailer = crate::mail::Mailer::new(
+            config.mail_dir.clone(),
+            config.smtp.as_ref(),
+            &config.mail_from,
+            &config.trust,
+        )
+        .expect("the mail settings were checked when they were read");
         App {
             pool,
             clock: Arc::new(SystemClock),

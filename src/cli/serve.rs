@@ -65,6 +65,9 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
         actix_web::rt::spawn(watch_cli_changes(state.clone(), epoch));
         actix_web::rt::spawn(anchor_audit(state.app.clone()));
+        if state.app.config.smtp.is_some() {
+            actix_web::rt::spawn(retry_mail(state.app.clone()));
+        }
         if let Some(b) = state.config.backups.clone() {
             actix_web::rt::spawn(scheduled_backups(state.app.clone(), b));
         }
@@ -270,6 +273,15 @@ async fn anchor_audit(app: crate::app::App) {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Tries the mail queue again every 15 seconds (each message waits out its own backoff).
+async fn retry_mail(app: crate::app::App) {
+    while !app.shutting_down() {
+        let a = app.clone();
+        let _ = tokio::task::spawn_blocking(move || a.retry_mail()).await;
+        tokio::time::sleep(Duration::from_secs(15)).await;
     }
 }
 

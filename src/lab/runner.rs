@@ -84,7 +84,7 @@ fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
             );
         }
     };
-    let mut writer = match spec.open(&root, &state.destinations()) {
+    let mut writer = match spec.open(&root, &state.destinations(), &state.config.trust) {
         Ok(w) => w,
         Err(e) => return (0, Some(e)),
     };

@@ -7,6 +7,7 @@ use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
@@ -15,22 +16,26 @@ use crate::domain::net::Destinations;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The host and port an `http://` URL names (port 80 when none), or `None` when malformed.
+/// The host and port an `http://` or `https://` URL names (port 80 or 443 when none), or
+/// `None` when malformed.
 fn url_host_port(url: &str) -> Option<(String, u16)> {
-    let rest = url.strip_prefix("http://")?;
+    let (rest, default) = match url.strip_prefix("https://") {
+        Some(r) => (r, 443),
+        None => (url.strip_prefix("http://")?, 80),
+    };
     let authority = rest.split(['/', '?', '#']).next()?;
     if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
         let port = match after.strip_prefix(':') {
             Some(p) => p.parse().ok()?,
-            None if after.is_empty() => 80,
+            None if after.is_empty() => default,
             None => return None,
         };
         return Some((host.to_string(), port));
     }
     match authority.rsplit_once(':') {
         Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None => Some((authority.to_string(), 80)),
+        None => Some((authority.to_string(), default)),
     }
 }
 
@@ -81,14 +86,39 @@ pub enum SinkSpec {
     Syslog {
         host: String,
         port: u16,
-        tcp: bool,
+        transport: Transport,
         format: SyslogFormat,
+        /// Events a second at most (`None`: as fast as the receiver takes them).
+        max_rate: Option<u32>,
     },
     Http {
         url: String,
         batch_size: usize,
     },
 }
+
+/// How a syslog sink reaches its receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    /// RFC 6587 octet counting.
+    Tcp,
+    /// RFC 5425: TLS, octet counting.
+    Tls,
+}
+
+impl Transport {
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+/// The pace of a UDP sink when none is set: what a stock receiver's socket buffer keeps up with.
+pub const UDP_DEFAULT_RATE: u32 = 10_000;
 
 /// Why settings were refused: the field and a message, for a 400 naming it.
 pub type Invalid = (String, String);
@@ -114,7 +144,7 @@ impl SinkSpec {
     ) -> Result<SinkSpec, Invalid> {
         let allowed: &[&str] = match kind {
             "file" => &["path"],
-            "syslog" => &["host", "port", "protocol", "format"],
+            "syslog" => &["host", "port", "protocol", "format", "max_rate"],
             "http" => &["url", "batch_size"],
             _ => return Err(bad("kind", "must be file, syslog or http")),
         };
@@ -139,15 +169,30 @@ impl SinkSpec {
                 {
                     return Err(bad("host", "must be a host name or address"));
                 }
-                let port = m
-                    .get("port")
-                    .and_then(Value::as_u64)
-                    .filter(|p| (1..=65535).contains(p))
-                    .ok_or_else(|| bad("port", "must be 1-65535"))?;
-                let tcp = match str_field(m, "protocol")?.unwrap_or("udp") {
-                    "udp" => false,
-                    "tcp" => true,
-                    _ => return Err(bad("protocol", "must be udp or tcp")),
+                let transport = match str_field(m, "protocol")?.unwrap_or("udp") {
+                    "udp" => Transport::Udp,
+                    "tcp" => Transport::Tcp,
+                    "tls" => Transport::Tls,
+                    _ => return Err(bad("protocol", "must be udp, tcp or tls")),
+                };
+                let port = match m.get("port") {
+                    None | Some(Value::Null) if transport == Transport::Tls => 6514,
+                    None | Some(Value::Null) => 514,
+                    Some(v) => v
+                        .as_u64()
+                        .filter(|p| (1..=65535).contains(p))
+                        .ok_or_else(|| bad("port", "must be 1-65535"))?,
+                };
+                let max_rate = match m.get("max_rate") {
+                    None | Some(Value::Null) => {
+                        (transport == Transport::Udp).then_some(UDP_DEFAULT_RATE)
+                    }
+                    Some(v) => Some(
+                        v.as_u64()
+                            .filter(|r| (1..=10_000_000).contains(r))
+                            .ok_or_else(|| bad("max_rate", "must be 1-10000000 events a second"))?
+                            as u32,
+                    ),
                 };
                 let format = match str_field(m, "format")?.unwrap_or("rfc5424") {
                     "rfc5424" => SyslogFormat::Rfc5424,
@@ -157,18 +202,17 @@ impl SinkSpec {
                 Ok(SinkSpec::Syslog {
                     host: host.to_string(),
                     port: port as u16,
-                    tcp,
+                    transport,
                     format,
+                    max_rate,
                 })
             }
             _ => {
                 let url = str_field(m, "url")?.ok_or_else(|| bad("url", "is required"))?;
-                let rest = url.strip_prefix("http://").ok_or_else(|| {
-                    bad(
-                        "url",
-                        "must be an http:// URL (lab receivers are plain HTTP)",
-                    )
-                })?;
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"))
+                    .ok_or_else(|| bad("url", "must be an http:// or https:// URL"))?;
                 let authority = rest.split('/').next().unwrap_or("");
                 if authority.contains('@') {
                     return Err(bad("url", "must not carry credentials (user:password@)"));
@@ -177,7 +221,7 @@ impl SinkSpec {
                     || rest.starts_with('/')
                     || url.chars().any(|c| c.is_whitespace() || c.is_control())
                 {
-                    return Err(bad("url", "must be an http:// URL with a host"));
+                    return Err(bad("url", "must be an http:// or https:// URL with a host"));
                 }
                 let batch_size = match m.get("batch_size") {
                     None | Some(Value::Null) => 500,
@@ -203,7 +247,7 @@ impl SinkSpec {
             SinkSpec::Syslog { host, port, .. } => ("host", host.clone(), *port),
             SinkSpec::Http { url, .. } => {
                 let (h, p) = url_host_port(url)
-                    .ok_or_else(|| bad("url", "must be an http:// URL with a host"))?;
+                    .ok_or_else(|| bad("url", "must be an http:// or https:// URL with a host"))?;
                 ("url", h, p)
             }
         };
@@ -237,11 +281,13 @@ impl SinkSpec {
             SinkSpec::Syslog {
                 host,
                 port,
-                tcp,
+                transport,
                 format,
+                max_rate,
             } => json!({
-                "host": host, "port": port, "protocol": if *tcp { "tcp" } else { "udp" },
+                "host": host, "port": port, "protocol": transport.name(),
                 "format": if *format == SyslogFormat::Rfc5424 { "rfc5424" } else { "rfc3164" },
+                "max_rate": max_rate,
             }),
             SinkSpec::Http { url, batch_size } => json!({"url": url, "batch_size": batch_size}),
         };
@@ -263,6 +309,7 @@ impl SinkSpec {
         &self,
         noise_dir: &Path,
         policy: &Destinations,
+        trust: &crate::tls::Trust,
     ) -> Result<Box<dyn SinkWriter>, String> {
         match self {
             SinkSpec::File { path } => {
@@ -293,23 +340,13 @@ impl SinkSpec {
             SinkSpec::Syslog {
                 host,
                 port,
-                tcp,
+                transport,
                 format,
+                max_rate,
             } => {
                 let addr = resolve_checked(host, *port, policy)?[0];
-                if *tcp {
-                    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| {
-                        log::warn!("syslog TCP connect to {addr}: {e}");
-                        format!("the syslog receiver {addr} could not be reached over TCP")
-                    })?;
-                    s.set_write_timeout(Some(IO_TIMEOUT)).ok();
-                    Ok(Box::new(TcpSyslog {
-                        s,
-                        format: *format,
-                        buf: Vec::new(),
-                        line: Vec::new(),
-                    }))
-                } else {
+                let pace = Pace::new(*max_rate);
+                if *transport == Transport::Udp {
                     let bind = if addr.is_ipv6() {
                         "[::]:0"
                     } else {
@@ -320,12 +357,38 @@ impl SinkSpec {
                     s.connect(addr).map_err(|_| {
                         format!("the syslog receiver {addr} cannot be reached over UDP")
                     })?;
-                    Ok(Box::new(UdpSyslog {
+                    return Ok(Box::new(UdpSyslog {
                         s,
                         format: *format,
                         line: Vec::new(),
-                    }))
+                        pace,
+                    }));
                 }
+                let over = if *transport == Transport::Tls {
+                    "TLS"
+                } else {
+                    "TCP"
+                };
+                let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| {
+                    log::warn!("syslog {over} connect to {addr}: {e}");
+                    format!("the syslog receiver {addr} could not be reached over {over}")
+                })?;
+                tcp.set_write_timeout(Some(IO_TIMEOUT)).ok();
+                tcp.set_read_timeout(Some(IO_TIMEOUT)).ok();
+                let s: Box<dyn Write + Send> = if *transport == Transport::Tls {
+                    // The certificate must name the host the sink was given.
+                    Box::new(crate::tls::connect(trust, host, tcp)?)
+                } else {
+                    Box::new(tcp)
+                };
+                Ok(Box::new(StreamSyslog {
+                    s,
+                    over,
+                    format: *format,
+                    buf: Vec::new(),
+                    line: Vec::new(),
+                    pace,
+                }))
             }
             SinkSpec::Http { url, .. } => {
                 let policy = policy.clone();
@@ -335,6 +398,7 @@ impl SinkSpec {
                     refused,
                     url: url.clone(),
                     agent: ureq::AgentBuilder::new()
+                        .tls_config(trust.client_with_alpn(&[b"http/1.1"]))
                         .timeout(IO_TIMEOUT)
                         .redirects(0)
                         // Every connection's address is checked, so a name resolving somewhere
@@ -398,10 +462,43 @@ impl SinkWriter for FileWriter {
     }
 }
 
+/// Keeps a sink at or under its events a second: after each event, a writer ahead of its
+/// schedule waits until the schedule catches up (checked every few events, so the wait is not
+/// one system call an event).
+struct Pace {
+    rate: Option<u32>,
+    start: Instant,
+    sent: u64,
+}
+
+impl Pace {
+    fn new(rate: Option<u32>) -> Pace {
+        Pace {
+            rate,
+            start: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    fn one(&mut self) {
+        let Some(rate) = self.rate else { return };
+        self.sent += 1;
+        if !self.sent.is_multiple_of(16) {
+            return;
+        }
+        let due = Duration::from_secs_f64(self.sent as f64 / f64::from(rate));
+        let elapsed = self.start.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+    }
+}
+
 struct UdpSyslog {
     s: UdpSocket,
     format: SyslogFormat,
     line: Vec<u8>,
+    pace: Pace,
 }
 
 impl SinkWriter for UdpSyslog {
@@ -413,6 +510,7 @@ impl SinkWriter for UdpSyslog {
                 log::warn!("syslog UDP send: {e}");
                 "sending to the syslog receiver over UDP failed".to_string()
             })?;
+            self.pace.one();
         }
         Ok(())
     }
@@ -421,33 +519,53 @@ impl SinkWriter for UdpSyslog {
     }
 }
 
-struct TcpSyslog {
-    s: TcpStream,
+/// Syslog over a stream (TCP, or TLS over TCP), framed by octet counting.
+struct StreamSyslog {
+    s: Box<dyn Write + Send>,
+    over: &'static str,
     format: SyslogFormat,
     buf: Vec<u8>,
     line: Vec<u8>,
+    pace: Pace,
 }
 
-impl SinkWriter for TcpSyslog {
+impl StreamSyslog {
+    fn failed(&self, e: std::io::Error) -> String {
+        log::warn!("syslog {} send: {e}", self.over);
+        format!("sending to the syslog receiver over {} failed", self.over)
+    }
+}
+
+impl SinkWriter for StreamSyslog {
     fn send(&mut self, batch: &[Event]) -> Result<(), String> {
         for e in batch {
             self.line.clear();
             write_syslog(e, self.format, &mut self.line);
             write_octet_counted(&self.line, &mut self.buf);
+            if self.pace.rate.is_some() {
+                // A paced stream writes event by event, so the pace is the receiver's too.
+                self.s.write_all(&self.buf).map_err(|e| self.failed(e))?;
+                self.buf.clear();
+                self.pace.one();
+            }
         }
-        self.s.write_all(&self.buf).map_err(|e| {
-            log::warn!("syslog TCP send: {e}");
-            "sending to the syslog receiver over TCP failed".to_string()
-        })?;
+        self.s.write_all(&self.buf).map_err(|e| self.failed(e))?;
         self.buf.clear();
         Ok(())
     }
     fn finish(&mut self) -> Result<(), String> {
-        self.s.flush().map_err(|e| {
-            log::warn!("syslog TCP flush: {e}");
-            "sending to the syslog receiver over TCP failed".to_string()
-        })
+        self.s.flush().map_err(|e| self.failed(e))
     }
+}
+
+/// The longest a 429's `Retry-After` is waited for: a run holds its sink connection meanwhile.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
+
+/// A `Retry-After` of seconds (RFC 9110 §10.2.3), at most `RETRY_AFTER_MAX`; the date form and
+/// anything else fall back to the usual backoff.
+fn retry_after(value: Option<&str>) -> Option<Duration> {
+    let secs: u64 = value?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs).min(RETRY_AFTER_MAX))
 }
 
 struct HttpWriter {
@@ -469,13 +587,16 @@ impl SinkWriter for HttpWriter {
             e.write_json(&mut self.buf);
         }
         self.buf.push(b']');
-        // A receiver that is briefly away (a refused connection, 429 or 5xx) gets two more
-        // tries, half a second and two seconds later; anything else fails the run at once.
+        // A receiver that is briefly away (a refused connection, 429 or 5xx) is tried again up to
+        // three times, half a second, one and two seconds later (a 429's Retry-After, up to
+        // RETRY_AFTER_MAX, instead); anything else fails the run at once.
         let mut last = String::new();
-        for wait in [None, Some(500), Some(2000)] {
-            if let Some(ms) = wait {
-                std::thread::sleep(Duration::from_millis(ms));
+        let mut wait = None;
+        for backoff in [500, 1000, 2000, 0] {
+            if let Some(w) = wait.take() {
+                std::thread::sleep(w);
             }
+            let fallback = Duration::from_millis(backoff);
             match self
                 .agent
                 .post(&self.url)
@@ -485,8 +606,13 @@ impl SinkWriter for HttpWriter {
                 // Only a 2xx is a delivery: a redirect (never followed) delivered nothing.
                 Ok(r) if (200..300).contains(&r.status()) => return Ok(()),
                 Ok(r) => return Err(format!("HTTP sink answered {} (not delivered)", r.status())),
-                Err(ureq::Error::Status(code, _)) if code == 429 || code >= 500 => {
+                Err(ureq::Error::Status(429, r)) => {
+                    last = "HTTP sink answered 429 (too many requests)".into();
+                    wait = Some(retry_after(r.header("Retry-After")).unwrap_or(fallback));
+                }
+                Err(ureq::Error::Status(code, _)) if code >= 500 => {
                     last = format!("HTTP sink answered {code}");
+                    wait = Some(fallback);
                 }
                 Err(ureq::Error::Status(code, _)) => {
                     return Err(format!("HTTP sink answered {code}"));
@@ -500,11 +626,18 @@ impl SinkWriter for HttpWriter {
                     if let Some(why) = refused {
                         return Err(why);
                     }
+                    // A certificate that is not trusted will not be trusted a second later.
+                    if let Some(why) = crate::tls::refused_certificate(&e) {
+                        return Err(format!(
+                            "the HTTP sink's certificate is not trusted ({why}; see LABGATE_CA_FILE)"
+                        ));
+                    }
                     last = format!("HTTP sink unreachable: {}", e.kind());
+                    wait = Some(fallback);
                 }
             }
         }
-        Err(last)
+        Err(format!("{last}, after 3 retries"))
     }
     fn finish(&mut self) -> Result<(), String> {
         Ok(())

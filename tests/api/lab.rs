@@ -27,7 +27,7 @@ pub(crate) async fn wait_run(app: &TestApp, jwt: &str, id: &str) -> Value {
     panic!("run {id} did not finish");
 }
 
-async fn run(app: &TestApp, jwt: &str, body: Value) -> Value {
+pub(crate) async fn run(app: &TestApp, jwt: &str, body: Value) -> Value {
     let res = app
         .send_json(Method::POST, "/api/noise/run", jwt, body)
         .await;
@@ -37,7 +37,7 @@ async fn run(app: &TestApp, jwt: &str, body: Value) -> Value {
     wait_run(app, jwt, q["id"].as_str().unwrap()).await
 }
 
-async fn sink(app: &TestApp, jwt: &str, body: Value) -> Value {
+pub(crate) async fn sink(app: &TestApp, jwt: &str, body: Value) -> Value {
     let res = app
         .send_json(Method::POST, "/api/noise/sinks", jwt, body)
         .await;
@@ -542,8 +542,9 @@ async fn http_sinks_post_batches_and_failures_fail_the_run() {
     );
     assert!(bodies[0][0]["fields"].is_object());
 
-    // a receiver that keeps failing gets three tries, then the run fails saying why
-    let (port, h) = http_receiver(500, 3);
+    // a receiver that keeps failing gets the first try and three retries, then the run fails
+    // saying why
+    let (port, h) = http_receiver(500, 4);
     sink(
         &app,
         &admin.jwt,
@@ -558,7 +559,7 @@ async fn http_sinks_post_batches_and_failures_fail_the_run() {
     .await;
     assert_eq!(r["status"], "failed");
     assert!(r["error"].as_str().unwrap().contains("500"), "{r}");
-    assert_eq!(h.join().unwrap().len(), 3, "three tries of the same batch");
+    assert_eq!(h.join().unwrap().len(), 4, "four tries of the same batch");
 
     // one that is briefly away gets the batch on the next try
     let (port, h) = http_answers(vec![503, 200]);

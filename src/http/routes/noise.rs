@@ -78,8 +78,9 @@ pub async fn sinks_list(
     Ok(paged_all(&req, page, all))
 }
 
-/// Create a sink: `file` (`path` in the tenant's own noise directory), `syslog` (`host`, `port`, `protocol`,
-/// `format`) or `http` (`url`, `batch_size`).
+/// Create a sink: `file` (`path` in the tenant's own noise directory), `syslog` (`host`, `port`
+/// (514, or 6514 for TLS), `protocol` `udp`/`tcp`/`tls`, `format`, `max_rate` events a second
+/// (10000 for UDP, unlimited otherwise)) or `http` (`url` http:// or https://, `batch_size`).
 #[utoipa::path(post, path = "/api/noise/sinks", tag = "noise", request_body = Object,
     responses((status = 201, description = "created", body = crate::store::noise::Sink), (status = 400, description = "invalid settings, path escape"), (status = 409, description = "name taken")))]
 pub async fn sinks_create(
