@@ -128,6 +128,14 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_tenant ON audit_log(tenant_id, seq);
 
+-- How far audit forwarding (LABGATE_AUDIT_FORWARD) has delivered, per destination: records
+-- after `seq` are sent when the receiver can be reached.
+CREATE TABLE audit_forward (
+    target      TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+
 -- Appliance-held secret keys (e.g. the key that encrypts API key secrets and TOTP secrets),
 -- kept apart from the tables holding the ciphertext.
 CREATE TABLE appliance_keys (

@@ -92,6 +92,10 @@ pub struct ServeArgs {
     /// TLS connection: SMTP, HTTPS sinks, syslog over TLS, audit forwarding
     #[arg(long, env = "LABGATE_CA_FILE", default_value = "")]
     pub ca_file: String,
+    /// syslog receiver every audit record is forwarded to, in order, at least once:
+    /// udp://host:514, tcp://host:514 or tls://host:6514 (empty: none)
+    #[arg(long, env = "LABGATE_AUDIT_FORWARD", default_value = "")]
+    pub audit_forward: String,
     /// SMTP relay: smtp://host[:25], smtp://host:587?tls=required (STARTTLS) or
     /// smtps://host[:465], with user:password@ over TLS only (environment only: it may carry a
     /// password)
@@ -221,6 +225,8 @@ pub struct Config {
     pub smtp: Option<crate::mail::Relay>,
     /// `LABGATE_MAIL_FROM`, or `labgate@<public host>`.
     pub mail_from: String,
+    /// `LABGATE_AUDIT_FORWARD` (SPEC §12.3).
+    pub audit_forward: Option<crate::app::forward::Target>,
     /// The trust anchors of outgoing TLS: the system's and `LABGATE_CA_FILE`'s.
     pub trust: crate::tls::Trust,
     pub noise_dispatch_token: Option<String>,
@@ -428,6 +434,11 @@ impl Config {
             .map(|u| crate::mail::Relay::parse(&u).map_err(|e| bad("LABGATE_SMTP_URL", e)))
             .transpose()?;
         let trust = crate::tls::Trust::load(non_empty(&a.ca_file).map(PathBuf::from).as_deref())?;
+        let audit_forward = non_empty(&a.audit_forward)
+            .map(|u| {
+                crate::app::forward::Target::parse(&u).map_err(|e| bad("LABGATE_AUDIT_FORWARD", e))
+            })
+            .transpose()?;
         let mail_from = match non_empty(&a.mail_from) {
             Some(f) => f,
             None => crate::mail::default_from(&public_url),
@@ -570,6 +581,7 @@ impl Config {
             smtp,
             mail_from,
             trust,
+            audit_forward,
             noise_dispatch_token,
             noise_dispatch_tenant: a.noise_dispatch_tenant.trim().to_string(),
             noise_dir: a.noise_dir.clone(),

@@ -327,3 +327,46 @@ pub fn refused_certificate(e: &(dyn std::error::Error + 'static)) -> Option<Stri
     }
     None
 }
+
+/// Reads what the peer sent without blocking (TLS 1.3 session tickets, alerts) and discards it;
+/// says whether the connection is still open. A client that never reads would close its socket
+/// with unread data, which makes the kernel send a reset that can destroy the last records the
+/// receiver has not read yet.
+pub fn drain(s: &mut ClientStream) -> bool {
+    use std::io::Read;
+    if s.sock.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut open = true;
+    loop {
+        match s.conn.read_tls(&mut s.sock) {
+            Ok(0) => {
+                open = false;
+                break;
+            }
+            Ok(_) => {
+                if s.conn.process_new_packets().is_err() {
+                    open = false;
+                    break;
+                }
+                let mut sink = [0u8; 4096];
+                while matches!(s.conn.reader().read(&mut sink), Ok(n) if n > 0) {}
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(_) => {
+                open = false;
+                break;
+            }
+        }
+    }
+    open && s.sock.set_nonblocking(false).is_ok()
+}
+
+/// Ends a TLS connection cleanly: what the peer sent is read, then `close_notify` is sent.
+pub fn close(s: &mut ClientStream) {
+    use std::io::Write;
+    drain(s);
+    s.conn.send_close_notify();
+    let _ = s.flush();
+    let _ = s.sock.shutdown(std::net::Shutdown::Write);
+}

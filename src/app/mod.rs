@@ -11,6 +11,7 @@ pub mod backup;
 pub mod credentials;
 pub mod events;
 pub mod exercises;
+pub mod forward;
 pub mod lifecycle;
 pub mod mail;
 pub mod noise;

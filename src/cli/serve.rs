@@ -65,6 +65,9 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
         actix_web::rt::spawn(watch_cli_changes(state.clone(), epoch));
         actix_web::rt::spawn(anchor_audit(state.app.clone()));
+        if let Some(t) = state.app.config.audit_forward.clone() {
+            actix_web::rt::spawn(crate::app::forward::run(state.app.clone(), t));
+        }
         if state.app.config.smtp.is_some() {
             actix_web::rt::spawn(retry_mail(state.app.clone()));
         }

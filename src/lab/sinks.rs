@@ -375,11 +375,11 @@ impl SinkSpec {
                 })?;
                 tcp.set_write_timeout(Some(IO_TIMEOUT)).ok();
                 tcp.set_read_timeout(Some(IO_TIMEOUT)).ok();
-                let s: Box<dyn Write + Send> = if *transport == Transport::Tls {
+                let s = if *transport == Transport::Tls {
                     // The certificate must name the host the sink was given.
-                    Box::new(crate::tls::connect(trust, host, tcp)?)
+                    Stream::Tls(Box::new(crate::tls::connect(trust, host, tcp)?))
                 } else {
-                    Box::new(tcp)
+                    Stream::Tcp(tcp)
                 };
                 Ok(Box::new(StreamSyslog {
                     s,
@@ -519,9 +519,24 @@ impl SinkWriter for UdpSyslog {
     }
 }
 
+/// A syslog sink's connection.
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<crate::tls::ClientStream>),
+}
+
+impl Stream {
+    fn w(&mut self) -> &mut dyn Write {
+        match self {
+            Stream::Tcp(t) => t,
+            Stream::Tls(s) => &mut **s,
+        }
+    }
+}
+
 /// Syslog over a stream (TCP, or TLS over TCP), framed by octet counting.
 struct StreamSyslog {
-    s: Box<dyn Write + Send>,
+    s: Stream,
     over: &'static str,
     format: SyslogFormat,
     buf: Vec<u8>,
@@ -544,17 +559,32 @@ impl SinkWriter for StreamSyslog {
             write_octet_counted(&self.line, &mut self.buf);
             if self.pace.rate.is_some() {
                 // A paced stream writes event by event, so the pace is the receiver's too.
-                self.s.write_all(&self.buf).map_err(|e| self.failed(e))?;
+                self.s
+                    .w()
+                    .write_all(&self.buf)
+                    .map_err(|e| self.failed(e))?;
                 self.buf.clear();
                 self.pace.one();
             }
         }
-        self.s.write_all(&self.buf).map_err(|e| self.failed(e))?;
+        self.s
+            .w()
+            .write_all(&self.buf)
+            .map_err(|e| self.failed(e))?;
         self.buf.clear();
         Ok(())
     }
     fn finish(&mut self) -> Result<(), String> {
-        self.s.flush().map_err(|e| self.failed(e))
+        self.s.w().flush().map_err(|e| self.failed(e))?;
+        // A clean close: what the receiver sent is read first, so the kernel never answers
+        // with a reset that could destroy events the receiver has not read yet.
+        match &mut self.s {
+            Stream::Tls(s) => crate::tls::close(s),
+            Stream::Tcp(t) => {
+                let _ = t.shutdown(std::net::Shutdown::Write);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -675,10 +705,24 @@ mod tests {
             "path"
         );
         assert_eq!(
-            SinkSpec::parse("http", &m(json!({"url": "https://x"})), dir.path())
+            SinkSpec::parse("http", &m(json!({"url": "ftp://x"})), dir.path())
                 .unwrap_err()
                 .0,
             "url"
+        );
+        let https = SinkSpec::parse(
+            "http",
+            &m(json!({"url": "https://hec.lab:8088/x"})),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            SinkSpec::parse("http", &https.config(), dir.path()).unwrap(),
+            https
+        );
+        assert_eq!(
+            url_host_port("https://hec.lab/x"),
+            Some(("hec.lab".into(), 443))
         );
         assert_eq!(
             SinkSpec::parse(

@@ -253,6 +253,49 @@ pub fn all_records(conn: &Connection) -> StoreResult<Vec<(i64, AuditRecord)>> {
     Ok(rows)
 }
 
+/// Up to `limit` records after sequence number `seq`, oldest first, with their numbers (what
+/// audit forwarding sends next).
+pub fn records_after(
+    conn: &Connection,
+    seq: i64,
+    limit: usize,
+) -> StoreResult<Vec<(i64, AuditRecord)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {REC_COLS}, seq FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    let rows = st
+        .query_map(params![seq, limit as i64], |r| {
+            Ok((r.get(12)?, rec_row(r)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The last sequence number delivered to `target` (0: none yet).
+pub fn forwarded(conn: &Connection, target: &str) -> StoreResult<i64> {
+    Ok(optional(conn.query_row(
+        "SELECT seq FROM audit_forward WHERE target = ?1",
+        [target],
+        |r| r.get(0),
+    ))?
+    .unwrap_or(0))
+}
+
+/// Records that `target` has every record up to `seq`.
+pub fn set_forwarded(
+    conn: &Connection,
+    target: &str,
+    seq: i64,
+    now: time::Timestamp,
+) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO audit_forward (target, seq, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (target) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        params![target, seq, time::fmt(now)],
+    )?;
+    Ok(())
+}
+
 /// Filters for listing; `tenant` None lists records of no tenant too (the default tenant's view).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

@@ -276,7 +276,7 @@ enum FileFault {
 }
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// The whole current schema, for a new database.
 const SCHEMA: &str = include_str!("../../schema.sql");
 
@@ -494,6 +494,15 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
                          ELSE json_extract(config, '$.path')
                        END)
                      WHERE kind = 'file';",
+                )?;
+            }
+            if version < 5 {
+                tx.execute_batch(
+                    "CREATE TABLE audit_forward (
+                        target      TEXT PRIMARY KEY,
+                        seq         INTEGER NOT NULL,
+                        updated_at  TEXT NOT NULL
+                    );",
                 )?;
             }
         }

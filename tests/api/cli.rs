@@ -398,6 +398,7 @@ fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
              INSERT INTO personal_tokens (id, user_id, tenant_id, name, token_hash, prefix, created_at)
                SELECT 't1', 'u1', id, 'old', 'h', 'lgp_x', '2026-01-01T00:00:00Z' FROM tenants WHERE slug = 'default';
              ALTER TABLE personal_tokens DROP COLUMN amr;
+             DROP TABLE audit_forward;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -543,3 +543,113 @@ async fn udp_sinks_are_paced_so_a_small_receiver_keeps_up() {
         "{got} of {count} arrived (at most 5% may be lost)"
     );
 }
+
+/// The record a forwarded RFC 5424 frame carries, with its header's app-name and msgid.
+fn forwarded(frame: &str) -> (String, String, Value) {
+    let parts: Vec<&str> = frame.splitn(8, ' ').collect();
+    assert!(
+        parts[0].starts_with('<') && parts[0].ends_with(">1"),
+        "{frame}"
+    );
+    assert_eq!(parts[6], "-", "no structured data: {frame}");
+    (
+        parts[3].to_string(),
+        parts[5].to_string(),
+        serde_json::from_str(parts[7]).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn audit_records_reach_the_siem_in_order_and_those_missed_arrive_when_it_is_back() {
+    use labgate::app::forward::{Forwarder, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let port = closed_port();
+    let url = format!("tls://localhost:{port}");
+    let (ca_file, u) = (ca.ca_file.clone(), url.clone());
+    let app = spawn_with(move |c| {
+        c.trust = Trust::load(Some(&ca_file)).unwrap();
+        c.audit_forward = Some(Target::parse(&u).unwrap());
+    })
+    .await;
+    app.admin().await;
+    // Five records while the receiver is down.
+    for _ in 0..5 {
+        app.login_raw("ops@lab.example", "wrong password").await;
+    }
+    let total = labgate::store::audit::all_records(&app.state.pool.get().unwrap())
+        .unwrap()
+        .len();
+    let mut fwd = Forwarder::new(Target::parse(&url).unwrap());
+    let a = app.state.app.clone();
+    let (mut fwd, r) = tokio::task::spawn_blocking(move || {
+        let r = fwd.pass(&a);
+        (fwd, r)
+    })
+    .await
+    .unwrap();
+    assert!(r.is_err(), "the receiver is down");
+
+    let peer = SyslogPeer::on(TcpListener::bind(("127.0.0.1", port)).unwrap(), Some(&ca));
+    let a = app.state.app.clone();
+    let (mut fwd, r) = tokio::task::spawn_blocking(move || {
+        let r = fwd.pass(&a);
+        (fwd, r)
+    })
+    .await
+    .unwrap();
+    assert!(r.unwrap() >= total, "every record so far");
+    // Records written after the first pass go with the next one, once (a refusal's record may
+    // be written a moment after its answer: passes run until there is nothing left).
+    app.login_raw("ops@lab.example", "wrong again").await;
+    let a = app.state.app.clone();
+    let more = tokio::task::spawn_blocking(move || {
+        let mut more = 0;
+        loop {
+            match fwd.pass(&a).unwrap() {
+                0 => return more,
+                n => more += n,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(more >= 1, "the later record went with a later pass");
+    let stored = labgate::store::audit::all_records(&app.state.pool.get().unwrap()).unwrap();
+    let frames = tokio::task::spawn_blocking({
+        let n = stored.len();
+        move || peer.wait(n)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        frames.len(),
+        stored.len(),
+        "each record once: {frames:#?} {:#?}",
+        stored
+            .iter()
+            .map(|(s, r)| (s, &r.action))
+            .collect::<Vec<_>>()
+    );
+    for (frame, (seq, rec)) in frames.iter().zip(&stored) {
+        let (app_name, msgid, body) = forwarded(frame);
+        assert_eq!(app_name, "labgate");
+        assert_eq!(msgid, rec.action, "{frame}");
+        assert_eq!(body["id"], rec.id.as_str(), "in the chain's order");
+        assert_eq!(body["seq"], *seq);
+        let severity = if rec.outcome == "success" {
+            "<110>"
+        } else {
+            "<109>"
+        };
+        assert!(frame.starts_with(severity), "{frame}");
+    }
+    assert!(
+        stored
+            .iter()
+            .filter(|(_, r)| r.outcome != "success")
+            .count()
+            >= 5,
+        "the failed sign-ins are among them"
+    );
+}

@@ -1450,3 +1450,67 @@ fn a_tls_setting_that_cannot_serve_stops_the_start_naming_the_variable() {
         assert!(!dir.path().join("labgate.db").exists());
     }
 }
+
+#[tokio::test]
+async fn the_server_forwards_its_audit_records_to_a_tcp_receiver_and_goes_on_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = crate::peers::SyslogPeer::start(None);
+    let target = format!("tcp://127.0.0.1:{}", peer.port);
+    let p = start(dir.path(), &[("LABGATE_AUDIT_FORWARD", &target)]);
+    let client = reqwest::Client::new();
+    first_admin(&p, &client).await;
+    let frames = tokio::task::spawn_blocking({
+        let frames = peer.frames.clone();
+        move || {
+            for _ in 0..200 {
+                if frames
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f.contains(" auth.login "))
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            frames.lock().unwrap().clone()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.contains(" labgate ") && f.contains(" auth.login ")),
+        "{frames:?}"
+    );
+    drop(p);
+    let sent = frames.len();
+    // Started again: only records written since are sent (the position is in the database).
+    let p = start(dir.path(), &[("LABGATE_AUDIT_FORWARD", &target)]);
+    let res = client
+        .post(p.url("/api/auth/login"))
+        .json(&json!({"email": "ops@lab.example", "password": "not the password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let frames = tokio::task::spawn_blocking(move || peer.wait(sent + 1))
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = frames
+        .iter()
+        .map(|f| {
+            let json = &f[f.find(" - {").unwrap() + 3..];
+            serde_json::from_str::<Value>(json).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert!(seqs.len() > sent, "a record of the second run arrived");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, none twice, none missing: {seqs:?}"
+    );
+    drop(p);
+}
