@@ -443,17 +443,12 @@ impl Config {
             Some(f) => f,
             None => crate::mail::default_from(&public_url),
         };
-        // Built once here so a sender that is no address or a relay TLS cannot be set up for
-        // stops the start.
-        crate::mail::Mailer::new(a.mail_dir.clone(), smtp.as_ref(), &mail_from, &trust).map_err(
-            |e| {
-                if non_empty(&a.mail_from).is_some() {
-                    bad("LABGATE_MAIL_FROM", e)
-                } else {
-                    bad("LABGATE_SMTP_URL", e)
-                }
-            },
-        )?;
+        // Built once here so a sender that is no address, or a relay TLS cannot be set up for,
+        // stops the start naming its variable.
+        crate::mail::Mailer::new(a.mail_dir.clone(), None, &mail_from, &trust)
+            .map_err(|e| bad("LABGATE_MAIL_FROM", e))?;
+        crate::mail::Mailer::new(a.mail_dir.clone(), smtp.as_ref(), &mail_from, &trust)
+            .map_err(|e| bad("LABGATE_SMTP_URL", e))?;
         let noise_dispatch_token = secret(
             "LABGATE_NOISE_DISPATCH_TOKEN",
             &a.noise_dispatch_token,

@@ -176,6 +176,16 @@ struct Queued {
 /// How long a queued message is tried for.
 pub const QUEUE_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
 
+/// How many messages may wait at once; past it a new message fails at once (audited), so a
+/// relay that is down cannot make the queue fill the disk.
+pub const QUEUE_MAX: usize = 10_000;
+
+/// How long a message given up stays in `failed/`.
+pub const FAILED_KEPT: chrono::Duration = chrono::Duration::days(30);
+
+/// A message's first attempt holds it this long before a retry pass may take it.
+const IN_FLIGHT: chrono::Duration = chrono::Duration::minutes(5);
+
 /// The wait after the `attempts`-th failed try: a minute, doubling, at most an hour.
 pub fn backoff(attempts: u32) -> chrono::Duration {
     chrono::Duration::seconds((60i64 << attempts.saturating_sub(1).min(6)).min(3600))
@@ -272,21 +282,39 @@ impl Mailer {
                 Err(e) => failed(e),
             };
         };
+        if self.queued() >= QUEUE_MAX {
+            return failed(format!(
+                "the mail queue holds {QUEUE_MAX} messages already (is the relay down?)"
+            ));
+        }
         let mut q = Queued {
             meta,
             from: self.from.to_string(),
             to: rcpt.to_string(),
             queued_at: now,
-            next_at: now,
+            // Not taken by a retry pass while this first attempt runs.
+            next_at: now + IN_FLIGHT,
             attempts: 0,
             last_error: String::new(),
             // formatted() is UTF-8 text: the body is 8bit UTF-8 and headers are encoded.
             message: String::from_utf8_lossy(&text).into_owned(),
         };
-        self.attempt(transport, &mut q, None, now)
+        // Kept before it is tried: a stop or a crash during the attempt loses nothing (at
+        // worst the message is sent twice).
+        let file = self.queue_dir().join(format!(
+            "{}-{}.json",
+            now.format("%Y%m%dT%H%M%S%.3fZ"),
+            uuid::Uuid::new_v4().simple()
+        ));
+        if let Err(e) = write_json(&file, &q) {
+            log::error!("cannot keep a mail in {}: {e}", file.display());
+            return failed("the message could not be queued".into());
+        }
+        self.attempt(transport, &mut q, Some(&file), now)
     }
 
-    /// One try of `q`; on a passing failure it is (re)written to the queue as `file`.
+    /// One try of the queued message `q` (kept as `file`): removed when delivered, rewritten
+    /// with its next time on a passing failure, moved to `failed/` when it never will be.
     fn attempt(
         &self,
         transport: &SmtpTransport,
@@ -302,16 +330,25 @@ impl Mailer {
         let err = match envelope {
             Ok(env) => match transport.send_raw(&env, q.message.as_bytes()) {
                 Ok(_) => {
-                    if let Some(f) = file {
-                        let _ = std::fs::remove_file(f);
+                    if let Some(f) = file
+                        && let Err(e) = std::fs::remove_file(f)
+                    {
+                        log::error!("a delivered mail stays in {}: {e}", f.display());
                     }
                     return Sent::Delivered {
                         via: "smtp".into(),
                         attempts: q.attempts,
                     };
                 }
-                Err(e) if e.is_permanent() => {
-                    return self.give_up(q, file, format!("the relay refused the message: {e}"));
+                // Only a refused mailbox (550-553) is final: a 5xx to the greeting, AUTH or
+                // STARTTLS is the relay's settings, which are fixed while the message waits.
+                Err(e) if e.is_permanent() && permanent_code(&e) => {
+                    let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+                    return self.give_up(
+                        q,
+                        file,
+                        format!("the relay refused the recipient ({code})"),
+                    );
                 }
                 Err(e) => describe(&e),
             },
@@ -393,11 +430,32 @@ impl Mailer {
                 continue;
             }
             let sent = self.attempt(transport, &mut q, Some(&f), now);
-            if !matches!(sent, Sent::Queued { .. }) {
-                out.push((q.meta.clone(), q.to.clone(), sent));
+            if matches!(sent, Sent::Queued { .. }) {
+                // The relay is away: the others wait for the next pass rather than each
+                // waiting out its own timeout now.
+                break;
+            }
+            out.push((q.meta.clone(), q.to.clone(), sent));
+        }
+        self.prune_failed(now);
+        out
+    }
+
+    /// Removes messages given up more than `FAILED_KEPT` ago: `failed/` does not grow without
+    /// end, and what is in it holds links long expired.
+    fn prune_failed(&self, now: DateTime<Utc>) {
+        let Ok(d) = std::fs::read_dir(self.failed_dir()) else {
+            return;
+        };
+        let cutoff = std::time::SystemTime::from(now - FAILED_KEPT);
+        for e in d.filter_map(Result::ok) {
+            if e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < cutoff)
+            {
+                let _ = std::fs::remove_file(e.path());
             }
         }
-        out
     }
 
     /// How many messages wait in the queue.
@@ -433,18 +491,29 @@ impl Mailer {
     }
 }
 
-/// A relay's passing failure in words, without the operating system's text.
+/// Whether a relay's 5xx refuses the recipient (550-553), not the relay's own settings.
+fn permanent_code(e: &lettre::transport::smtp::Error) -> bool {
+    e.status()
+        .is_some_and(|c| matches!(c.to_string().as_str(), "550" | "551" | "552" | "553"))
+}
+
+/// A relay's passing failure in words: the reply code, never the reply's text (a relay may echo
+/// the message, links and all), and no operating-system text.
 fn describe(e: &lettre::transport::smtp::Error) -> String {
     if let Some(why) = crate::tls::refused_certificate(e) {
         format!(
             "TLS with the relay failed: its certificate is not trusted ({why}; see LABGATE_CA_FILE)"
         )
-    } else if e.is_transient() {
-        format!("the relay deferred the message: {e}")
+    } else if let Some(code) = e.status() {
+        format!("the relay answered {code}")
     } else if e.is_tls() {
         "TLS with the relay failed (is its certificate trusted? see LABGATE_CA_FILE)".into()
     } else if e.is_timeout() {
         "the relay did not answer in time".into()
+    } else if e.is_client() {
+        // lettre's own refusals, such as a relay that does not offer STARTTLS.
+        log::warn!("SMTP: {e}");
+        "the relay does not offer what LABGATE_SMTP_URL requires (STARTTLS, AUTH)".into()
     } else {
         log::warn!("SMTP: {e}");
         "the relay could not be reached".into()

@@ -226,7 +226,17 @@ impl Trust {
     /// certificate stops the start, naming `LABGATE_CA_FILE`; a system without a bundle trusts
     /// the CA file alone.
     pub fn load(ca_file: Option<&Path>) -> Result<Trust, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        // Only what rustls takes as an anchor is kept: lettre is given the same list and
+        // refuses the whole set over one it cannot take.
         let mut anchors: Vec<CertificateDer<'static>> = Vec::new();
+        let mut take = |c: CertificateDer<'static>| {
+            let ok = roots.add(c.clone()).is_ok();
+            if ok {
+                anchors.push(c);
+            }
+            ok
+        };
         let system = std::env::var_os("SSL_CERT_FILE")
             .map(PathBuf::from)
             .into_iter()
@@ -236,7 +246,9 @@ impl Trust {
             && let Ok(pem) = std::fs::read(&p)
         {
             // A broken entry in the system's bundle skips that entry, not the bundle.
-            anchors.extend(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
+            for c in CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok) {
+                take(c);
+            }
         }
         if let Some(p) = ca_file {
             let pem = read("LABGATE_CA_FILE", p)?;
@@ -254,12 +266,15 @@ impl Trust {
                     p.display()
                 ));
             }
-            anchors.extend(extra);
-        }
-        let mut roots = rustls::RootCertStore::empty();
-        let (added, _) = roots.add_parsable_certificates(anchors.iter().cloned());
-        if ca_file.is_some() && added == 0 {
-            return Err("LABGATE_CA_FILE: no certificate in it can be a trust anchor".into());
+            for (i, c) in extra.into_iter().enumerate() {
+                if !take(c) {
+                    return Err(format!(
+                        "LABGATE_CA_FILE: certificate {} in {} cannot be a trust anchor",
+                        i + 1,
+                        p.display()
+                    ));
+                }
+            }
         }
         let client = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

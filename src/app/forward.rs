@@ -112,15 +112,29 @@ impl Drop for Conn {
     }
 }
 
-/// The forwarder's state between passes: the connection, kept open while it works.
+/// The forwarder's state between passes: the connection, kept open while it works, and how
+/// far it has written into it.
 pub struct Forwarder {
     pub target: Target,
     conn: Option<Conn>,
+    /// The last record written into the open TCP or TLS connection but not yet confirmed: a
+    /// write only means the kernel took the bytes. It is confirmed (stored as the delivered
+    /// position) by the next pass that finds the connection still open; a connection found
+    /// closed sends again from the stored position, so a receiver that restarted gets the
+    /// records it may have lost.
+    written: Option<i64>,
 }
+
+/// The largest datagram forwarded whole; a larger record is sent without its details.
+const UDP_MAX: usize = 8192;
 
 impl Forwarder {
     pub fn new(target: Target) -> Forwarder {
-        Forwarder { target, conn: None }
+        Forwarder {
+            target,
+            conn: None,
+            written: None,
+        }
     }
 
     fn connect(&self, trust: &crate::tls::Trust) -> Result<Conn, String> {
@@ -151,11 +165,23 @@ impl Forwarder {
         })
     }
 
-    /// Sends the records after the delivered position (at most `BATCH`), then moves the
-    /// position past them. Returns how many were sent; on an error nothing moves and the
-    /// connection is dropped, so the next pass starts again from the position.
+    /// Sends the records after the delivered position (at most `BATCH`). Returns how many
+    /// were sent; on an error the connection is dropped and the next pass starts again from
+    /// the stored position.
     pub fn pass(&mut self, app: &App) -> Result<usize, String> {
         let target = self.target.url.clone();
+        if let Some(c) = &mut self.conn
+            && !c.open()
+        {
+            // The receiver went away: what was written into that connection is sent again.
+            self.conn = None;
+            self.written = None;
+        }
+        if self.conn.is_some()
+            && let Some(seq) = self.written.take()
+        {
+            self.confirm(app, &target, seq)?;
+        }
         let records = {
             let c = app
                 .pool
@@ -167,55 +193,69 @@ impl Forwarder {
         let Some(last) = records.last().map(|(seq, _)| *seq) else {
             return Ok(0);
         };
-        if let Some(c) = &mut self.conn
-            && !c.open()
-        {
-            // The receiver went away since the last pass: what was written into the closed
-            // connection is sent again on a new one.
-            self.conn = None;
-        }
         if self.conn.is_none() {
             self.conn = Some(self.connect(&app.config.trust)?);
         }
         let host = host_of(&app.config.public_url);
-        let mut buf = Vec::new();
-        let mut line = Vec::new();
-        let result = (|| -> Result<(), String> {
-            let conn = self.conn.as_mut().expect("connected above");
-            for (seq, rec) in &records {
-                line.clear();
-                message(*seq, rec, &host, &mut line);
-                match conn {
-                    Conn::Udp(s) => {
-                        s.send(&line).map_err(|_| {
-                            "sending to the audit receiver over UDP failed".to_string()
-                        })?;
-                    }
-                    Conn::Tcp(_) | Conn::Tls(_) => {
-                        buf.extend_from_slice(line.len().to_string().as_bytes());
-                        buf.push(b' ');
-                        buf.extend_from_slice(&line);
-                    }
-                }
-            }
-            let w: &mut dyn Write = match conn {
-                Conn::Udp(_) => return Ok(()),
-                Conn::Tcp(t) => t,
-                Conn::Tls(s) => &mut **s,
-            };
-            w.write_all(&buf)
-                .and_then(|_| w.flush())
-                .map_err(|_| "sending to the audit receiver failed".to_string())?;
-            Ok(())
-        })();
+        let result = self.write(&records, &host);
         if let Err(e) = result {
             self.conn = None;
+            self.written = None;
             return Err(e);
         }
-        let now = app.now();
-        store::write_blocking(&app.pool, |tx| audit::set_forwarded(tx, &target, last, now))
-            .map_err(|e| format!("cannot record the forwarded position: {e}"))?;
+        if matches!(self.conn, Some(Conn::Udp(_))) {
+            // A datagram sent is all UDP can know.
+            self.confirm(app, &target, last)?;
+        } else {
+            self.written = Some(last);
+        }
         Ok(records.len())
+    }
+
+    fn confirm(&self, app: &App, target: &str, seq: i64) -> Result<(), String> {
+        let now = app.now();
+        store::write_blocking(&app.pool, |tx| audit::set_forwarded(tx, target, seq, now))
+            .map_err(|e| format!("cannot record the forwarded position: {e}"))
+    }
+
+    fn write(&mut self, records: &[(i64, audit::AuditRecord)], host: &str) -> Result<(), String> {
+        let conn = self.conn.as_mut().ok_or("not connected")?;
+        let mut buf = Vec::new();
+        let mut line = Vec::new();
+        for (i, (seq, rec)) in records.iter().enumerate() {
+            line.clear();
+            message(*seq, rec, host, &mut line);
+            match conn {
+                Conn::Udp(s) => {
+                    if line.len() > UDP_MAX {
+                        let mut short = rec.clone();
+                        short.details = json!({"truncated": true});
+                        line.clear();
+                        message(*seq, &short, host, &mut line);
+                    }
+                    s.send(&line)
+                        .map_err(|_| "sending to the audit receiver over UDP failed".to_string())?;
+                    // Paced at about 10,000 a second, as UDP sinks are, so a stock receiver
+                    // keeps up.
+                    if i % 100 == 99 {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                Conn::Tcp(_) | Conn::Tls(_) => {
+                    buf.extend_from_slice(line.len().to_string().as_bytes());
+                    buf.push(b' ');
+                    buf.extend_from_slice(&line);
+                }
+            }
+        }
+        let w: &mut dyn Write = match conn {
+            Conn::Udp(_) => return Ok(()),
+            Conn::Tcp(t) => t,
+            Conn::Tls(s) => &mut **s,
+        };
+        w.write_all(&buf)
+            .and_then(|_| w.flush())
+            .map_err(|_| "sending to the audit receiver failed".to_string())
     }
 }
 

@@ -70,6 +70,12 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         }
         if state.app.config.smtp.is_some() {
             actix_web::rt::spawn(retry_mail(state.app.clone()));
+        } else if state.app.mailer.queued() > 0 {
+            log::warn!(
+                "{} messages wait in {} but LABGATE_SMTP_URL is not set: they are not sent",
+                state.app.mailer.queued(),
+                state.app.config.mail_dir.join("queue").display()
+            );
         }
         if let Some(b) = state.config.backups.clone() {
             actix_web::rt::spawn(scheduled_backups(state.app.clone(), b));

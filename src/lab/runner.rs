@@ -115,7 +115,7 @@ fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
             );
         }
         if let Err(e) = writer.send(&batch) {
-            return (sent, Some(e));
+            return (sent + writer.partly_sent() as i64, Some(e));
         }
         sent += batch.len() as i64;
         state

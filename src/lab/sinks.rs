@@ -16,27 +16,15 @@ use crate::domain::net::Destinations;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The host and port an `http://` or `https://` URL names (port 80 or 443 when none), or
-/// `None` when malformed.
+/// The host and port an `http://` or `https://` URL names (port 80 or 443 when none), read as
+/// the HTTP client reads it (the `url` crate), or `None` when malformed.
 fn url_host_port(url: &str) -> Option<(String, u16)> {
-    let (rest, default) = match url.strip_prefix("https://") {
-        Some(r) => (r, 443),
-        None => (url.strip_prefix("http://")?, 80),
-    };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => default,
-            None => return None,
-        };
-        return Some((host.to_string(), port));
+    let u = url::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return None;
     }
-    match authority.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None => Some((authority.to_string(), default)),
-    }
+    let host = u.host_str()?.trim_matches(['[', ']']).to_string();
+    Some((host, u.port_or_known_default()?))
 }
 
 /// Whether a host that is not a standard address literal would still be read as one by the
@@ -209,6 +197,9 @@ impl SinkSpec {
             }
             _ => {
                 let url = str_field(m, "url")?.ok_or_else(|| bad("url", "is required"))?;
+                if url.len() > 2048 {
+                    return Err(bad("url", "must be at most 2048 characters"));
+                }
                 let rest = url
                     .strip_prefix("https://")
                     .or_else(|| url.strip_prefix("http://"))
@@ -362,6 +353,7 @@ impl SinkSpec {
                         format: *format,
                         line: Vec::new(),
                         pace,
+                        sent: 0,
                     }));
                 }
                 let over = if *transport == Transport::Tls {
@@ -429,6 +421,11 @@ impl SinkSpec {
 /// Delivers events; `send` may buffer, `finish` flushes.
 pub trait SinkWriter: Send {
     fn send(&mut self, batch: &[Event]) -> Result<(), String>;
+    /// How many events of the batch whose `send` failed were delivered all the same (a UDP
+    /// sink sends event by event; the others deliver a batch whole or not at all).
+    fn partly_sent(&self) -> usize {
+        0
+    }
     fn finish(&mut self) -> Result<(), String>;
 }
 
@@ -499,10 +496,13 @@ struct UdpSyslog {
     format: SyslogFormat,
     line: Vec<u8>,
     pace: Pace,
+    /// Datagrams of the current batch sent so far.
+    sent: usize,
 }
 
 impl SinkWriter for UdpSyslog {
     fn send(&mut self, batch: &[Event]) -> Result<(), String> {
+        self.sent = 0;
         for e in batch {
             self.line.clear();
             write_syslog(e, self.format, &mut self.line);
@@ -510,9 +510,13 @@ impl SinkWriter for UdpSyslog {
                 log::warn!("syslog UDP send: {e}");
                 "sending to the syslog receiver over UDP failed".to_string()
             })?;
+            self.sent += 1;
             self.pace.one();
         }
         Ok(())
+    }
+    fn partly_sent(&self) -> usize {
+        self.sent
     }
     fn finish(&mut self) -> Result<(), String> {
         Ok(())

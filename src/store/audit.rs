@@ -575,6 +575,15 @@ pub fn prune(conn: &Connection, before: &str, by: &AuditEvent) -> StoreResult<u6
         [before],
         |r| Ok((r.get(0)?, r.get(1)?)),
     ))?;
+    // Records a SIEM was never sent (audit forwarding behind) are named in the prune record,
+    // so the gap there is explained.
+    let not_forwarded: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM audit_log
+          WHERE seq > (SELECT MIN(seq) FROM audit_forward)
+            AND seq < COALESCE((SELECT MIN(seq) FROM audit_log WHERE ts >= ?1), 9223372036854775807)",
+        [before],
+        |r| r.get(0),
+    )?;
     let removed = match &first_kept {
         Some((seq, _)) => conn.execute("DELETE FROM audit_log WHERE seq < ?1", [seq])?,
         // Everything is older: the prune record starts the chain anew.
@@ -586,6 +595,9 @@ pub fn prune(conn: &Connection, before: &str, by: &AuditEvent) -> StoreResult<u6
         "before": before, "removed": removed,
         "resume_seq": resume_seq, "resume_prev_hash": resume_prev,
     });
+    if not_forwarded > 0 {
+        ev.details["not_forwarded"] = serde_json::json!(not_forwarded);
+    }
     append(conn, &ev)?;
     Ok(removed)
 }

@@ -1464,13 +1464,20 @@ async fn mail_goes_through_smtp_when_configured() {
     assert!(msg.contains("To: smtp@lab.example"));
     assert!(msg.contains("/reset-password#token=lgx_"));
     assert!(
-        !app.state.config.mail_dir.exists()
-            || std::fs::read_dir(&app.state.config.mail_dir)
-                .unwrap()
-                .next()
-                .is_none(),
+        std::fs::read_dir(&app.state.config.mail_dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .all(|e| e.path().extension().is_none_or(|x| x != "eml")),
         "nothing spooled"
     );
+    // Kept in the queue only until the relay took it.
+    for _ in 0..100 {
+        if app.state.app.mailer.queued() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.app.mailer.queued(), 0);
 }
 
 #[tokio::test]

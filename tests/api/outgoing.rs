@@ -41,9 +41,24 @@ async fn wait_audit(app: &TestApp, action: &str, n: usize) -> Vec<Value> {
     panic!("no {n} {action} records: {:?}", app.audit(action));
 }
 
+/// The messages in the queue, as stored.
+fn queue(app: &TestApp) -> Vec<Value> {
+    std::fs::read_dir(app.state.config.mail_dir.join("queue"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "json").then_some(())?;
+            serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+        })
+        .collect()
+}
+
+/// Waits until `n` messages are queued and their first attempt is over.
 async fn wait_queued(app: &TestApp, n: usize) {
     for _ in 0..200 {
-        if app.state.app.mailer.queued() >= n {
+        let q = queue(app);
+        if q.len() >= n && q.iter().all(|m| m["attempts"].as_u64() >= Some(1)) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -195,6 +210,76 @@ fn smtp_auth_over_plain_smtp_stops_the_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("LABGATE_CA_FILE"), "{err}");
+    // Nor does PEM whose contents are no certificate (the system's CAs do not hide it).
+    std::fs::write(
+        dir.path().join("bad.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = labgate_command()
+        .current_dir(dir.path())
+        .env("LABGATE_CA_FILE", dir.path().join("bad.pem"))
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LABGATE_CA_FILE") && err.contains("trust anchor"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_relay_refusing_the_login_keeps_the_message_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let peer = SmtpPeer::start(
+        SmtpMode::StartTls,
+        Some(&ca),
+        Some(("ops", "the new password")),
+    );
+    let (port, ca_file) = (peer.port, ca.ca_file.clone());
+    let app = spawn_with(move |c| {
+        c.smtp = Some(
+            Relay::parse(&format!(
+                "smtp://ops:the%20old%20password@localhost:{port}?tls=required"
+            ))
+            .unwrap(),
+        );
+        c.trust = Trust::load(Some(&ca_file)).unwrap();
+    })
+    .await;
+    app.user_with_role("rotated@lab.example", "viewer", "default");
+    forgot(&app, "rotated@lab.example").await;
+    // A 535 is the relay's settings, fixed while the message waits: not a final refusal.
+    for _ in 0..200 {
+        let q = app.state.config.mail_dir.join("queue");
+        let attempted = std::fs::read_dir(&q).into_iter().flatten().any(|e| {
+            std::fs::read(e.unwrap().path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .is_some_and(|v| v["attempts"] == 1)
+        });
+        if attempted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let q = std::fs::read_dir(app.state.config.mail_dir.join("queue"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let entry: Value = serde_json::from_slice(&std::fs::read(q).unwrap()).unwrap();
+    assert_eq!(entry["attempts"], 1, "{entry}");
+    assert!(
+        entry["last_error"].as_str().unwrap().contains("535"),
+        "{entry}"
+    );
+    assert!(app.audit("mail.send").is_empty(), "no final outcome");
+    assert!(peer.rx.try_recv().is_err());
 }
 
 #[tokio::test]
@@ -270,6 +355,7 @@ async fn mail_not_delivered_in_24_hours_moves_to_failed_and_is_audited() {
     app.user_with_role("never@lab.example", "viewer", "default");
     forgot(&app, "never@lab.example").await;
     wait_queued(&app, 1).await;
+    let mut tried = 1;
     for hours in [1, 5, 12, 25] {
         clock.set(start + chrono::Duration::hours(hours));
         let a = app.state.app.clone();
@@ -280,9 +366,15 @@ async fn mail_not_delivered_in_24_hours_moves_to_failed_and_is_audited() {
             assert_eq!(
                 app.state.app.mailer.queued(),
                 1,
-                "still tried after {hours} h"
+                "still queued after {hours} h"
             );
             assert!(app.audit("mail.send").is_empty());
+            tried += 1;
+            assert_eq!(
+                queue(&app)[0]["attempts"],
+                tried,
+                "tried again after {hours} h"
+            );
         }
     }
     assert_eq!(app.state.app.mailer.queued(), 0);
@@ -349,8 +441,9 @@ async fn https_sinks_verify_the_collector_against_the_lab_ca() {
 async fn http_sinks_retry_5xx_and_honour_retry_after() {
     let app = spawn_app().await;
     let admin = app.admin().await;
-    // A 429 asking for a second, then a 503, then the delivery.
-    let (port, h) = collector(None, vec![(429, "Retry-After: 1"), (503, ""), (200, "")]);
+    // A 429 asking for three seconds (the backoff would wait half a second), then a 503, then
+    // the delivery.
+    let (port, h) = collector(None, vec![(429, "Retry-After: 3"), (503, ""), (200, "")]);
     sink(
         &app,
         &admin.jwt,
@@ -651,5 +744,60 @@ async fn audit_records_reach_the_siem_in_order_and_those_missed_arrive_when_it_i
             .count()
             >= 5,
         "the failed sign-ins are among them"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_restarts_gets_the_last_batch_again() {
+    use labgate::app::forward::{Forwarder, Target};
+    let peer = SyslogPeer::start(None);
+    let url = format!("tcp://127.0.0.1:{}", peer.port);
+    let app = spawn_app().await;
+    app.admin().await;
+    async fn pass(app: &TestApp, mut fwd: Forwarder) -> (Forwarder, Result<usize, String>) {
+        let a = app.state.app.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = fwd.pass(&a);
+            (fwd, r)
+        })
+        .await
+        .unwrap()
+    }
+    let position = |app: &TestApp| {
+        labgate::store::audit::forwarded(&app.state.pool.get().unwrap(), &url).unwrap()
+    };
+    let (fwd, r) = pass(&app, Forwarder::new(Target::parse(&url).unwrap())).await;
+    let first = r.unwrap();
+    assert!(first >= 2);
+    assert_eq!(
+        position(&app),
+        0,
+        "written is not delivered until the connection holds"
+    );
+    // The receiver restarts (after reading the batch, so the count below is exact; one that
+    // had not read it would have lost it, which is why it is sent again).
+    let peer = tokio::task::spawn_blocking(move || {
+        assert_eq!(peer.wait(first).len(), first);
+        peer
+    })
+    .await
+    .unwrap();
+    peer.hang_up();
+    let (fwd, r) = pass(&app, fwd).await;
+    assert_eq!(r.unwrap(), first, "sent again on a new connection");
+    let (_fwd, r) = pass(&app, fwd).await;
+    assert_eq!(r.unwrap(), 0);
+    assert_eq!(
+        position(&app),
+        first as i64,
+        "confirmed once the new connection held"
+    );
+    let frames = tokio::task::spawn_blocking(move || peer.wait(2 * first))
+        .await
+        .unwrap();
+    assert_eq!(
+        frames.len(),
+        2 * first,
+        "at least once: twice here, never lost"
     );
 }

@@ -272,6 +272,7 @@ fn serve_smtp(
 pub struct SyslogPeer {
     pub port: u16,
     pub frames: Arc<Mutex<Vec<String>>>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl SyslogPeer {
@@ -282,10 +283,14 @@ impl SyslogPeer {
     pub fn on(l: TcpListener, ca: Option<&TestCa>) -> SyslogPeer {
         let port = l.local_addr().unwrap().port();
         let frames: Arc<Mutex<Vec<String>>> = Arc::default();
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let server = ca.map(|c| c.server.clone());
-        let out = frames.clone();
+        let (out, held) = (frames.clone(), conns.clone());
         std::thread::spawn(move || {
             for s in l.incoming().flatten() {
+                if let Ok(c) = s.try_clone() {
+                    held.lock().unwrap().push(c);
+                }
                 let (server, out) = (server.clone(), out.clone());
                 std::thread::spawn(move || {
                     let mut conn = match &server {
@@ -301,7 +306,18 @@ impl SyslogPeer {
                 });
             }
         });
-        SyslogPeer { port, frames }
+        SyslogPeer {
+            port,
+            frames,
+            conns,
+        }
+    }
+
+    /// Ends every connection, as a receiver that restarts does (what it has not read is lost).
+    pub fn hang_up(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// The messages received so far, once there are at least `n` (waiting up to 10 s).
