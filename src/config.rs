@@ -92,6 +92,13 @@ pub struct ServeArgs {
     /// TLS connection: SMTP, HTTPS sinks, syslog over TLS, audit forwarding
     #[arg(long, env = "LABGATE_CA_FILE", default_value = "")]
     pub ca_file: String,
+    /// comma-separated host names the sign-in page may return to (`/login?rd=`), for tools
+    /// behind forward authentication (`GET /api/auth/verify`)
+    #[arg(long, env = "LABGATE_FORWARD_AUTH_HOSTS", default_value = "")]
+    pub forward_auth_hosts: String,
+    /// domain the session cookie covers (e.g. lab.example), so tools on its hosts see it
+    #[arg(long, env = "LABGATE_COOKIE_DOMAIN", default_value = "")]
+    pub cookie_domain: String,
     /// syslog receiver every audit record is forwarded to, in order, at least once:
     /// udp://host:514, tcp://host:514 or tls://host:6514 (empty: none)
     #[arg(long, env = "LABGATE_AUDIT_FORWARD", default_value = "")]
@@ -225,6 +232,10 @@ pub struct Config {
     pub smtp: Option<crate::mail::Relay>,
     /// `LABGATE_MAIL_FROM`, or `labgate@<public host>`.
     pub mail_from: String,
+    /// `LABGATE_FORWARD_AUTH_HOSTS` (SPEC §16.2), lowercase.
+    pub forward_auth_hosts: Vec<String>,
+    /// `LABGATE_COOKIE_DOMAIN`: the session cookie's `Domain`.
+    pub cookie_domain: Option<String>,
     /// `LABGATE_AUDIT_FORWARD` (SPEC §12.3).
     pub audit_forward: Option<crate::app::forward::Target>,
     /// The trust anchors of outgoing TLS: the system's and `LABGATE_CA_FILE`'s.
@@ -434,6 +445,44 @@ impl Config {
             .map(|u| crate::mail::Relay::parse(&u).map_err(|e| bad("LABGATE_SMTP_URL", e)))
             .transpose()?;
         let trust = crate::tls::Trust::load(non_empty(&a.ca_file).map(PathBuf::from).as_deref())?;
+        let mut forward_auth_hosts = Vec::new();
+        for h in a
+            .forward_auth_hosts
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+        {
+            if h.contains(['/', ':', '@', ' ', '*']) && h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad(
+                    "LABGATE_FORWARD_AUTH_HOSTS",
+                    format!("{h:?} is not a host name (no scheme, port, path or wildcard)"),
+                ));
+            }
+            forward_auth_hosts.push(h);
+        }
+        let cookie_domain = match non_empty(&a.cookie_domain) {
+            None => None,
+            Some(d) => {
+                let d = d.trim_start_matches('.').to_ascii_lowercase();
+                let public_host = url::Url::parse(&public_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                    .unwrap_or_default();
+                // A browser takes a cookie's Domain only from a host inside it.
+                if d.is_empty()
+                    || d.contains(['/', ':', ' '])
+                    || !(public_host == d || public_host.ends_with(&format!(".{d}")))
+                {
+                    return Err(bad(
+                        "LABGATE_COOKIE_DOMAIN",
+                        format!(
+                            "must be the domain of LABGATE_PUBLIC_URL's host ({public_host}) or one it is in"
+                        ),
+                    ));
+                }
+                Some(d)
+            }
+        };
         let audit_forward = non_empty(&a.audit_forward)
             .map(|u| {
                 crate::app::forward::Target::parse(&u).map_err(|e| bad("LABGATE_AUDIT_FORWARD", e))
@@ -577,6 +626,8 @@ impl Config {
             mail_from,
             trust,
             audit_forward,
+            forward_auth_hosts,
+            cookie_domain,
             noise_dispatch_token,
             noise_dispatch_tenant: a.noise_dispatch_tenant.trim().to_string(),
             noise_dir: a.noise_dir.clone(),
@@ -591,6 +642,18 @@ impl Config {
 
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
+    }
+
+    /// Where the sign-in page may send a user back to: `rd` when it is an absolute http(s) URL
+    /// whose host is in `LABGATE_FORWARD_AUTH_HOSTS` (any port), as a normalized URL.
+    pub fn forward_return(&self, rd: &str) -> Option<String> {
+        let u = url::Url::parse(rd).ok()?;
+        let host = u.host_str()?.trim_matches(['[', ']']).to_ascii_lowercase();
+        (matches!(u.scheme(), "http" | "https")
+            && u.username().is_empty()
+            && u.password().is_none()
+            && self.forward_auth_hosts.contains(&host))
+        .then(|| u.to_string())
     }
 
     /// Cookies are `Secure` in production, when serving HTTPS, or when the public URL is https.

@@ -19,7 +19,7 @@ use super::routes::{
     info(title = "labgate", description = "Access layer and control API of the security-lab appliance. Every route is also served under /api/v1."),
     paths(
         status::health, status::ping, setup::setup,
-        auth::login, auth::refresh, auth::logout, auth::me, auth::public_key,
+        auth::login, auth::refresh, auth::logout, auth::me, auth::public_key, auth::verify,
         tokens::create, tokens::list, tokens::revoke, audit::list, audit::export,
         account::mfa_setup, account::mfa_validate, account::mfa_disable, account::change_password,
         account::forgot_password, account::reset_password, account::my_sessions, account::end_my_session,

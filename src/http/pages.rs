@@ -32,9 +32,23 @@ fn page(html: String) -> HttpResponse {
         .body(html)
 }
 
-/// `GET /login`: email and password, then the TOTP step when needed.
-pub async fn login() -> HttpResponse {
-    page(LOGIN_HTML.to_string())
+/// `GET /login`: email and password, then the TOTP step when needed. `?rd=` names where to go
+/// after signing in; it is kept (in the page, escaped) only when its host is one of
+/// `LABGATE_FORWARD_AUTH_HOSTS`, so the page never sends anyone to a host it was not told of.
+pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let rd = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .ok()
+        .and_then(|q| q.into_iter().find(|(k, _)| k == "rd"))
+        .and_then(|(_, v)| state.config.forward_return(&v));
+    let html = match rd {
+        Some(url) => LOGIN_HTML.replacen(
+            "<body class=\"narrow\">",
+            &format!("<body class=\"narrow\" data-rd=\"{}\">", escape(&url)),
+            1,
+        ),
+        None => LOGIN_HTML.to_string(),
+    };
+    page(html)
 }
 
 /// `GET /` and `GET /console`: the signed-in user's console; without a session, the sign-in page.

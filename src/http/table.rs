@@ -202,6 +202,7 @@ fn build() -> Vec<Row> {
             .public()
             .limit(Invite),
         row!(GET "/auth/verify-email" => account::verify_email).public(),
+        row!(GET "/auth/verify" => auth::verify),
         row!(GET "/admin/users" => admin_users::list),
         row!(POST "/admin/users" => admin_users::create),
         row!(GET "/admin/users/{id}" => admin_users::get),

@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod cli;
 mod credentials;
+mod forward;
 mod foundation;
 mod jwt;
 mod keys;

@@ -38,12 +38,16 @@ pub const CSRF_COOKIE: &str = "labgate_csrf";
 pub const REFRESH_COOKIE: &str = "labgate_refresh";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The session cookie's name: `__Host-` prefixed whenever cookies are `Secure`.
+/// The session cookie's name: `__Host-` prefixed whenever cookies are `Secure`, or
+/// `__Secure-` when it covers a domain (`LABGATE_COOKIE_DOMAIN`; `__Host-` forbids one).
 pub fn session_cookie_name(state: &AppState) -> &'static str {
-    if state.config.secure_cookies() {
-        "__Host-labgate_session"
-    } else {
-        "labgate_session"
+    match (
+        state.config.secure_cookies(),
+        state.config.cookie_domain.is_some(),
+    ) {
+        (true, false) => "__Host-labgate_session",
+        (true, true) => "__Secure-labgate_session",
+        (false, _) => "labgate_session",
     }
 }
 

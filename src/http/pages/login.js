@@ -3,6 +3,9 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 let mfaToken = null;
+// Where to go once signed in: a tool behind forward authentication the server vouched for
+// (`/login?rd=`), or the console.
+const next = document.body.dataset.rd || "/console";
 
 function fail(msg) { $("error").textContent = msg; }
 
@@ -30,7 +33,7 @@ $("login").addEventListener("submit", async (ev) => {
     $("mfa").code.focus();
     return;
   }
-  location.href = "/console";
+  location.href = next;
 });
 
 $("mfa").addEventListener("submit", async (ev) => {
@@ -38,5 +41,5 @@ $("mfa").addEventListener("submit", async (ev) => {
   fail("");
   const { res, data } = await post("/api/auth/mfa/validate", { mfa_token: mfaToken, code: ev.target.code.value.trim() });
   if (!res.ok) return fail(data.message || "The code was not accepted.");
-  location.href = "/console";
+  location.href = next;
 });

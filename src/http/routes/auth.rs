@@ -7,7 +7,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::app::signin::{self, LoginInput, LoginOutcome, MFA_STEP_TTL, SessionOwner, SignedIn};
-use crate::domain::error::DomainError;
+use crate::domain::capability::Capability;
+use crate::domain::error::{Code, DomainError};
 use crate::domain::jwt::{AUDIENCE, Claims};
 use crate::domain::token::{self};
 use crate::http::AppState;
@@ -83,6 +84,15 @@ fn cookie<'c>(
     c
 }
 
+/// The session cookie covers `LABGATE_COOKIE_DOMAIN` when set, so forward-authenticated tools
+/// on its hosts receive it.
+fn on_domain<'c>(state: &AppState, mut c: Cookie<'c>) -> Cookie<'c> {
+    if let Some(d) = &state.config.cookie_domain {
+        c.set_domain(d.clone());
+    }
+    c
+}
+
 fn expired_cookie<'c>(
     state: &AppState,
     name: &'c str,
@@ -130,13 +140,16 @@ pub fn login_answer(state: &AppState, signed: &SignedIn) -> HttpResponse {
         user: user_view(p, t),
     };
     HttpResponse::Ok()
-        .cookie(cookie(
+        .cookie(on_domain(
             state,
-            auth::session_cookie_name(state),
-            s.cookie.expose().to_string(),
-            "/",
-            true,
-            SameSite::Lax,
+            cookie(
+                state,
+                auth::session_cookie_name(state),
+                s.cookie.expose().to_string(),
+                "/",
+                true,
+                SameSite::Lax,
+            ),
         ))
         .cookie(cookie(
             state,
@@ -261,12 +274,15 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     signin::logout(&state.app, meta.origin(), session_owner(&caller)?).await?;
     Ok(HttpResponse::NoContent()
-        .cookie(expired_cookie(
+        .cookie(on_domain(
             &state,
-            auth::session_cookie_name(&state),
-            "/",
-            true,
-            SameSite::Lax,
+            expired_cookie(
+                &state,
+                auth::session_cookie_name(&state),
+                "/",
+                true,
+                SameSite::Lax,
+            ),
         ))
         .cookie(expired_cookie(
             &state,
@@ -330,4 +346,48 @@ pub async fn me(caller: Caller) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(get, path = "/api/auth/public-key", tag = "auth", responses((status = 200, description = "JWKS")))]
 pub async fn public_key(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.keys.get().jwks())
+}
+
+/// Forward authentication (SPEC §16.2): for a reverse proxy's `auth_request` in front of the
+/// lab's other web tools. A signed-in caller (session cookie or access token) gets 204 and who
+/// they are in `X-Labgate-*` headers; `?require=<capability>` refuses one without it (403);
+/// anyone else gets 401, which the proxy turns into the sign-in page with `?rd=`.
+#[utoipa::path(get, path = "/api/auth/verify", tag = "auth",
+    params(("require" = Option<String>, Query, description = "a capability the caller must hold")),
+    responses(
+        (status = 204, description = "signed in", headers(
+            ("X-Labgate-User" = String, description = "the user id"),
+            ("X-Labgate-Email" = String, description = "the user's email"),
+            ("X-Labgate-Tenant" = String, description = "the tenant's slug"),
+            ("X-Labgate-Capabilities" = String, description = "comma-separated, empty when none"))),
+        (status = 400, description = "an unknown capability in `require`"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "the capability of `require` is missing")))]
+pub async fn verify(req: HttpRequest, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let user = match (&caller.user, caller.method) {
+        (Some(u), auth::AuthMethod::Session | auth::AuthMethod::Jwt) => u.clone(),
+        _ => {
+            return Err(ApiError::unauthorized(
+                Code::InvalidToken,
+                "Forward authentication needs a signed-in session or its access token.",
+            ));
+        }
+    };
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+        .map_err(|_| ApiError::validation("require", "is not a valid query"))?;
+    for (k, v) in &query {
+        if k != "require" {
+            return Err(ApiError::validation(k, "is not a parameter of this route"));
+        }
+        let cap = Capability::parse(v)
+            .ok_or_else(|| ApiError::validation("require", "is not a capability"))?;
+        caller.require(cap)?;
+    }
+    let usable = caller.caps.without(caller.mfa_blocked).names().join(",");
+    Ok(HttpResponse::NoContent()
+        .insert_header(("X-Labgate-User", user.user_id.as_str()))
+        .insert_header(("X-Labgate-Email", user.email.as_str()))
+        .insert_header(("X-Labgate-Tenant", caller.tenant.slug.as_str()))
+        .insert_header(("X-Labgate-Capabilities", usable))
+        .finish())
 }
