@@ -126,6 +126,25 @@ impl App {
         });
     }
 
+    /// `send`, on this thread (already off the async workers).
+    pub fn send_now(&self, mail: Mail) {
+        let Mail {
+            tenant,
+            to,
+            subject,
+            body,
+            kind,
+        } = mail;
+        let meta = crate::mail::Meta {
+            tenant,
+            kind: kind.to_string(),
+        };
+        let sent = self
+            .mailer
+            .send(&to, subject, &body, meta.clone(), self.now());
+        self.mail_outcome(meta, to, sent);
+    }
+
     /// Tries the queued messages that are due (blocking); audits those delivered or given up.
     pub fn retry_mail(&self) {
         for (meta, to, sent) in self.mailer.retry_due(self.now()) {

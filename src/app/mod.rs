@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod events;
 pub mod exercises;
 pub mod forward;
+pub mod leaks;
 pub mod lifecycle;
 pub mod mail;
 pub mod noise;

@@ -41,7 +41,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// Refuses a command that works on existing data when the database is not there: a wrong
 /// directory or `--db` is named, never answered with an empty database (SPEC §1.1).
-fn existing(t: &Target) -> Result<(), String> {
+pub(crate) fn existing(t: &Target) -> Result<(), String> {
     if t.db.exists() {
         return Ok(());
     }
@@ -53,7 +53,7 @@ fn existing(t: &Target) -> Result<(), String> {
 
 /// The use cases' context for a command: no cache of its own (the epoch tells a running
 /// server), hashing on this thread's pool. A database it creates is named, with its key file.
-fn app(t: &Target) -> Result<App, String> {
+pub(crate) fn app(t: &Target) -> Result<App, String> {
     let created = !t.db.exists();
     let (pool, keys) = open(t)?;
     if created {

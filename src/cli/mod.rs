@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod check;
 pub mod logging;
+pub mod scan;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -75,6 +76,18 @@ pub enum Command {
     /// TLS certificates
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Find leaked labgate secrets in files, directories (recursively) or standard input
+    ///
+    /// Each find is one line, `<file>:<line> <kind> <prefix> <state>` (the first 8 characters,
+    /// never the secret; state from the database: active, revoked, expired or unknown). Exits 1
+    /// when an active secret was found, else 0. Works offline.
+    Scan {
+        /// revoke every active secret found (each audited as credential.leaked)
+        #[arg(long)]
+        revoke: bool,
+        /// files or directories; standard input when none
+        paths: Vec<PathBuf>,
+    },
     /// Take a verified copy of the database while the server runs
     ///
     /// SQLite's online backup, checked (integrity and audit chain), with its own audit head as
@@ -241,6 +254,9 @@ pub fn main() -> i32 {
             .format_timestamp(None)
             .init();
     }
+    if let Some(Command::Scan { revoke, paths }) = &cli.command {
+        return scan::run(&target, paths, *revoke);
+    }
     let result = match cli.command {
         None => serve::run(cli.db, target.key_file.clone(), &cli.serve),
         Some(Command::Serve(args)) => serve::run(cli.db, target.key_file.clone(), &args),
@@ -295,6 +311,7 @@ pub fn main() -> i32 {
         Some(Command::Keys(KeysCommand::RotateSigning)) => {
             admin::rotate_signing(&target, &cli.serve)
         }
+        Some(Command::Scan { .. }) => Ok(()),
     };
     match result {
         Ok(()) => 0,

@@ -221,6 +221,7 @@ fn build() -> Vec<Row> {
         row!(DELETE "/admin/invitations/{id}" => admin::invitations_revoke),
         row!(GET "/admin/settings" => admin::settings_get),
         row!(PUT "/admin/settings" => admin::settings_put),
+        row!(POST "/admin/security/leaked-credentials" => security::leaked),
         row!(GET "/admin/security/ip-allowlist" => security::allow_list),
         row!(POST "/admin/security/ip-allowlist" => security::allow_add),
         row!(DELETE "/admin/security/ip-allowlist/{id}" => security::allow_remove),

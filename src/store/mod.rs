@@ -11,6 +11,7 @@ pub mod invitations;
 pub mod ip_rules;
 pub mod keyfile;
 pub mod keys;
+pub mod leaks;
 pub mod lockout;
 pub mod noise;
 pub mod one_time;

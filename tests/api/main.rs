@@ -10,6 +10,7 @@ mod foundation;
 mod jwt;
 mod keys;
 mod lab;
+mod leaks;
 mod observability;
 mod outgoing;
 mod pages;

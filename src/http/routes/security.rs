@@ -125,3 +125,58 @@ pub async fn block_remove(
 ) -> Result<HttpResponse, ApiError> {
     remove(state, c, meta, id.into_inner(), List::Block).await
 }
+
+/// Secrets a lab's own scanning pipeline found.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeakReport {
+    /// 1 to 1000 strings, each up to 256 characters.
+    pub credentials: Vec<String>,
+    /// Where they were found (a repository, a paste, a host), up to 500 characters.
+    pub source: String,
+}
+
+/// What the report found, in the order sent.
+#[derive(serde::Serialize, ToSchema)]
+pub struct LeakResults {
+    pub results: Vec<crate::app::leaks::Finding>,
+}
+
+/// Report leaked secrets: the active ones are revoked at once (each audited and announced as
+/// `credential.leaked`; the owner of a personal access token is mailed). The answer never
+/// carries a secret: its kind, its first 8 characters and its state before this report.
+#[utoipa::path(post, path = "/api/admin/security/leaked-credentials", tag = "admin", request_body = LeakReport,
+    responses((status = 200, description = "each credential's kind, prefix and state", body = LeakResults)))]
+pub async fn leaked(
+    state: web::Data<AppState>,
+    Require(c, ..): Require<AdminSettings>,
+    meta: Meta,
+    body: Json<LeakReport>,
+) -> Result<HttpResponse, ApiError> {
+    let LeakReport {
+        credentials,
+        source,
+    } = body.0;
+    if credentials.is_empty() || credentials.len() > 1000 {
+        return Err(ApiError::validation(
+            "credentials",
+            "must hold 1 to 1000 strings",
+        ));
+    }
+    if credentials.iter().any(|s| s.len() > 256) {
+        return Err(ApiError::validation(
+            "credentials",
+            "each must be at most 256 characters",
+        ));
+    }
+    let source = source.trim().to_string();
+    if source.is_empty() || source.chars().count() > 500 || source.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "source",
+            "must say where they were found (1 to 500 characters)",
+        ));
+    }
+    let results =
+        crate::app::leaks::report(&state.app, actor(&c, &meta), credentials, source).await?;
+    Ok(HttpResponse::Ok().json(LeakResults { results }))
+}

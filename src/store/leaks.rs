@@ -1,0 +1,196 @@
+//! What a leaked secret is (SPEC §16.3): the credential a SHA-256 hash belongs to, its state,
+//! and its revocation. Each kind of secret lives in its own table; this is the one place that
+//! looks across them.
+
+use rusqlite::{Connection, params};
+
+use super::{StoreResult, optional};
+use crate::domain::time::{self, Timestamp};
+use crate::domain::token::Kind;
+
+/// Whom a found secret belongs to, and what revoking it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Pat {
+        id: String,
+        user_id: String,
+        tenant_id: String,
+    },
+    ApiKey {
+        id: String,
+        tenant_id: String,
+    },
+    /// A session cookie, or a refresh token of the session.
+    Session {
+        id: String,
+        tenant_id: String,
+    },
+    OneTime {
+        hash: String,
+        tenant_id: Option<String>,
+    },
+}
+
+impl Owner {
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Owner::Pat { tenant_id, .. }
+            | Owner::ApiKey { tenant_id, .. }
+            | Owner::Session { tenant_id, .. } => Some(tenant_id),
+            Owner::OneTime { tenant_id, .. } => tenant_id.as_deref(),
+        }
+    }
+
+    /// The audit target.
+    pub fn target(&self) -> String {
+        match self {
+            Owner::Pat { id, .. } => format!("token:{id}"),
+            Owner::ApiKey { id, .. } => format!("api_key:{id}"),
+            Owner::Session { id, .. } => format!("session:{id}"),
+            Owner::OneTime { .. } => "one_time_token".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Active,
+    Revoked,
+    Expired,
+}
+
+/// The credential whose hash is `hash`, as a `kind` secret, and its state at `now`; `None`
+/// when no such credential exists. `idle` is the session idle limit.
+pub fn find(
+    conn: &Connection,
+    kind: Kind,
+    hash: &str,
+    now: Timestamp,
+    idle: std::time::Duration,
+) -> StoreResult<Option<(Owner, Found)>> {
+    let expired = |at: Option<String>| {
+        at.as_deref()
+            .and_then(time::parse)
+            .is_some_and(|e| e <= now)
+    };
+    Ok(match kind {
+        Kind::Pat => optional(conn.query_row(
+            "SELECT id, user_id, tenant_id, expires_at, revoked_at IS NOT NULL
+               FROM personal_tokens WHERE token_hash = ?1",
+            [hash],
+            |r| {
+                let owner = Owner::Pat {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    tenant_id: r.get(2)?,
+                };
+                let state = if r.get::<_, bool>(4)? {
+                    Found::Revoked
+                } else if expired(r.get(3)?) {
+                    Found::Expired
+                } else {
+                    Found::Active
+                };
+                Ok((owner, state))
+            },
+        ))?,
+        Kind::ApiKey => optional(conn.query_row(
+            "SELECT id, tenant_id, expires_at, deleted_at IS NOT NULL FROM api_keys WHERE key_hash = ?1",
+            [hash],
+            |r| {
+                let owner = Owner::ApiKey {
+                    id: r.get(0)?,
+                    tenant_id: r.get(1)?,
+                };
+                let state = if r.get::<_, bool>(3)? {
+                    Found::Revoked
+                } else if expired(r.get(2)?) {
+                    Found::Expired
+                } else {
+                    Found::Active
+                };
+                Ok((owner, state))
+            },
+        ))?,
+        Kind::Session | Kind::Refresh => {
+            let session = if kind == Kind::Session {
+                super::sessions::find_by_cookie(conn, hash)?.map(|s| (s, false))
+            } else {
+                match super::sessions::find_refresh(conn, hash)? {
+                    Some((id, spent)) => super::sessions::get(conn, &id)?.map(|s| (s, spent)),
+                    None => None,
+                }
+            };
+            session.map(|(s, spent)| {
+                let state = if s.ended || spent {
+                    Found::Revoked
+                } else if s.alive(now, idle) {
+                    Found::Active
+                } else {
+                    Found::Expired
+                };
+                (
+                    Owner::Session {
+                        id: s.id,
+                        tenant_id: s.tenant_id,
+                    },
+                    state,
+                )
+            })
+        }
+        Kind::OneTime => optional(conn.query_row(
+            "SELECT tenant_id, expires_at, used_at IS NOT NULL OR revoked_at IS NOT NULL
+               FROM one_time_tokens WHERE token_hash = ?1",
+            [hash],
+            |r| {
+                let owner = Owner::OneTime {
+                    hash: hash.to_string(),
+                    tenant_id: r.get(0)?,
+                };
+                let state = if r.get::<_, bool>(2)? {
+                    Found::Revoked
+                } else if expired(r.get(1)?) {
+                    Found::Expired
+                } else {
+                    Found::Active
+                };
+                Ok((owner, state))
+            },
+        ))?,
+    })
+}
+
+/// Ends what `owner` names; true when it was still in force.
+pub fn revoke(conn: &Connection, owner: &Owner, now: Timestamp) -> StoreResult<bool> {
+    let at = time::fmt(now);
+    let n = match owner {
+        Owner::Pat { id, .. } => conn.execute(
+            "UPDATE personal_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, at],
+        )?,
+        Owner::ApiKey { id, .. } => conn.execute(
+            "UPDATE api_keys SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+            params![id, at],
+        )?,
+        Owner::Session { id, .. } => conn.execute(
+            "UPDATE login_sessions SET ended_at = ?2, ended_reason = 'credential_leaked'
+              WHERE id = ?1 AND ended_at IS NULL",
+            params![id, at],
+        )?,
+        Owner::OneTime { hash, .. } => conn.execute(
+            "UPDATE one_time_tokens SET revoked_at = ?2
+              WHERE token_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+            params![hash, at],
+        )?,
+    };
+    Ok(n == 1)
+}
+
+/// The email of a user (a token's owner, to be told).
+pub fn email_of(conn: &Connection, user_id: &str) -> StoreResult<Option<String>> {
+    optional(
+        conn.query_row("SELECT email FROM users WHERE id = ?1", [user_id], |r| {
+            r.get(0)
+        }),
+    )
+}
