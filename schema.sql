@@ -160,7 +160,9 @@ CREATE TABLE personal_tokens (
     last_used_ip  TEXT,
     -- the factors of the login session that created the token (JSON array, e.g. ["pwd","otp"]):
     -- the MFA policy applies to the token exactly as to that session
-    amr           TEXT NOT NULL DEFAULT '["pwd"]'
+    amr           TEXT NOT NULL DEFAULT '["pwd"]',
+    -- when the owner was mailed that the token expires within 7 days
+    expiry_noticed_at TEXT
 );
 CREATE INDEX personal_tokens_user ON personal_tokens(user_id, tenant_id);
 
@@ -180,7 +182,9 @@ CREATE TABLE api_keys (
     expires_at       TEXT,
     deleted_at       TEXT,
     last_used_at     TEXT,
-    last_used_ip     TEXT
+    last_used_ip     TEXT,
+    -- when the creator was mailed that the key expires within 7 days
+    expiry_noticed_at TEXT
 );
 CREATE INDEX api_keys_tenant ON api_keys(tenant_id);
 

@@ -216,3 +216,34 @@ pub async fn report(
     .await
     .map_err(|_| crate::domain::error::DomainError::internal())?
 }
+
+/// How long before its end a token's owner (a key's creator) is told it expires.
+pub const EXPIRY_NOTICE: chrono::Duration = chrono::Duration::days(7);
+
+/// Mails the owner of every token and key that expires within 7 days, once each (blocking).
+/// Answers how many were told.
+pub fn notify_expiring(app: &App) -> AppResult<usize> {
+    let now = app.now();
+    let due = app.write_blocking(move |tx, _| Ok(leaks::take_expiring(tx, now, EXPIRY_NOTICE)?))?;
+    for e in &due {
+        let what = if e.kind == "pat" {
+            "personal access token"
+        } else {
+            "API key"
+        };
+        app.send_now(Mail {
+            tenant: Some(e.tenant_id.clone()),
+            to: e.email.clone(),
+            subject: "labgate: a credential of yours expires within 7 days",
+            body: format!(
+                "Your labgate {what} \"{}\" ({}...) expires at {} UTC.\n\nMake a new one \
+                 before then if it is still needed, and replace it where it is used.\n",
+                e.name,
+                e.prefix,
+                e.expires_at.format("%Y-%m-%d %H:%M")
+            ),
+            kind: "credential_expiring",
+        });
+    }
+    Ok(due.len())
+}

@@ -65,6 +65,7 @@ pub fn run(db: PathBuf, key_file: PathBuf, args: &ServeArgs) -> Result<(), Strin
         actix_web::rt::spawn(scheduler::run(state.app.clone(), state.runner.clone()));
         actix_web::rt::spawn(watch_cli_changes(state.clone(), epoch));
         actix_web::rt::spawn(anchor_audit(state.app.clone()));
+        actix_web::rt::spawn(expiry_notices(state.app.clone()));
         if let Some(t) = state.app.config.audit_forward.clone() {
             actix_web::rt::spawn(crate::app::forward::run(state.app.clone(), t));
         }
@@ -282,6 +283,19 @@ async fn anchor_audit(app: crate::app::App) {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Tells owners of tokens and keys that expire within 7 days, checked every 10 minutes.
+async fn expiry_notices(app: crate::app::App) {
+    while !app.shutting_down() {
+        let a = app.clone();
+        match tokio::task::spawn_blocking(move || crate::app::leaks::notify_expiring(&a)).await {
+            Ok(Err(e)) => log::warn!("expiry notices: {}", e.message),
+            Err(e) => log::warn!("expiry notices: {e}"),
+            Ok(Ok(_)) => {}
+        }
+        tokio::time::sleep(Duration::from_secs(600)).await;
     }
 }
 

@@ -194,3 +194,70 @@ pub fn email_of(conn: &Connection, user_id: &str) -> StoreResult<Option<String>>
         }),
     )
 }
+
+/// A token or key that expires soon, and whom to tell.
+#[derive(Debug, Clone)]
+pub struct Expiring {
+    /// `pat` or `api_key`.
+    pub kind: &'static str,
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub expires_at: Timestamp,
+    pub email: String,
+}
+
+/// Tokens and keys in force that expire within `within` of `now` and whose owner (a key's
+/// creator) was not told yet; each is marked told in the same transaction.
+pub fn take_expiring(
+    conn: &Connection,
+    now: Timestamp,
+    within: chrono::Duration,
+) -> StoreResult<Vec<Expiring>> {
+    let mut out = Vec::new();
+    for (kind, sql) in [
+        (
+            "pat",
+            "SELECT t.id, t.tenant_id, t.name, t.prefix, t.expires_at, u.email
+               FROM personal_tokens t JOIN users u ON u.id = t.user_id
+              WHERE t.expires_at IS NOT NULL AND t.revoked_at IS NULL AND t.expiry_noticed_at IS NULL",
+        ),
+        (
+            "api_key",
+            "SELECT k.id, k.tenant_id, k.name, k.prefix, k.expires_at, u.email
+               FROM api_keys k JOIN users u ON u.id = k.created_by
+              WHERE k.expires_at IS NOT NULL AND k.deleted_at IS NULL AND k.expiry_noticed_at IS NULL",
+        ),
+    ] {
+        let mut st = conn.prepare_cached(sql)?;
+        let rows: Vec<(String, String, String, String, String, String)> = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        for (id, tenant_id, name, prefix, exp, email) in rows {
+            let Some(expires_at) = time::parse(&exp) else {
+                continue;
+            };
+            if expires_at <= now || expires_at > now + within {
+                continue;
+            }
+            let table = if kind == "pat" { "personal_tokens" } else { "api_keys" };
+            conn.execute(
+                &format!("UPDATE {table} SET expiry_noticed_at = ?2 WHERE id = ?1"),
+                params![id, time::fmt(now)],
+            )?;
+            out.push(Expiring {
+                kind,
+                id,
+                tenant_id,
+                name,
+                prefix,
+                expires_at,
+                email,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -277,7 +277,7 @@ enum FileFault {
 }
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 /// The whole current schema, for a new database.
 const SCHEMA: &str = include_str!("../../schema.sql");
 
@@ -504,6 +504,12 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
                         seq         INTEGER NOT NULL,
                         updated_at  TEXT NOT NULL
                     );",
+                )?;
+            }
+            if version < 6 {
+                tx.execute_batch(
+                    "ALTER TABLE personal_tokens ADD COLUMN expiry_noticed_at TEXT;
+                     ALTER TABLE api_keys ADD COLUMN expiry_noticed_at TEXT;",
                 )?;
             }
         }

@@ -399,6 +399,8 @@ fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
                SELECT 't1', 'u1', id, 'old', 'h', 'lgp_x', '2026-01-01T00:00:00Z' FROM tenants WHERE slug = 'default';
              ALTER TABLE personal_tokens DROP COLUMN amr;
              DROP TABLE audit_forward;
+             ALTER TABLE personal_tokens DROP COLUMN expiry_noticed_at;
+             ALTER TABLE api_keys DROP COLUMN expiry_noticed_at;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -343,3 +343,58 @@ async fn labgate_scan_finds_reports_and_revokes_leaked_secrets_in_a_tree() {
         format!("<stdin>:1 pat {} revoked", &active[..8])
     );
 }
+
+#[tokio::test]
+async fn owners_are_mailed_once_a_week_before_a_token_or_key_expires() {
+    let (app, clock) = spawn_with_clock(|_| {}).await;
+    let admin = app.admin().await;
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/tokens",
+            &admin.jwt,
+            json!({"name": "nightly", "expires_in": "15d"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let token: Value = res.json().await.unwrap();
+    let in_9_days = labgate::domain::time::fmt(
+        labgate::domain::clock::Clock::now(&*clock) + chrono::Duration::days(9),
+    );
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/api-keys",
+            &admin.jwt,
+            json!({"name": "siem", "services": {"audit": "read"}, "expires_at": in_9_days}),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let notify = || {
+        let a = app.state.app.clone();
+        async move {
+            tokio::task::spawn_blocking(move || labgate::app::leaks::notify_expiring(&a).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(notify().await, 0, "fifteen and nine days out: not yet");
+    clock.advance(std::time::Duration::from_secs(2 * 86400 + 60));
+    assert_eq!(notify().await, 1, "the key is within 7 days now");
+    clock.advance(std::time::Duration::from_secs(6 * 86400));
+    assert_eq!(notify().await, 1, "and then the token");
+    assert_eq!(notify().await, 0, "each is told once");
+    let mails = app.mails(2).await;
+    let email = admin.body["user"]["email"].as_str().unwrap();
+    assert!(mails.iter().all(|m| m.contains(&format!("To: {email}"))));
+    assert!(mails[0].contains("API key \"siem\""), "{}", mails[0]);
+    assert!(
+        mails[1].contains("personal access token \"nightly\"")
+            && mails[1].contains(token["prefix"].as_str().unwrap()),
+        "{}",
+        mails[1]
+    );
+    // Past its end, nothing more is sent.
+    clock.advance(std::time::Duration::from_secs(30 * 86400));
+    assert_eq!(notify().await, 0);
+}
