@@ -20,8 +20,11 @@ arch=amd64
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 install -d "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/labgate" \
-  "$root/usr/share/doc/labgate" "$root/usr/share/lintian/overrides"
+  "$root/usr/share/doc/labgate" "$root/usr/share/lintian/overrides" "$root/usr/share/man/man1"
 install -m 0755 "$bin" "$root/usr/bin/labgate"
+# labgate(1), from the binary's own command definitions.
+"$bin" man | gzip -9n > "$root/usr/share/man/man1/labgate.1.gz"
+chmod 0644 "$root/usr/share/man/man1/labgate.1.gz"
 install -m 0644 packaging/labgate.service "$root/lib/systemd/system/labgate.service"
 install -m 0640 packaging/labgate.env.example "$root/etc/labgate/labgate.env"
 install -m 0644 packaging/debian/copyright "$root/usr/share/doc/labgate/copyright"

@@ -17,7 +17,8 @@ for want in \
   "-rw-r--r-- root/root .* ./lib/systemd/system/labgate.service" \
   "-rw-r----- root/root .* ./etc/labgate/labgate.env" \
   "./usr/share/doc/labgate/copyright" \
-  "./usr/share/doc/labgate/operating.md"; do
+  "./usr/share/doc/labgate/operating.md" \
+  "-rw-r--r-- root/root .* ./usr/share/man/man1/labgate.1.gz"; do
   grep -Eq -- "$want" <<<"$contents" || fail "not in the package: $want"
 done
 info=$(dpkg-deb -I "$deb")
@@ -27,8 +28,15 @@ grep -q 'conffiles' <<<"$info" || fail "control: no conffiles"
 size=$(stat -c %s "$deb")
 echo "package: $size bytes"
 
+step "the manual page"
+man_text=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/man/man1/labgate.1.gz | gunzip)
+grep -q '^\.TH labgate 1' <<<"$man_text" || fail "labgate.1 is not a manual page"
+grep -q 'scan' <<<"$man_text" || fail "labgate.1 does not list the commands"
+
 step "lintian"
-lintian --fail-on error --tag-display-limit 0 "$deb"
+lint=$(lintian --fail-on error --tag-display-limit 0 "$deb") || { echo "$lint"; fail "lintian"; }
+echo "$lint"
+! grep -q 'no-manual-page' <<<"$lint" || fail "lintian: no manual page"
 
 step "the unit: systemd-analyze security and verify"
 unpacked=$(mktemp -d)

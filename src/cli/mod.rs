@@ -76,6 +76,9 @@ pub enum Command {
     /// TLS certificates
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Print the manual page labgate(1), in roff (the package installs it)
+    #[command(hide = true)]
+    Man,
     /// Find leaked labgate secrets in files, directories (recursively) or standard input
     ///
     /// Each find is one line, `<file>:<line> <kind> <prefix> <state>` (the first 8 characters,
@@ -257,6 +260,16 @@ pub fn main() -> i32 {
     if let Some(Command::Scan { revoke, paths }) = &cli.command {
         return scan::run(&target, paths, *revoke);
     }
+    if let Some(Command::Man) = &cli.command {
+        let man = clap_mangen::Man::new(Cli::command());
+        return match man.render(&mut std::io::stdout().lock()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("labgate: {e}");
+                1
+            }
+        };
+    }
     let result = match cli.command {
         None => serve::run(cli.db, target.key_file.clone(), &cli.serve),
         Some(Command::Serve(args)) => serve::run(cli.db, target.key_file.clone(), &args),
@@ -311,7 +324,7 @@ pub fn main() -> i32 {
         Some(Command::Keys(KeysCommand::RotateSigning)) => {
             admin::rotate_signing(&target, &cli.serve)
         }
-        Some(Command::Scan { .. }) => Ok(()),
+        Some(Command::Scan { .. } | Command::Man) => Ok(()),
     };
     match result {
         Ok(()) => 0,
