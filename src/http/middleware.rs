@@ -57,7 +57,7 @@ fn rate_limit(req: &ServiceRequest) -> Option<ApiError> {
     };
     let limiter = state.limits.for_limit(limit)?;
     let ip = super::extract::client_ip(req.request(), state)?;
-    let d = limiter.check(ip, crate::domain::time::now().timestamp().max(0) as u64);
+    let d = limiter.check(ip, state.app.now().timestamp().max(0) as u64);
     req.extensions_mut().insert(RateInfo(d));
     if !d.allowed {
         state.app.metrics.rate_limited(limit.name());
@@ -326,11 +326,10 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
             actor_type: actor_type.to_string(),
             actor_id: actor_id.clone(),
         };
-        if state.folds.note(
-            meta.ip.as_deref(),
-            &who,
-            crate::domain::time::now().timestamp(),
-        ) == super::fold::Fold::Folded
+        if state
+            .folds
+            .note(meta.ip.as_deref(), &who, state.app.now().timestamp())
+            == super::fold::Fold::Folded
         {
             return;
         }
@@ -362,7 +361,7 @@ async fn audit_refusal(res: &ServiceResponse<BoxBody>, err: &ApiError) {
 pub async fn flush_folds(state: &web::Data<AppState>, everything: bool) {
     let due = state
         .folds
-        .take_due(crate::domain::time::now().timestamp(), everything);
+        .take_due(state.app.now().timestamp(), everything);
     if due.is_empty() {
         return;
     }

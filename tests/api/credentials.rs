@@ -812,8 +812,7 @@ async fn master_key_acts_in_one_named_tenant_with_exactly_its_capabilities() {
 
 #[tokio::test]
 async fn master_key_is_limited_to_ten_a_minute_counting_failures() {
-    clear_of_window_edge(60).await;
-    let app = spawn_with(break_glass).await;
+    let (app, _clock) = spawn_in_window(60, break_glass).await;
     for i in 0..10 {
         let key = if i % 2 == 0 {
             MASTER

@@ -402,9 +402,8 @@ async fn wrong_password_and_unknown_email_answer_alike_and_are_audited() {
 
 #[tokio::test]
 async fn no_credential_and_garbage_credentials() {
-    let app = spawn_app().await;
-    // refusals are folded per client and minute: keep this test's in one minute
-    clear_of_window_edge(60).await;
+    // refusals are folded per client and minute: this test's stay in one minute
+    let (app, _clock) = spawn_in_window(60, |_| {}).await;
     assert_error(
         app.client.get(app.url("/api/ping")).send().await.unwrap(),
         401,
@@ -452,8 +451,7 @@ async fn no_credential_and_garbage_credentials() {
 
 #[tokio::test]
 async fn a_flood_of_bad_credentials_cannot_grow_the_audit_log_without_bound() {
-    let app = spawn_app().await;
-    clear_of_window_edge(60).await;
+    let (app, _clock) = spawn_in_window(60, |_| {}).await;
     let flood = (0..300).map(|i| {
         app.client
             .get(app.url("/api/ping"))

@@ -340,9 +340,15 @@ pub fn token_in_mail(mail: &str) -> String {
 
 /// Rate-limit windows are aligned to the clock: a test counting requests against one waits
 /// out the last seconds of a window so its requests all fall in the same one.
-pub async fn clear_of_window_edge(window_s: i64) {
-    let into = chrono::Utc::now().timestamp() % window_s;
-    if into >= window_s - 3 {
-        tokio::time::sleep(std::time::Duration::from_secs((window_s - into + 1) as u64)).await;
-    }
+/// A server whose clock stands at the start of the current `window_s` window (rate-limit and
+/// folding windows are aligned to the clock), so every request of the test falls in one
+/// window however long it runs.
+pub async fn spawn_in_window(
+    window_s: i64,
+    adjust: impl FnOnce(&mut Config),
+) -> (TestApp, std::sync::Arc<labgate::domain::clock::FixedClock>) {
+    let now = chrono::Utc::now().timestamp();
+    let start = chrono::DateTime::from_timestamp(now - now % window_s, 0).unwrap();
+    let clock = std::sync::Arc::new(labgate::domain::clock::FixedClock::at(start));
+    (spawn_clocked(adjust, Some(clock.clone())).await, clock)
 }

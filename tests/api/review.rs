@@ -150,8 +150,7 @@ async fn nobody_grants_more_than_they_hold() {
 
 #[tokio::test]
 async fn percent_encoded_paths_get_the_same_rules() {
-    clear_of_window_edge(900).await;
-    let app = spawn_app().await;
+    let (app, _clock) = spawn_in_window(900, |_| {}).await;
     for i in 0..10 {
         let res = app
             .post_json(

@@ -55,7 +55,7 @@ async fn decide(
     presented: &str,
     reason: Option<&str>,
 ) -> Result<Caller, ApiError> {
-    let now = crate::domain::time::now().timestamp() as u64;
+    let now = state.app.now().timestamp().max(0) as u64;
     if let Some(ip) = client_ip(req, state) {
         let d = state.limits.master.check(ip, now);
         req.extensions_mut().insert(RateInfo(d));
