@@ -12,6 +12,10 @@ const CONSOLE_HTML: &str = include_str!("pages/console.html");
 const LOGIN_JS: &str = include_str!("pages/login.js");
 const CONSOLE_JS: &str = include_str!("pages/console.js");
 const CSS: &str = include_str!("pages/labgate.css");
+const FORGOT_HTML: &str = include_str!("pages/forgot.html");
+const RESET_HTML: &str = include_str!("pages/reset.html");
+const INVITE_HTML: &str = include_str!("pages/invite.html");
+const ACCOUNT_JS: &str = include_str!("pages/account.js");
 
 /// Pages run only their own scripts and styles, embed nothing and are embedded nowhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -49,6 +53,22 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         None => LOGIN_HTML.to_string(),
     };
     page(html)
+}
+
+/// `GET /forgot-password`: asks for a reset link (linked from the sign-in page).
+pub async fn forgot_password() -> HttpResponse {
+    page(FORGOT_HTML.to_string())
+}
+
+/// `GET /reset-password`: the mailed link's page (`#token=` stays in the browser); sets a new
+/// password with the token.
+pub async fn reset_password() -> HttpResponse {
+    page(RESET_HTML.to_string())
+}
+
+/// `GET /invite`: the invitation link's page; accepts it with a name and a password.
+pub async fn invite() -> HttpResponse {
+    page(INVITE_HTML.to_string())
 }
 
 /// `GET /` and `GET /console`: the signed-in user's console; without a session, the sign-in page.
@@ -98,6 +118,7 @@ pub async fn asset(name: web::Path<String>) -> HttpResponse {
     let (body, ctype) = match name.as_str() {
         "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
         "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
+        "account.js" => (ACCOUNT_JS, "text/javascript; charset=utf-8"),
         "labgate.css" => (CSS, "text/css; charset=utf-8"),
         _ => return HttpResponse::NotFound().finish(),
     };

@@ -417,10 +417,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The `route` labels of `labgate_http_requests_total` that are not in the table: the pages,
 /// the document, and everything no route matched.
-const OTHER_ROUTES: [&str; 8] = [
+const OTHER_ROUTES: [&str; 11] = [
     "/",
     "/console",
     "/login",
+    "/forgot-password",
+    "/reset-password",
+    "/invite",
     "/assets/{name}",
     "/api-docs/openapi.json",
     "/api-playground",

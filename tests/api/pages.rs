@@ -31,7 +31,11 @@ async fn the_sign_in_page_and_its_assets_are_self_contained() {
     let html = res.text().await.unwrap();
     assert!(html.contains("/api/auth/login") || html.contains("/assets/login.js"));
     no_external_urls(&html);
-    for asset in ["login.js", "console.js", "labgate.css"] {
+    assert!(
+        html.contains(r#"href="/forgot-password""#),
+        "a way out for a forgotten password"
+    );
+    for asset in ["login.js", "console.js", "account.js", "labgate.css"] {
         let res = app
             .client
             .get(app.url(&format!("/assets/{asset}")))
@@ -207,4 +211,68 @@ async fn the_playground_serves_swagger_ui_from_the_binary() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn the_mailed_links_open_pages_that_keep_the_token_in_the_browser() {
+    let app = spawn_app().await;
+    for (path, form, api) in [
+        (
+            "/forgot-password",
+            r#"id="forgot""#,
+            "/api/auth/forgot-password",
+        ),
+        (
+            "/reset-password",
+            r#"id="reset""#,
+            "/api/auth/reset-password",
+        ),
+        ("/invite", r#"id="invite""#, "/api/auth/invite"),
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let csp = res.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(form), "{path}");
+        assert!(
+            html.contains(r#"<script src="/assets/account.js">"#),
+            "{path}"
+        );
+        assert!(!html.contains("<script>"), "no inline script: {path}");
+        no_external_urls(&html);
+        let js = app
+            .client
+            .get(app.url("/assets/account.js"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(js.contains(api), "{api} posted by the page's script");
+    }
+    // The token is read from the fragment, which the browser never sends: the script takes it
+    // from location.hash and posts it in a body.
+    let js = app
+        .client
+        .get(app.url("/assets/account.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(js.contains("location.hash"));
+    assert!(
+        js.contains("history.replaceState"),
+        "the spent token leaves the address bar"
+    );
 }
