@@ -319,3 +319,26 @@ CREATE TABLE change_epoch (
     n   INTEGER NOT NULL
 );
 INSERT INTO change_epoch (id, n) VALUES (1, 0);
+
+-- (Schema 7 from here to the end: the migration runs this part as it is.)
+-- Passkeys (WebAuthn credentials): the public key and sign counter as webauthn-rs keeps them.
+CREATE TABLE passkeys (
+    id             TEXT PRIMARY KEY,
+    user_id        TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    credential_id  TEXT NOT NULL UNIQUE,
+    name           TEXT NOT NULL,
+    credential     TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    last_used_at   TEXT
+);
+CREATE INDEX passkeys_user ON passkeys(user_id);
+
+-- A passkey ceremony between its start and its finish (minutes; spent by the finish).
+CREATE TABLE passkey_ceremonies (
+    id          TEXT PRIMARY KEY,
+    purpose     TEXT NOT NULL,
+    user_id     TEXT REFERENCES users(id) ON DELETE CASCADE,
+    data        TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE INDEX passkey_ceremonies_user ON passkey_ceremonies(user_id, purpose);

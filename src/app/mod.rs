@@ -16,6 +16,7 @@ pub mod leaks;
 pub mod lifecycle;
 pub mod mail;
 pub mod noise;
+pub mod passkeys;
 pub mod passwords;
 pub mod platform;
 pub mod provision;

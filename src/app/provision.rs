@@ -112,7 +112,8 @@ pub fn reset_mfa(app: &App, email: &str) -> AppResult<bool> {
         let u = users::find_by_email(tx, email)?
             .ok_or_else(|| DomainError::validation("--email", "no such user"))?;
         let st = users::mfa_state(tx, &u.id)?;
-        if st.secret.is_none() && st.pending.is_none() {
+        let passkeys = store::passkeys::delete_all(tx, &u.id)?;
+        if st.secret.is_none() && st.pending.is_none() && passkeys == 0 {
             // Nothing to remove: nothing changes, and no session ends.
             return Ok(false);
         }
@@ -124,7 +125,7 @@ pub fn reset_mfa(app: &App, email: &str) -> AppResult<bool> {
             None,
             "user.mfa_reset",
             format!("user:{}", u.id),
-            json!({"email": u.email}),
+            json!({"email": u.email, "passkeys_removed": passkeys}),
         );
         audit::append(tx, &ev)?;
         Ok(true)

@@ -22,7 +22,7 @@ use crate::store::audit::{self, AuditEvent, Outcome};
 use crate::store::sessions::{self, NewSession, SessionState, StartSession};
 use crate::store::tenants::{self, Tenant};
 use crate::store::users::{self, Principal};
-use crate::store::{StoreError, events, ip_rules, lockout, one_time};
+use crate::store::{StoreError, events, ip_rules, lockout, one_time, passkeys};
 
 pub const MFA_PURPOSE: &str = "mfa";
 pub const MFA_STEP_TTL: Duration = Duration::from_secs(300);
@@ -124,15 +124,15 @@ pub struct LoginInput {
 }
 
 /// Who tried to sign in, for lockout counting and audit records.
-struct Attempt {
-    user_id: Option<String>,
-    tenant_id: Option<String>,
-    email: String,
-    email_norm: String,
+pub(super) struct Attempt {
+    pub user_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub email: String,
+    pub email_norm: String,
 }
 
 impl Attempt {
-    fn event(
+    pub(super) fn event(
         &self,
         origin: &Origin,
         action: &str,
@@ -152,7 +152,7 @@ impl Attempt {
 
 use super::audit::refuse;
 
-fn locked(until: Timestamp, now: Timestamp) -> DomainError {
+pub(super) fn locked(until: Timestamp, now: Timestamp) -> DomainError {
     let mut e = DomainError::new(
         Code::AccountLocked,
         "Too many failed sign-ins: this account is temporarily locked.",
@@ -161,18 +161,18 @@ fn locked(until: Timestamp, now: Timestamp) -> DomainError {
     e
 }
 
-fn invalid_credentials() -> DomainError {
+pub(super) fn invalid_credentials() -> DomainError {
     DomainError::new(Code::InvalidCredentials, "Invalid email or password.")
 }
 
-fn not_a_member() -> DomainError {
+pub(super) fn not_a_member() -> DomainError {
     DomainError::new(
         Code::TenantForbidden,
         "You are not a member of that tenant.",
     )
 }
 
-fn source_refused() -> DomainError {
+pub(super) fn source_refused() -> DomainError {
     DomainError::new(
         Code::SourceIpNotAllowed,
         "This tenant's credentials may not be used from this address.",
@@ -214,8 +214,20 @@ pub(crate) fn address_permitted(
 /// email take turns (`EmailGate`), so no concurrent attempt can slip past the count, and an
 /// attempt that never got an answer told its caller nothing.
 async fn failed(app: &App, origin: &Origin, who: &Attempt, reason: &str) -> DomainError {
+    failed_with(app, origin, who, reason, json!({})).await
+}
+
+/// `failed` with details of its own beside the reason (a passkey's `method`, say).
+pub(super) async fn failed_with(
+    app: &App,
+    origin: &Origin,
+    who: &Attempt,
+    reason: &str,
+    mut details: serde_json::Value,
+) -> DomainError {
     let action = "auth.login";
-    let ev = who.event(origin, action, Outcome::Failure, json!({"reason": reason}));
+    details["reason"] = json!(reason);
+    let ev = who.event(origin, action, Outcome::Failure, details);
     let lock_ev = who.event(origin, "account.locked", Outcome::Denied, json!({}));
     let (en, tenant, now) = (who.email_norm.clone(), who.tenant_id.clone(), app.now());
     let emitted = app
@@ -262,7 +274,7 @@ async fn failed(app: &App, origin: &Origin, who: &Attempt, reason: &str) -> Doma
 
 /// Counts a finished sign-in for `labgate_logins_total`: a refusal by the tenant's address
 /// lists is `denied`; an answer the database kept from being given is no outcome.
-fn count_login<T>(app: &App, r: &AppResult<T>) {
+pub(super) fn count_login<T>(app: &App, r: &AppResult<T>) {
     use crate::metrics::Outcome as M;
     let outcome = match r {
         Ok(_) => M::Success,
@@ -305,9 +317,12 @@ async fn password_step(app: &App, origin: Origin, input: LoginInput) -> AppResul
                 Some(w) => ts.iter().find(|t| t.id == *w || t.slug == *w).cloned(),
                 None => ts.first().cloned(),
             };
-            Ok((Some((u, t)), until))
+            let passkey = passkeys::has_any(c, &u.id)?;
+            Ok((Some((u, t, passkey)), until))
         })
         .await?;
+    let has_passkey = found.as_ref().is_some_and(|(_, _, p)| *p);
+    let found = found.map(|(u, t, _)| (u, t));
     let who = Attempt {
         user_id: found.as_ref().map(|(u, _)| u.id.clone()),
         tenant_id: found
@@ -364,7 +379,9 @@ async fn password_step(app: &App, origin: Origin, input: LoginInput) -> AppResul
         );
         return Err(refuse(app, ev, not_a_member()).await);
     };
-    if user.mfa_enabled {
+    // A passkey is a second factor too: its holder gets the MFA step (and may answer it with
+    // the passkey, or with an authenticator code when TOTP is enrolled as well).
+    if user.mfa_enabled || has_passkey {
         let Some(code) = input.totp_code else {
             let (uid, tid) = (user.id.clone(), tenant.id.clone());
             let ev = who.event(

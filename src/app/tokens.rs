@@ -42,7 +42,7 @@ pub async fn create(
 ) -> AppResult<(TokenInfo, Secret)> {
     let tid = me.actor.tenant.as_str().to_string();
     let policy = super::credentials::settings(app, tid.clone()).await?;
-    if policy.require_mfa != RequireMfa::Off && !amr.iter().any(|a| a == "otp") {
+    if policy.require_mfa != RequireMfa::Off && !crate::domain::settings::has_second_factor(&amr) {
         return Err(DomainError::new(
             Code::MfaRequired,
             "This tenant requires MFA: sign in with a second factor to create tokens.",

@@ -4,6 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
 
+/// Whether a session's authentication methods (`amr`) include a second factor: an
+/// authenticator code (`otp`) or a passkey (`hwk`). The one test every `require_mfa` rule uses.
+pub fn has_second_factor(amr: &[String]) -> bool {
+    amr.iter().any(|a| a == "otp" || a == "hwk")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RequireMfa {

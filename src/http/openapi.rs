@@ -10,8 +10,8 @@ use super::table::{Row, table};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::routes::{
-    account, admin, admin_users, api_keys, audit, auth, exercises, noise, platform, security,
-    setup, status, tokens,
+    account, admin, admin_users, api_keys, audit, auth, exercises, noise, passkeys, platform,
+    security, setup, status, tokens,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +24,8 @@ use super::routes::{
         account::mfa_setup, account::mfa_validate, account::mfa_disable, account::change_password,
         account::forgot_password, account::reset_password, account::my_sessions, account::end_my_session,
         account::my_tenants, account::switch_tenant, account::accept_invitation, account::verify_email,
+        passkeys::register_start, passkeys::register_finish, passkeys::list, passkeys::remove,
+        passkeys::login_start, passkeys::login_finish,
         admin_users::list, admin_users::create, admin_users::get, admin_users::update, admin_users::delete,
         admin_users::reset_password, admin_users::sessions_list, admin_users::sessions_end,
         admin::roles_list, admin::roles_create, admin::roles_get, admin::roles_update, admin::roles_delete,
@@ -44,6 +46,7 @@ use super::routes::{
                         api_keys::CreateKey, api_keys::UpdateKey, api_keys::ShareKey, crate::store::api_keys::KeyInfo, crate::store::audit::AuditRecord,
                         account::MfaValidate, account::MfaDisable, account::ChangePassword, account::ForgotPassword,
                         account::ResetPassword, account::SwitchTenant, account::AcceptInvitation,
+                        passkeys::RegisterStart, passkeys::LoginStartRequest, passkeys::LoginFinishRequest, crate::store::passkeys::PasskeyInfo,
                         admin_users::CreateUser, admin_users::UpdateUser, admin_users::AdminReset, crate::store::users::Member,
                         admin::RoleBody, admin::InviteBody, crate::store::roles::Role, crate::store::invitations::Invitation,
                         crate::domain::settings::Settings, security::NewRule, security::LeakReport, security::LeakResults, crate::app::leaks::Finding, crate::app::leaks::State, crate::store::ip_rules::IpRule,
@@ -142,7 +145,7 @@ fn error_statuses(row: &Row, has_body: bool) -> Vec<&'static str> {
     }
     if matches!(
         row.operation_id,
-        "auth_login" | "account_mfa_validate" | "account_mfa_disable"
+        "auth_login" | "account_mfa_validate" | "account_mfa_disable" | "passkeys_login_finish"
     ) {
         v.push("423");
     }
@@ -237,6 +240,10 @@ fn field_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("ShareKey", "user_id", json!({"format": "uuid"})),
         ("MfaValidate", "code", text(1, 64)),
         ("MfaValidate", "mfa_token", json!({"pattern": TOKEN})),
+        ("RegisterStart", "name", name.clone()),
+        ("LoginStartRequest", "email", text(1, 254)),
+        ("LoginStartRequest", "mfa_token", json!({"pattern": TOKEN})),
+        ("LoginStartRequest", "tenant", text(1, 100)),
         ("MfaDisable", "password", text(1, 256)),
         ("MfaDisable", "code", text(1, 64)),
         ("ChangePassword", "current_password", text(1, 256)),
@@ -375,8 +382,9 @@ fn filter_rules() -> Vec<(&'static str, &'static str, Value)> {
 }
 
 /// Operations whose body is optional (`OptionalJson`).
-const OPTIONAL_BODIES: [(&str, &str); 2] = [
+const OPTIONAL_BODIES: [(&str, &str); 3] = [
     ("/api/auth/refresh", "post"),
+    ("/api/auth/passkeys/login/start", "post"),
     ("/api/admin/users/{id}/reset-password", "post"),
 ];
 

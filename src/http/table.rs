@@ -12,8 +12,8 @@ use actix_web::http::Method;
 use actix_web::{HttpMessage, web};
 
 use super::routes::{
-    account, admin, admin_users, api_keys, audit, auth, exercises, noise, platform, security,
-    setup, status, tokens,
+    account, admin, admin_users, api_keys, audit, auth, exercises, noise, passkeys, platform,
+    security, setup, status, tokens,
 };
 use crate::domain::api_key::Service;
 use crate::domain::settings::Module;
@@ -203,6 +203,16 @@ fn build() -> Vec<Row> {
             .limit(Invite),
         row!(GET "/auth/verify-email" => account::verify_email).public(),
         row!(GET "/auth/verify" => auth::verify),
+        row!(POST "/auth/passkeys/register/start" => passkeys::register_start),
+        row!(POST "/auth/passkeys/register/finish" => passkeys::register_finish),
+        row!(GET "/auth/passkeys" => passkeys::list),
+        row!(DELETE "/auth/passkeys/{id}" => passkeys::remove),
+        row!(POST "/auth/passkeys/login/start" => passkeys::login_start)
+            .public()
+            .limit(Login),
+        row!(POST "/auth/passkeys/login/finish" => passkeys::login_finish)
+            .public()
+            .limit(Login),
         row!(GET "/admin/users" => admin_users::list),
         row!(POST "/admin/users" => admin_users::create),
         row!(GET "/admin/users/{id}" => admin_users::get),

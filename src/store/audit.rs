@@ -42,6 +42,14 @@ pub struct AuditEvent {
     pub details: Value,
 }
 
+impl AuditEvent {
+    /// The same record with another outcome (a refusal described like the change it refused).
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {

@@ -15,6 +15,7 @@ pub mod leaks;
 pub mod lockout;
 pub mod noise;
 pub mod one_time;
+pub mod passkeys;
 pub mod roles;
 pub mod sessions;
 pub mod tenants;
@@ -277,9 +278,18 @@ enum FileFault {
 }
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 /// The whole current schema, for a new database.
 const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// The tables schema 7 added: the end of `schema.sql` from its passkeys heading, so the
+/// migration makes exactly what a new database gets.
+fn passkey_tables() -> &'static str {
+    let at = SCHEMA
+        .find("-- Passkeys (WebAuthn")
+        .expect("schema.sql has the passkeys tables");
+    &SCHEMA[at..]
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -511,6 +521,9 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
                     "ALTER TABLE personal_tokens ADD COLUMN expiry_noticed_at TEXT;
                      ALTER TABLE api_keys ADD COLUMN expiry_noticed_at TEXT;",
                 )?;
+            }
+            if version < 7 {
+                tx.execute_batch(passkey_tables())?;
             }
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

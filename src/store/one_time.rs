@@ -113,6 +113,22 @@ pub fn consume(
     })
 }
 
+/// Spends a token known by its hash (a passkey ceremony keeps the MFA step's hash, never the
+/// token): false when it was already spent, revoked, expired or is of another purpose.
+pub fn consume_hash(
+    conn: &Connection,
+    purpose: &str,
+    hash: &str,
+    now: time::Timestamp,
+) -> StoreResult<bool> {
+    let n = conn.execute(
+        "UPDATE one_time_tokens SET used_at = ?3 WHERE token_hash = ?1 AND purpose = ?2
+         AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?3",
+        params![hash, purpose, time::fmt(now)],
+    )?;
+    Ok(n == 1)
+}
+
 /// Revokes every open token of a purpose (e.g. earlier setup tokens when a new one is printed).
 pub fn revoke_purpose(conn: &Connection, purpose: &str) -> StoreResult<()> {
     conn.execute(

@@ -25,9 +25,6 @@ impl SessionState {
     pub fn alive(&self, now: Timestamp, idle: std::time::Duration) -> bool {
         !self.ended && now < self.expires_at && now < time::plus(self.last_used_at, idle)
     }
-    pub fn has_otp(&self) -> bool {
-        self.amr.iter().any(|a| a == "otp")
-    }
 }
 
 const COLS: &str = "id, user_id, tenant_id, amr, csrf_hash, created_at, last_used_at, expires_at, ended_at IS NOT NULL";

@@ -401,6 +401,8 @@ fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
              DROP TABLE audit_forward;
              ALTER TABLE personal_tokens DROP COLUMN expiry_noticed_at;
              ALTER TABLE api_keys DROP COLUMN expiry_noticed_at;
+             DROP TABLE passkey_ceremonies;
+             DROP TABLE passkeys;
              PRAGMA user_version = 1;",
         )
         .unwrap();

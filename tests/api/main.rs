@@ -14,6 +14,7 @@ mod leaks;
 mod observability;
 mod outgoing;
 mod pages;
+mod passkeys;
 mod peers;
 mod process;
 mod properties;

@@ -61,7 +61,7 @@ pub(super) async fn derive(
     );
     let caller = if session_bound
         && settings.require_mfa == RequireMfa::Admins
-        && !caller.amr.iter().any(|a| a == "otp")
+        && !crate::domain::settings::has_second_factor(&caller.amr)
     {
         let mut info = caller.into_info();
         info.mfa_blocked.insert(Capability::AdminUsers);
@@ -119,7 +119,7 @@ pub(super) fn gate(
     );
     if session_bound
         && settings.require_mfa == RequireMfa::All
-        && !caller.amr.iter().any(|a| a == "otp")
+        && !crate::domain::settings::has_second_factor(&caller.amr)
         && !route.is_some_and(|r| r.mfa_open)
     {
         req_caller(req, caller);

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod exercises;
 pub mod noise;
+pub mod passkeys;
 pub mod platform;
 pub mod security;
 pub mod setup;
@@ -51,7 +52,7 @@ pub fn actor(caller: &Caller, meta: &Meta) -> crate::app::Actor {
             .user
             .as_ref()
             .map(|u| crate::domain::ids::UserId::from_raw(u.user_id.clone())),
-        second_factor: caller.amr.iter().any(|a| a == "otp"),
+        second_factor: crate::domain::settings::has_second_factor(&caller.amr),
         template: user_event(caller, meta, "", String::new(), serde_json::Value::Null),
     }
 }
