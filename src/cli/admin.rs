@@ -138,11 +138,13 @@ pub fn user_reset_mfa(t: &Target, email: &str) -> Result<(), String> {
     existing(t)?;
     let app = app(t)?;
     if !provision::reset_mfa(&app, email).map_err(|e| provision::message(&e))? {
-        println!("{email} has no MFA enrollment: nothing changed");
+        println!("{email} has no MFA enrollment and no passkey: nothing changed");
         return Ok(());
     }
     anchor(&app);
-    println!("MFA removed for {email}; the user signs in with the password and can enroll again");
+    println!(
+        "MFA and passkeys removed for {email}; the user signs in with the password and can enroll again"
+    );
     Ok(())
 }
 

@@ -162,7 +162,8 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Remove a user's MFA enrollment (when a phone is lost); every session of theirs ends
+    /// Remove a user's second factors (TOTP enrollment and passkeys, when a device is lost);
+    /// every session of theirs ends
     ResetMfa {
         #[arg(long)]
         email: String,

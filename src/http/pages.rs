@@ -16,6 +16,7 @@ const FORGOT_HTML: &str = include_str!("pages/forgot.html");
 const RESET_HTML: &str = include_str!("pages/reset.html");
 const INVITE_HTML: &str = include_str!("pages/invite.html");
 const ACCOUNT_JS: &str = include_str!("pages/account.js");
+const PASSKEY_JS: &str = include_str!("pages/passkey.js");
 
 /// Pages run only their own scripts and styles, embed nothing and are embedded nowhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -119,6 +120,7 @@ pub async fn asset(name: web::Path<String>) -> HttpResponse {
         "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
         "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
         "account.js" => (ACCOUNT_JS, "text/javascript; charset=utf-8"),
+        "passkey.js" => (PASSKEY_JS, "text/javascript; charset=utf-8"),
         "labgate.css" => (CSS, "text/css; charset=utf-8"),
         _ => return HttpResponse::NotFound().finish(),
     };

@@ -207,9 +207,9 @@ fn build() -> Vec<Row> {
         row!(POST "/auth/passkeys/register/finish" => passkeys::register_finish),
         row!(GET "/auth/passkeys" => passkeys::list),
         row!(DELETE "/auth/passkeys/{id}" => passkeys::remove),
-        row!(POST "/auth/passkeys/login/start" => passkeys::login_start)
-            .public()
-            .limit(Login),
+        // A passkey sign-in counts once against the login limit, at its finish, like a
+        // password sign-in; its start only hands out a challenge.
+        row!(POST "/auth/passkeys/login/start" => passkeys::login_start).public(),
         row!(POST "/auth/passkeys/login/finish" => passkeys::login_finish)
             .public()
             .limit(Login),

@@ -314,7 +314,7 @@ fn reset_mfa_removes_the_enrollment_and_is_audited() {
     assert!(out.status.success());
     let said = String::from_utf8(out.stdout).unwrap();
     assert!(
-        said.contains("has no MFA enrollment: nothing changed"),
+        said.contains("has no MFA enrollment and no passkey: nothing changed"),
         "{said}"
     );
     assert_eq!(resets(), 1);

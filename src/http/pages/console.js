@@ -40,6 +40,10 @@ function table(id, columns, rows, action) {
 }
 
 async function refresh() {
+  const pks = await api("GET", "/api/auth/passkeys?limit=100");
+  table("passkeys", ["name", "created_at", "last_used_at"], pks.data, {
+    label: "Remove", run: (r) => api("DELETE", "/api/auth/passkeys/" + r.id),
+  });
   const pats = await api("GET", "/api/tokens?limit=100");
   table("pats", ["name", "prefix", "created_at", "expires_at", "last_used_at"], pats.data, {
     label: "Revoke", run: (r) => api("DELETE", "/api/tokens/" + r.id),
@@ -100,6 +104,22 @@ $("mfa-disable").addEventListener("submit", async (ev) => {
   $("mfa-status").textContent = "MFA is disabled.";
   ev.target.reset();
   showMfa(false);
+});
+
+$("pk-add").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  if (!passkeys.supported()) return fail("This browser cannot use passkeys.");
+  const opts = await api("POST", "/api/auth/passkeys/register/start", { name: f.name.value });
+  let credential;
+  try {
+    credential = await passkeys.create(opts.publicKey);
+  } catch (e) {
+    return fail("No passkey was made (" + e.name + ").");
+  }
+  await api("POST", "/api/auth/passkeys/register/finish", credential);
+  f.reset();
+  refresh();
 });
 
 $("pat-create").addEventListener("submit", async (ev) => {

@@ -1,4 +1,5 @@
-// Sign-in page: password, then the TOTP step when the account has MFA. The session cookie is
+// Sign-in page: password, then the second step when the account has a second factor (an
+// authenticator code or a passkey); or a passkey alone. The session cookie is
 // set by the API's answer; nothing secret is kept in the page.
 "use strict";
 const $ = (id) => document.getElementById(id);
@@ -43,3 +44,27 @@ $("mfa").addEventListener("submit", async (ev) => {
   if (!res.ok) return fail(data.message || "The code was not accepted.");
   location.href = next;
 });
+
+// A passkey sign-in: with the email typed (its passkeys are offered), without one (the
+// passkey names its account), or as the second step after the password.
+async function passkeySignIn(body) {
+  fail("");
+  if (!passkeys.supported()) return fail("This browser cannot use passkeys.");
+  const { res, data } = await post("/api/auth/passkeys/login/start", body);
+  if (!res.ok) return fail(data.message || "A passkey sign-in could not start.");
+  let credential;
+  try {
+    credential = await passkeys.get(data.publicKey);
+  } catch (e) {
+    return fail("No passkey was used (" + e.name + ").");
+  }
+  const done = await post("/api/auth/passkeys/login/finish", { challenge_id: data.challenge_id, credential });
+  if (!done.res.ok) return fail(done.data.message || "Sign-in failed.");
+  location.href = next;
+}
+
+$("passkey").addEventListener("click", () => {
+  const email = $("login").email.value.trim();
+  passkeySignIn(email ? { email } : {});
+});
+$("mfa-passkey").addEventListener("click", () => passkeySignIn({ mfa_token: mfaToken }));

@@ -1,0 +1,367 @@
+//! The pages in a real browser: Debian's Chromium, headless, driven over WebDriver by
+//! chromedriver, with the WebDriver virtual authenticator (a CTAP2 platform authenticator with
+//! user verification) standing in for a person's device. `.ci/run` installs both.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver we started (in a process group of its own, so the browsers it started end
+/// with it) and one browser session on it.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // The whole group we made: chromedriver and the Chromium it launched. (`--` first: to
+        // procps' kill, `-KILL -1234` reads as signal 1 and then process group -1... .)
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// How long the page may take to get somewhere (its own work, not a timer).
+const PATIENCE: Duration = Duration::from_secs(15);
+
+fn give_up_after(deadline: Instant, what: &str) {
+    assert!(
+        Instant::now() < deadline,
+        "the browser never got to: {what}"
+    );
+}
+
+impl Browser {
+    async fn start(dir: &std::path::Path) -> Option<Browser> {
+        use std::os::unix::process::CommandExt;
+        let (driver_bin, chromium) = ("/usr/bin/chromedriver", "/usr/bin/chromium");
+        if !std::path::Path::new(driver_bin).exists() || !std::path::Path::new(chromium).exists() {
+            // .ci/run installs them and sets LABGATE_CI, where their absence is a failure.
+            assert!(
+                std::env::var_os("LABGATE_CI").is_none(),
+                "Chromium is not installed (apt-get install chromium chromium-driver)"
+            );
+            eprintln!("chromium or chromedriver is not installed: the browser test is skipped");
+            return None;
+        }
+        let port = free_port();
+        let driver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut b = Browser {
+            http,
+            session: String::new(),
+            driver,
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(r) = b.http.get(format!("{base}/status")).send().await
+                && r.json::<Value>().await.unwrap_or_default()["value"]["ready"] == true
+            {
+                break;
+            }
+            give_up_after(deadline, "chromedriver ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = dir.join("chromium-profile");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--no-first-run", format!("--user-data-dir={}", profile.display())],
+            },
+        }}});
+        let res: Value = b
+            .http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = res["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {res}"));
+        b.session = format!("{base}/session/{id}");
+        Some(b)
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.session));
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let res: Value = req.send().await.unwrap().json().await.unwrap();
+        let v = res["value"].clone();
+        assert!(v.get("error").is_none(), "WebDriver {path}: {v}");
+        v
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.cmd(reqwest::Method::POST, path, body).await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.post("/url", json!({"url": url})).await;
+    }
+
+    async fn url(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/url", Value::Null)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let v = self
+            .post("/element", json!({"using": "css selector", "value": css}))
+            .await;
+        v[ELEMENT].as_str().unwrap().to_string()
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.element(css).await;
+        self.post(&format!("/element/{e}/click"), json!({})).await;
+    }
+
+    async fn type_in(&self, css: &str, text: &str) {
+        let e = self.element(css).await;
+        self.post(&format!("/element/{e}/clear"), json!({})).await;
+        self.post(&format!("/element/{e}/value"), json!({"text": text}))
+            .await;
+    }
+
+    async fn script(&self, js: &str) -> Value {
+        self.post("/execute/sync", json!({"script": js, "args": []}))
+            .await
+    }
+
+    async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.url().await.ends_with(path) {
+            give_up_after(deadline, path);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_for(&self, what: &str, js: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.script(js).await != true {
+            give_up_after(deadline, what);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn quit(&self) {
+        let _ = self.http.delete(&self.session).send().await.map(|_| ());
+    }
+}
+
+/// The newest successful sign-in's methods.
+fn last_amr(app: &TestApp) -> Value {
+    app.audit("auth.login")
+        .into_iter()
+        .find(|r| r["outcome"] == "success" && r["details"]["amr"].is_array())
+        .unwrap()["details"]["amr"]
+        .clone()
+}
+
+fn stored_counter(app: &TestApp) -> u64 {
+    let conn = app.state.pool.get().unwrap();
+    let cred: String = conn
+        .query_row("SELECT credential FROM passkeys", [], |r| r.get(0))
+        .unwrap();
+    let v: Value = serde_json::from_str(&cred).unwrap();
+    v["cred"]["counter"].as_u64().unwrap()
+}
+
+fn passkey_rows(app: &TestApp) -> i64 {
+    let conn = app.state.pool.get().unwrap();
+    conn.query_row("SELECT COUNT(*) FROM passkeys", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn passkeys_in_chromium_with_a_virtual_authenticator() {
+    let port = free_port();
+    let origin = format!("http://localhost:{port}");
+    let app = spawn_with(|c| {
+        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.public_url = origin.clone();
+    })
+    .await;
+    let Some(b) = Browser::start(app.dir.path()).await else {
+        return;
+    };
+    let email = "browser@lab.example";
+    app.user_with_role(email, "admin", "default");
+    let auth = b
+        .post(
+            "/webauthn/authenticator",
+            json!({"protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+                   "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true}),
+        )
+        .await;
+    let auth = format!("/webauthn/authenticator/{}", auth.as_str().unwrap());
+
+    // Password sign-in, then a passkey registered from the console.
+    b.goto(&format!("{origin}/login")).await;
+    b.type_in("#login input[name=email]", email).await;
+    b.type_in("#login input[name=password]", PASSWORD).await;
+    b.click("#login button[type=submit]").await;
+    b.wait_for_path("/console").await;
+    b.type_in("#pk-add input[name=name]", "chromium").await;
+    b.click("#pk-add button").await;
+    b.wait_for(
+        "the passkey listed",
+        "return document.querySelectorAll('#passkeys tr').length === 2",
+    )
+    .await;
+    assert_eq!(passkey_rows(&app), 1);
+    let reg = &app.audit("passkey.register")[0];
+    assert_eq!(reg["outcome"], "success");
+    assert_eq!(reg["details"]["name"], "chromium");
+    let creds = b
+        .cmd(
+            reqwest::Method::GET,
+            &format!("{auth}/credentials"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(creds.as_array().unwrap().len(), 1);
+    assert_eq!(creds[0]["rpId"], "localhost");
+    assert_eq!(
+        creds[0]["isResidentCredential"], true,
+        "a discoverable passkey"
+    );
+
+    // Passwordless: no email typed.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.click("#passkey").await;
+    b.wait_for_path("/console").await;
+    assert_eq!(last_amr(&app), json!(["hwk"]));
+
+    // As the second step after the password.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.type_in("#login input[name=email]", email).await;
+    b.type_in("#login input[name=password]", PASSWORD).await;
+    b.click("#login button[type=submit]").await;
+    b.wait_for(
+        "the second step",
+        "return !document.getElementById('mfa').hidden",
+    )
+    .await;
+    b.click("#mfa-passkey").await;
+    b.wait_for_path("/console").await;
+    assert_eq!(last_amr(&app), json!(["pwd", "hwk"]));
+
+    // The sign counter the device reports is the one kept.
+    let creds = b
+        .cmd(
+            reqwest::Method::GET,
+            &format!("{auth}/credentials"),
+            Value::Null,
+        )
+        .await;
+    let device = creds[0]["signCount"].as_u64().unwrap();
+    assert!(device >= 2, "{creds}");
+    assert_eq!(stored_counter(&app), device);
+
+    // A copy of the key whose counter starts again (a cloned authenticator) is refused.
+    let mut clone = creds[0].clone();
+    b.cmd(
+        reqwest::Method::DELETE,
+        &format!("{auth}/credentials"),
+        Value::Null,
+    )
+    .await;
+    clone["signCount"] = json!(0);
+    b.post(&format!("{auth}/credential"), clone.clone()).await;
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.click("#passkey").await;
+    b.wait_for(
+        "the refusal shown",
+        "return document.getElementById('error').textContent.length > 0",
+    )
+    .await;
+    assert!(b.url().await.ends_with("/login"));
+    let refused = app
+        .audit("auth.login")
+        .into_iter()
+        .find(|r| r["outcome"] != "success")
+        .unwrap();
+    assert_eq!(refused["details"]["reason"], "sign_counter");
+    assert_eq!(
+        stored_counter(&app),
+        device,
+        "a refused counter is not kept"
+    );
+
+    // The real device again (its counter ahead), then the passkey removed from the console.
+    b.cmd(
+        reqwest::Method::DELETE,
+        &format!("{auth}/credentials"),
+        Value::Null,
+    )
+    .await;
+    clone["signCount"] = json!(device + 10);
+    b.post(&format!("{auth}/credential"), clone).await;
+    b.script("document.getElementById('error').textContent = ''; return true")
+        .await;
+    b.click("#passkey").await;
+    b.wait_for_path("/console").await;
+    b.wait_for(
+        "the passkey listed",
+        "return document.querySelectorAll('#passkeys tr').length === 2",
+    )
+    .await;
+    b.click("#passkeys button").await;
+    b.wait_for(
+        "the passkey gone",
+        "return document.querySelectorAll('#passkeys tr').length === 1",
+    )
+    .await;
+    assert_eq!(passkey_rows(&app), 0);
+    assert_eq!(app.audit("passkey.delete").len(), 1);
+
+    // Without a passkey the password alone signs in again.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.type_in("#login input[name=email]", email).await;
+    b.type_in("#login input[name=password]", PASSWORD).await;
+    b.click("#login button[type=submit]").await;
+    b.wait_for_path("/console").await;
+    assert_eq!(last_amr(&app), json!(["pwd"]));
+    b.quit().await;
+}
