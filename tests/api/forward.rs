@@ -138,8 +138,8 @@ async fn the_sign_in_page_returns_only_to_listed_hosts() {
     assert!(!html.contains("<script>alert"), "{html}");
     assert_eq!(
         html.matches("<script").count(),
-        1,
-        "only the page's own script"
+        2,
+        "only the page's own scripts (passkey.js, login.js)"
     );
 }
 
