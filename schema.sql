@@ -320,7 +320,7 @@ CREATE TABLE change_epoch (
 );
 INSERT INTO change_epoch (id, n) VALUES (1, 0);
 
--- (Schema 7 from here to the end: the migration runs this part as it is.)
+-- (Schema 7, from here to its end marker: the migration runs this part as it is.)
 -- Passkeys (WebAuthn credentials): the public key and sign counter as webauthn-rs keeps them.
 CREATE TABLE passkeys (
     id             TEXT PRIMARY KEY,
@@ -342,3 +342,4 @@ CREATE TABLE passkey_ceremonies (
     expires_at  TEXT NOT NULL
 );
 CREATE INDEX passkey_ceremonies_user ON passkey_ceremonies(user_id, purpose);
+-- (End of schema 7.)

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
@@ -212,19 +211,10 @@ pub struct Challenge {
     pub challenge_id: String,
 }
 
-/// A stand-in credential id for an email without passkeys: keyed, so the same email always
-/// gets the same one and an answer does not tell whether the account exists or has passkeys.
-fn decoy_credential(app: &App, email_norm: &str) -> CredentialID {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(app.data_key.bytes())
-        .expect("HMAC takes any key length");
-    m.update(b"labgate passkey decoy\0");
-    m.update(email_norm.as_bytes());
-    CredentialID::from(m.finalize().into_bytes()[..16].to_vec())
-}
-
-/// POST /auth/passkeys/login/start: with an email (its passkeys are allowed), with the
-/// `mfa_token` of a password step (that user's passkeys), or with neither (a discoverable
-/// passkey names its user).
+/// POST /auth/passkeys/login/start: with the `mfa_token` of a password step (that user's
+/// passkeys are the allow list), with an email, or with neither (a discoverable passkey
+/// names its user). An email only binds the ceremony to that account: the answer lists no
+/// credentials, so it tells nothing of whether the account exists or holds passkeys.
 pub async fn login_start(app: &App, input: LoginStart) -> AppResult<Challenge> {
     if input.email.is_some() && input.mfa_token.is_some() {
         return Err(DomainError::validation(
@@ -235,6 +225,13 @@ pub async fn login_start(app: &App, input: LoginStart) -> AppResult<Challenge> {
     let rp = relying_party(app)?;
     let now = app.now();
     let mut user_id = None;
+    if input
+        .tenant
+        .as_ref()
+        .is_some_and(|t| t.is_empty() || t.len() > 100)
+    {
+        return Err(DomainError::validation("tenant", "1 to 100 characters"));
+    }
     let mut data = json!({"tenant": input.tenant});
     let mut allow: Option<Vec<CredentialID>> = None;
     if let Some(t) = input.mfa_token {
@@ -267,26 +264,13 @@ pub async fn login_start(app: &App, input: LoginStart) -> AppResult<Challenge> {
                 .collect(),
         );
     } else if let Some(email) = input.email {
-        let email_norm = users::normalize_email(&email);
-        data["email"] = json!(email);
-        let found = app
-            .read(move |c| {
-                let Some(u) = users::find_by_email(c, &email)? else {
-                    return Ok(None);
-                };
-                Ok(Some((u.id.clone(), passkeys::credentials(c, &u.id)?)))
-            })
+        if email.is_empty() || email.len() > 254 {
+            return Err(DomainError::validation("email", "1 to 254 characters"));
+        }
+        data["email"] = json!(users::normalize_email(&email));
+        user_id = app
+            .read(move |c| Ok(users::find_by_email(c, &email)?.map(|u| u.id)))
             .await?;
-        let ids: Vec<CredentialID> = match &found {
-            Some((_, held)) if !held.is_empty() => held
-                .iter()
-                .filter_map(|s| parse_passkey(s).ok())
-                .map(|p| p.cred_id().clone())
-                .collect(),
-            _ => vec![decoy_credential(app, &email_norm)],
-        };
-        user_id = found.map(|(u, _)| u);
-        allow = Some(ids);
     }
     let (mut rcr, state) = rp
         .start_discoverable_authentication()
@@ -376,10 +360,15 @@ async fn finish(
     let data: Value = serde_json::from_str(&ceremony.data).map_err(|_| internal("challenge"))?;
     let state: DiscoverableAuthentication =
         serde_json::from_value(data["state"].clone()).map_err(|_| internal("challenge"))?;
-    // The account: the passkey's owner, which must be the one the ceremony was started for.
+    // The account: the one the ceremony was started for (by email or by the password step),
+    // even when no account has that email; else the passkey's owner.
+    let bound = data["email"].is_string() || data["mfa"].is_string();
     let owner = stored.as_ref().map(|s| s.user_id.clone());
-    let expected = ceremony.user_id.clone().or(owner.clone());
-    let uid = expected.clone();
+    let uid = if bound {
+        ceremony.user_id.clone()
+    } else {
+        owner
+    };
     let wanted = data["tenant"].as_str().map(str::to_string);
     let found = app
         .read(move |c| {
@@ -413,8 +402,9 @@ async fn finish(
         let who = &who;
         let origin = &origin;
         async move {
-            if who.user_id.is_none() {
-                // No account to count against: audited, answered like any wrong credential.
+            if who.user_id.is_none() && who.email_norm.is_empty() {
+                // No account and no email to count against: audited, answered like any wrong
+                // credential. (A typed email is counted, and locked, whether it exists or not.)
                 let ev = who.event(
                     origin,
                     "auth.login",
@@ -462,11 +452,10 @@ async fn finish(
         );
         return Err(refuse(app, ev, signin::source_refused()).await);
     }
-    if cred
-        .response
-        .user_handle
-        .as_ref()
-        .is_some_and(|h| h.as_slice() != user_handle(&user.id).as_bytes())
+    // A passkey that named its own account must say which (WebAuthn §7.2), and say this one.
+    let handle = cred.response.user_handle.as_ref();
+    if (!bound && handle.is_none())
+        || handle.is_some_and(|h| h.as_slice() != user_handle(&user.id).as_bytes())
     {
         return Err(fail("wrong_user_handle").await);
     }
@@ -495,17 +484,24 @@ async fn finish(
     let mfa = data["mfa"].as_str().map(str::to_string);
     let pid = stored.id.clone();
     let second_step = mfa.is_some();
-    let spent = app
+    let old = stored.credential.clone();
+    let refused = app
         .write(move |tx, _| {
-            passkeys::used(tx, &pid, &updated, now)?;
+            // Only over the record this assertion was checked against: a sign-in that raced
+            // this one (the same counter) or a removal meanwhile wins.
+            if !passkeys::used(tx, &pid, &old, &updated, now)? {
+                return Ok(Some("sign_counter"));
+            }
             match mfa {
-                Some(h) => Ok(one_time::consume_hash(tx, MFA_PURPOSE, &h, now)?),
-                None => Ok(true),
+                Some(h) if !one_time::consume_hash(tx, MFA_PURPOSE, &h, now)? => {
+                    Ok(Some("invalid_mfa_token"))
+                }
+                _ => Ok(None),
             }
         })
         .await?;
-    if !spent {
-        return Err(fail("invalid_mfa_token").await);
+    if let Some(reason) = refused {
+        return Err(fail(reason).await);
     }
     let amr: Vec<String> = if second_step {
         vec!["pwd".into(), "hwk".into()]

@@ -282,13 +282,17 @@ pub const SCHEMA_VERSION: i64 = 7;
 /// The whole current schema, for a new database.
 const SCHEMA: &str = include_str!("../../schema.sql");
 
-/// The tables schema 7 added: the end of `schema.sql` from its passkeys heading, so the
-/// migration makes exactly what a new database gets.
+/// The tables schema 7 added: the part of `schema.sql` between its passkeys heading and the
+/// end marker, so the migration makes exactly what a new database gets (and nothing a later
+/// version adds after it).
 fn passkey_tables() -> &'static str {
     let at = SCHEMA
         .find("-- Passkeys (WebAuthn")
         .expect("schema.sql has the passkeys tables");
-    &SCHEMA[at..]
+    let end = SCHEMA[at..]
+        .find("-- (End of schema 7.)")
+        .expect("schema.sql marks the end of schema 7");
+    &SCHEMA[at..at + end]
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

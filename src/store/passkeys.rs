@@ -27,8 +27,8 @@ pub struct Stored {
     pub credential: String,
 }
 
-/// Pending ceremonies kept at most (a flood of unauthenticated starts cannot grow the table
-/// past this; the oldest are dropped first).
+/// Pending ceremonies of each purpose kept at most (a flood of unauthenticated sign-in starts
+/// cannot grow the table past this, nor push out registrations; the oldest go first).
 pub const CEREMONIES_MAX: i64 = 10_000;
 
 pub fn insert(
@@ -111,13 +111,20 @@ pub fn has_any(conn: &Connection, user_id: &str) -> StoreResult<bool> {
     )?)
 }
 
-/// After a verified assertion: the new counter (and backup state), and when.
-pub fn used(conn: &Connection, id: &str, credential: &str, now: Timestamp) -> StoreResult<()> {
-    conn.execute(
-        "UPDATE passkeys SET credential = ?2, last_used_at = ?3 WHERE id = ?1",
-        params![id, credential, time::fmt(now)],
+/// After a verified assertion: the new counter (and backup state), and when; only over the
+/// record the assertion was verified against (false when it changed or went meanwhile).
+pub fn used(
+    conn: &Connection,
+    id: &str,
+    verified: &str,
+    credential: &str,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let n = conn.execute(
+        "UPDATE passkeys SET credential = ?3, last_used_at = ?4 WHERE id = ?1 AND credential = ?2",
+        params![id, verified, credential, time::fmt(now)],
     )?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// Removes one of the user's own passkeys and answers its name; None when the user has none
@@ -144,7 +151,7 @@ pub struct Ceremony {
 }
 
 /// Keeps a ceremony until `expires_at`; expired ones are dropped first, and the oldest beyond
-/// `CEREMONIES_MAX`. A user's earlier registration is replaced by a new one.
+/// `CEREMONIES_MAX` of its purpose. A user's earlier registration is replaced by a new one.
 pub fn begin(
     conn: &Connection,
     purpose: &str,
@@ -167,8 +174,9 @@ pub fn begin(
     }
     conn.execute(
         "DELETE FROM passkey_ceremonies WHERE id IN (
-            SELECT id FROM passkey_ceremonies ORDER BY expires_at DESC LIMIT -1 OFFSET ?1)",
-        [CEREMONIES_MAX - 1],
+            SELECT id FROM passkey_ceremonies WHERE purpose = ?1
+            ORDER BY expires_at DESC LIMIT -1 OFFSET ?2)",
+        params![purpose, CEREMONIES_MAX - 1],
     )?;
     let id = new_id();
     conn.execute(

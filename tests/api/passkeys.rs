@@ -296,11 +296,10 @@ async fn register_list_sign_in_without_password_and_remove() {
     assert_eq!(ok["details"]["amr"], json!(["hwk"]));
     assert_eq!(ok["actor_id"], uid.as_str());
 
-    // With the email typed: the account's passkeys are the allow list.
+    // With the email typed: the ceremony is bound to that account, and lists no credentials
+    // (an answer tells nothing of which passkeys an account holds).
     let ch = login_start(&app, json!({"email": email})).await;
-    let allowed = &ch["publicKey"]["allowCredentials"];
-    assert_eq!(allowed.as_array().unwrap().len(), 1);
-    assert_eq!(allowed[0]["id"], B64.encode(&auth.cred_id));
+    assert_eq!(ch["publicKey"]["allowCredentials"], json!([]));
     let res = login_finish(&app, &ch, auth.assert(&ch)).await;
     assert_eq!(res.status(), 200);
 
@@ -590,27 +589,108 @@ async fn failed_passkey_sign_ins_count_toward_the_lockout() {
 }
 
 #[tokio::test]
-async fn an_unknown_email_gets_a_challenge_like_a_known_one() {
+async fn an_email_binds_the_ceremony_and_tells_nothing_of_the_account() {
     let app = passkey_app().await;
-    let a = login_start(&app, json!({"email": "nobody@lab.example"})).await;
-    let b = login_start(&app, json!({"email": "nobody@lab.example"})).await;
-    let allowed = a["publicKey"]["allowCredentials"].as_array().unwrap();
-    assert_eq!(
-        allowed.len(),
-        1,
-        "a stand-in credential, as if the account held one"
-    );
-    assert_eq!(
-        allowed[0]["id"], b["publicKey"]["allowCredentials"][0]["id"],
-        "the same one each time"
-    );
-    assert_ne!(a["challenge_id"], b["challenge_id"]);
+    let email = "pk-known@lab.example";
+    app.user_with_role(email, "viewer", "default");
+    let who = app.login(email).await;
     let mut auth = Authenticator::new();
-    let res = login_finish(&app, &a, auth.assert(&a)).await;
+    register(&app, &who, &mut auth, "key").await;
+
+    // A known email with a passkey and an unknown one get answers of the same shape.
+    let known = login_start(&app, json!({"email": email})).await;
+    let unknown = login_start(&app, json!({"email": "nobody@lab.example"})).await;
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v["publicKey"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&known), keys(&unknown));
+    assert_eq!(known["publicKey"]["allowCredentials"], json!([]));
+    assert_eq!(unknown["publicKey"]["allowCredentials"], json!([]));
+
+    // A real passkey of one account does not sign in on a ceremony started for an email no
+    // account has (which would tell that the email is free).
+    let res = login_finish(&app, &unknown, auth.assert(&unknown)).await;
     assert_error(res, 401, "INVALID_CREDENTIALS").await;
     let rec = last_refusal(&app);
     assert_eq!(rec["details"]["reason"], "unknown_passkey");
     assert_eq!(rec["details"]["email"], "nobody@lab.example");
+
+    // An unknown email locks like a known one: five failures, then 423 for either.
+    for _ in 0..5 {
+        let res = app.login_raw("ghost@lab.example", "wrong password!!").await;
+        assert_eq!(res.status(), 401);
+    }
+    let ch = login_start(&app, json!({"email": "ghost@lab.example"})).await;
+    let res = login_finish(&app, &ch, auth.assert(&ch)).await;
+    assert_error(res, 423, "ACCOUNT_LOCKED").await;
+
+    // Overlong input is refused before anything is kept.
+    let long = format!("{}@lab.example", "a".repeat(300));
+    let res = app
+        .client_on_fresh_ip()
+        .post(app.url("/api/auth/passkeys/login/start"))
+        .json(&json!({"email": long}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(res, 400, "VALIDATION_ERROR").await;
+    assert_eq!(body["details"][0]["field"], "email");
+}
+
+#[tokio::test]
+async fn the_tenants_address_lists_and_the_mfa_step_bind_a_passkey_sign_in() {
+    let app = passkey_app().await;
+    let (a, b) = ("pk-a@lab.example", "pk-b@lab.example");
+    app.user_with_role(a, "viewer", "default");
+    app.user_with_role(b, "viewer", "default");
+    let (la, lb) = (app.login(a).await, app.login(b).await);
+    let (mut ka, mut kb) = (Authenticator::new(), Authenticator::new());
+    register(&app, &la, &mut ka, "a").await;
+    register(&app, &lb, &mut kb, "b").await;
+
+    // A's password step answered with B's passkey.
+    let step: Value = app.login_raw(a, PASSWORD).await.json().await.unwrap();
+    let ch = login_start(&app, json!({"mfa_token": step["mfa_token"]})).await;
+    let res = login_finish(&app, &ch, kb.assert(&ch)).await;
+    assert_error(res, 401, "INVALID_CREDENTIALS").await;
+    assert_eq!(last_refusal(&app)["details"]["reason"], "unknown_passkey");
+
+    // A discoverable answer without a user handle is refused.
+    let ch = login_start(&app, json!({})).await;
+    let mut bare = ka.assert(&ch);
+    bare["response"]
+        .as_object_mut()
+        .unwrap()
+        .remove("userHandle");
+    let res = login_finish(&app, &ch, bare).await;
+    assert_error(res, 401, "INVALID_CREDENTIALS").await;
+    assert_eq!(last_refusal(&app)["details"]["reason"], "wrong_user_handle");
+
+    // The tenant allows only 127.0.0.1 (the admin's own address): a passkey from another
+    // address is refused like a password would be.
+    let admin = app.admin().await;
+    let res = send(
+        &app,
+        "POST",
+        "/api/admin/security/ip-allowlist",
+        &admin.jwt,
+        json!({"cidr": "127.0.0.1/32"}),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let ch = login_start(&app, json!({})).await;
+    let res = login_finish(&app, &ch, ka.assert(&ch)).await;
+    assert_error(res, 403, "SOURCE_IP_NOT_ALLOWED").await;
+    let rec = last_refusal(&app);
+    assert_eq!(rec["details"]["reason"], "source_ip_not_allowed");
+    assert_eq!(rec["outcome"], "denied");
 }
 
 #[tokio::test]
@@ -754,7 +834,8 @@ async fn registration_refusals() {
     let body = assert_error(res, 400, "VALIDATION_ERROR").await;
     assert_eq!(body["details"][0]["field"], "credential");
 
-    // Only an interactive session registers: not an API key or a token.
+    // Only an interactive session registers: no credential, or a personal access token, is
+    // refused.
     let res = app
         .client
         .post(app.url("/api/auth/passkeys/register/start"))
@@ -763,6 +844,29 @@ async fn registration_refusals() {
         .await
         .unwrap();
     assert_error(res, 401, "NO_CREDENTIALS").await;
+    let pat: Value = send(
+        &app,
+        "POST",
+        "/api/tokens",
+        &who.jwt,
+        json!({"name": "ci", "expires_in": "30d"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/auth/passkeys/register/start"))
+        .header(
+            "authorization",
+            format!("token {}", pat["token"].as_str().unwrap()),
+        )
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 403, "INTERACTIVE_SESSION_REQUIRED").await;
 }
 
 #[tokio::test]

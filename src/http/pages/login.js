@@ -45,8 +45,8 @@ $("mfa").addEventListener("submit", async (ev) => {
   location.href = next;
 });
 
-// A passkey sign-in: with the email typed (its passkeys are offered), without one (the
-// passkey names its account), or as the second step after the password.
+// A passkey sign-in: the passkey names its account (an email typed first binds the sign-in to
+// that account), or as the second step after the password.
 async function passkeySignIn(body) {
   fail("");
   if (!passkeys.supported()) return fail("This browser cannot use passkeys.");

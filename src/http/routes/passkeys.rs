@@ -85,7 +85,7 @@ pub async fn remove(
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LoginStartRequest {
-    /// the account's email: its passkeys are allowed
+    /// the account's email: the sign-in is bound to it (no credentials are listed)
     pub email: Option<String>,
     /// the `mfa_token` of a password sign-in: the passkey is the second factor
     pub mfa_token: Option<String>,
