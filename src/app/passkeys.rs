@@ -89,13 +89,15 @@ pub async fn register_start(app: &App, me: Me, name: &str) -> AppResult<Value> {
         .filter_map(|s| parse_passkey(s).ok())
         .map(|p| p.cred_id().clone())
         .collect();
+    // The device shows the display name; a person created without a name (`labgate user
+    // create` asks for none) is shown by the email instead (WebAuthn takes no empty name).
+    let display = if me.user.name.trim().is_empty() {
+        &me.user.email
+    } else {
+        &me.user.name
+    };
     let (mut ccr, state) = rp
-        .start_passkey_registration(
-            user_handle(&uid),
-            &me.user.email,
-            &me.user.name,
-            Some(exclude),
-        )
+        .start_passkey_registration(user_handle(&uid), &me.user.email, display, Some(exclude))
         .map_err(|_| internal("challenge"))?;
     // A discoverable credential where the authenticator can keep one: the passkey then signs
     // in without the email being typed first.

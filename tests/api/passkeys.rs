@@ -694,6 +694,37 @@ async fn the_tenants_address_lists_and_the_mfa_step_bind_a_passkey_sign_in() {
 }
 
 #[tokio::test]
+async fn a_person_created_without_a_name_registers_under_the_email() {
+    let app = passkey_app().await;
+    let email = "nameless@lab.example";
+    app.user_with_role(email, "viewer", "default");
+    app.sql("UPDATE users SET name = '' WHERE email = 'nameless@lab.example'");
+    app.state.app.changed_outside();
+    let who = app.login(email).await;
+    let res = send(
+        &app,
+        "POST",
+        "/api/auth/passkeys/register/start",
+        &who.jwt,
+        json!({"name": "key"}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let options: Value = res.json().await.unwrap();
+    assert_eq!(options["publicKey"]["user"]["displayName"], email);
+    let mut auth = Authenticator::new();
+    let res = send(
+        &app,
+        "POST",
+        "/api/auth/passkeys/register/finish",
+        &who.jwt,
+        auth.register(&options),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+}
+
+#[tokio::test]
 async fn registration_refusals() {
     let app = passkey_app().await;
     let who = app.admin().await;
