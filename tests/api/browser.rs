@@ -180,6 +180,13 @@ impl Browser {
         }
     }
 
+    /// The sign-in page's email and password form, filled and sent.
+    async fn sign_in_with_password(&self, email: &str) {
+        self.type_in("#login input[name=email]", email).await;
+        self.type_in("#login input[name=password]", PASSWORD).await;
+        self.click("#login button[type=submit]").await;
+    }
+
     async fn quit(&self) {
         let _ = self.http.delete(&self.session).send().await.map(|_| ());
     }
@@ -234,9 +241,7 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
 
     // Password sign-in, then a passkey registered from the console.
     b.goto(&format!("{origin}/login")).await;
-    b.type_in("#login input[name=email]", email).await;
-    b.type_in("#login input[name=password]", PASSWORD).await;
-    b.click("#login button[type=submit]").await;
+    b.sign_in_with_password(email).await;
     b.wait_for_path("/console").await;
     b.type_in("#pk-add input[name=name]", "chromium").await;
     b.click("#pk-add button").await;
@@ -273,9 +278,7 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     // As the second step after the password.
     b.click("#logout").await;
     b.wait_for_path("/login").await;
-    b.type_in("#login input[name=email]", email).await;
-    b.type_in("#login input[name=password]", PASSWORD).await;
-    b.click("#login button[type=submit]").await;
+    b.sign_in_with_password(email).await;
     b.wait_for(
         "the second step",
         "return !document.getElementById('mfa').hidden",
@@ -358,9 +361,7 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     // Without a passkey the password alone signs in again.
     b.click("#logout").await;
     b.wait_for_path("/login").await;
-    b.type_in("#login input[name=email]", email).await;
-    b.type_in("#login input[name=password]", PASSWORD).await;
-    b.click("#login button[type=submit]").await;
+    b.sign_in_with_password(email).await;
     b.wait_for_path("/console").await;
     assert_eq!(last_amr(&app), json!(["pwd"]));
     b.quit().await;

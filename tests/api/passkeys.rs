@@ -178,14 +178,18 @@ async fn register(app: &TestApp, who: &Login, auth: &mut Authenticator, name: &s
     res.json().await.unwrap()
 }
 
-async fn login_start(app: &TestApp, body: Value) -> Value {
-    let res = app
-        .client_on_fresh_ip()
+/// `POST /api/auth/passkeys/login/start` from a fresh address, answered as it came.
+async fn login_start_raw(app: &TestApp, body: Value) -> reqwest::Response {
+    app.client_on_fresh_ip()
         .post(app.url("/api/auth/passkeys/login/start"))
         .json(&body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn login_start(app: &TestApp, body: Value) -> Value {
+    let res = login_start_raw(app, body).await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
@@ -381,13 +385,7 @@ async fn passkey_as_second_factor_after_the_password() {
     assert_eq!(rec["details"]["amr"], json!(["pwd", "hwk"]));
 
     // The MFA step was spent: it starts no second ceremony.
-    let res = app
-        .client_on_fresh_ip()
-        .post(app.url("/api/auth/passkeys/login/start"))
-        .json(&json!({"mfa_token": mfa_token}))
-        .send()
-        .await
-        .unwrap();
+    let res = login_start_raw(&app, json!({"mfa_token": mfa_token})).await;
     assert_error(res, 401, "INVALID_TOKEN").await;
 
     // A passkey satisfies require_mfa: all (a password-only session of the same tenant does not).
@@ -633,13 +631,7 @@ async fn an_email_binds_the_ceremony_and_tells_nothing_of_the_account() {
 
     // Overlong input is refused before anything is kept.
     let long = format!("{}@lab.example", "a".repeat(300));
-    let res = app
-        .client_on_fresh_ip()
-        .post(app.url("/api/auth/passkeys/login/start"))
-        .json(&json!({"email": long}))
-        .send()
-        .await
-        .unwrap();
+    let res = login_start_raw(&app, json!({"email": long})).await;
     let body = assert_error(res, 400, "VALIDATION_ERROR").await;
     assert_eq!(body["details"][0]["field"], "email");
 }
@@ -906,13 +898,7 @@ async fn login_start_refusals() {
     let email = "pk-start@lab.example";
     app.user_with_role(email, "viewer", "default");
     // Both forms at once.
-    let res = app
-        .client_on_fresh_ip()
-        .post(app.url("/api/auth/passkeys/login/start"))
-        .json(&json!({"email": email, "mfa_token": "lgx_x"}))
-        .send()
-        .await
-        .unwrap();
+    let res = login_start_raw(&app, json!({"email": email, "mfa_token": "lgx_x"})).await;
     assert_error(res, 400, "VALIDATION_ERROR").await;
     // An MFA step whose account has no passkey: the authenticator code is the way on.
     let admin = app.admin().await;
@@ -945,22 +931,14 @@ async fn login_start_refusals() {
         .json()
         .await
         .unwrap();
-    let res = app
-        .client_on_fresh_ip()
-        .post(app.url("/api/auth/passkeys/login/start"))
-        .json(&json!({"mfa_token": step["mfa_token"]}))
-        .send()
-        .await
-        .unwrap();
+    let res = login_start_raw(&app, json!({"mfa_token": step["mfa_token"]})).await;
     assert_error(res, 409, "CONFLICT").await;
     // A forged MFA token.
-    let res = app
-        .client_on_fresh_ip()
-        .post(app.url("/api/auth/passkeys/login/start"))
-        .json(&json!({"mfa_token": "lgx_0000000000000000000000000000000000000000"}))
-        .send()
-        .await
-        .unwrap();
+    let res = login_start_raw(
+        &app,
+        json!({"mfa_token": "lgx_0000000000000000000000000000000000000000"}),
+    )
+    .await;
     assert_error(res, 401, "INVALID_TOKEN").await;
 }
 
