@@ -17,6 +17,7 @@ const RESET_HTML: &str = include_str!("pages/reset.html");
 const INVITE_HTML: &str = include_str!("pages/invite.html");
 const ACCOUNT_JS: &str = include_str!("pages/account.js");
 const PASSKEY_JS: &str = include_str!("pages/passkey.js");
+const UI_JS: &str = include_str!("pages/ui.js");
 
 /// Pages run only their own scripts and styles, embed nothing and are embedded nowhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -72,41 +73,64 @@ pub async fn invite() -> HttpResponse {
     page(INVITE_HTML.to_string())
 }
 
-/// `GET /` and `GET /console`: the signed-in user's console; without a session, the sign-in page.
+/// `GET /` and `GET /console`: the signed-in user's console; without a session, the sign-in
+/// page (the browser keeps the address fragment across the redirect, so the sign-in returns to
+/// the view asked for). A session that a `require_mfa: "all"` policy confines to its own
+/// account still gets the console, showing only the account view and how to enroll, instead
+/// of being sent back to the sign-in page.
 pub async fn console(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let caller = match auth::authenticate(&req, &state).await {
-        Ok(c) if c.user.is_some() => c,
-        _ => {
-            return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
-                .finish();
+    use actix_web::HttpMessage;
+    let to_login = || {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/login"))
+            .finish()
+    };
+    let (caller, confined) = match auth::authenticate(&req, &state).await {
+        Ok(c) => (c, false),
+        Err(e) if e.code == crate::domain::error::Code::MfaRequired => {
+            // The policy refused after identifying the caller, and kept it on the request.
+            match req.extensions().get::<auth::Caller>().cloned() {
+                Some(c) => (c, true),
+                None => return to_login(),
+            }
         }
+        Err(_) => return to_login(),
     };
     let Some(user) = caller.user.clone() else {
-        return HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/login"))
-            .finish();
+        return to_login();
     };
-    let usable: Vec<&str> = caller
-        .caps
-        .names()
-        .into_iter()
-        .filter(|c| !caller.mfa_blocked.names().contains(c))
-        .collect();
+    let held: Vec<&str> = caller.caps.names();
+    let blocked = caller.mfa_blocked.names();
+    let usable: Vec<&str> = if confined {
+        Vec::new()
+    } else {
+        held.iter()
+            .copied()
+            .filter(|c| !blocked.contains(c))
+            .collect()
+    };
+    let gate = if confined {
+        "all"
+    } else if !blocked.is_empty() {
+        "admins"
+    } else {
+        ""
+    };
     let html = CONSOLE_HTML
         .replace("{{caps}}", &escape(&usable.join(",")))
-        .replace("{{name}}", &escape(&user.name))
+        .replace("{{held}}", &escape(&held.join(",")))
+        .replace("{{gate}}", gate)
+        .replace("{{user_id}}", &escape(&user.user_id))
+        .replace(
+            "{{name}}",
+            &escape(if user.name.is_empty() {
+                &user.email
+            } else {
+                &user.name
+            }),
+        )
         .replace("{{email}}", &escape(&user.email))
         .replace("{{tenant}}", &escape(&caller.tenant.slug))
-        .replace("{{roles}}", &escape(&user.roles.join(", ")))
-        .replace(
-            "{{mfa}}",
-            if user.mfa_enabled {
-                "MFA is enabled."
-            } else {
-                "MFA is not enabled."
-            },
-        )
         .replace(
             "{{mfa_on}}",
             if user.mfa_enabled { "true" } else { "false" },
@@ -121,6 +145,7 @@ pub async fn asset(name: web::Path<String>) -> HttpResponse {
         "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
         "account.js" => (ACCOUNT_JS, "text/javascript; charset=utf-8"),
         "passkey.js" => (PASSKEY_JS, "text/javascript; charset=utf-8"),
+        "ui.js" => (UI_JS, "text/javascript; charset=utf-8"),
         "labgate.css" => (CSS, "text/css; charset=utf-8"),
         _ => return HttpResponse::NotFound().finish(),
     };

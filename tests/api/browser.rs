@@ -14,7 +14,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver we started (in a process group of its own, so the browsers it started end
 /// with it) and one browser session on it.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     session: String,
     driver: Child,
@@ -31,7 +31,7 @@ impl Drop for Browser {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,9 +40,9 @@ fn free_port() -> u16 {
 }
 
 /// How long the page may take to get somewhere (its own work, not a timer).
-const PATIENCE: Duration = Duration::from_secs(15);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(15);
 
-fn give_up_after(deadline: Instant, what: &str) {
+pub(crate) fn give_up_after(deadline: Instant, what: &str) {
     assert!(
         Instant::now() < deadline,
         "the browser never got to: {what}"
@@ -50,7 +50,13 @@ fn give_up_after(deadline: Instant, what: &str) {
 }
 
 impl Browser {
-    async fn start(dir: &std::path::Path) -> Option<Browser> {
+    pub(crate) async fn start(dir: &std::path::Path) -> Option<Browser> {
+        Browser::start_with(dir, &[]).await
+    }
+
+    /// A browser with extra Chromium switches (`--host-resolver-rules=...`), keeping its
+    /// console messages and its network log for the tests to read.
+    pub(crate) async fn start_with(dir: &std::path::Path, extra: &[String]) -> Option<Browser> {
         use std::os::unix::process::CommandExt;
         let (driver_bin, chromium) = ("/usr/bin/chromedriver", "/usr/bin/chromium");
         if !std::path::Path::new(driver_bin).exists() || !std::path::Path::new(chromium).exists() {
@@ -88,13 +94,24 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = dir.join("chromium-profile");
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--no-first-run".into(),
+            // Chromium's own calls home would show in the network log (and fail here).
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-features=Translate,OptimizationHints,MediaRouter".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        args.extend(extra.iter().cloned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--no-first-run", format!("--user-data-dir={}", profile.display())],
-            },
+            "goog:loggingPrefs": {"browser": "ALL", "performance": "ALL"},
+            "goog:chromeOptions": {"binary": chromium, "args": args},
         }}});
         let res: Value = b
             .http
@@ -113,7 +130,7 @@ impl Browser {
         Some(b)
     }
 
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+    pub(crate) async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let mut req = self.http.request(method, format!("{}{path}", self.session));
         if !body.is_null() {
             req = req.json(&body);
@@ -124,15 +141,15 @@ impl Browser {
         v
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
         self.cmd(reqwest::Method::POST, path, body).await
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.post("/url", json!({"url": url})).await;
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.cmd(reqwest::Method::GET, "/url", Value::Null)
             .await
             .as_str()
@@ -140,31 +157,31 @@ impl Browser {
             .to_string()
     }
 
-    async fn element(&self, css: &str) -> String {
+    pub(crate) async fn element(&self, css: &str) -> String {
         let v = self
             .post("/element", json!({"using": "css selector", "value": css}))
             .await;
         v[ELEMENT].as_str().unwrap().to_string()
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let e = self.element(css).await;
         self.post(&format!("/element/{e}/click"), json!({})).await;
     }
 
-    async fn type_in(&self, css: &str, text: &str) {
+    pub(crate) async fn type_in(&self, css: &str, text: &str) {
         let e = self.element(css).await;
         self.post(&format!("/element/{e}/clear"), json!({})).await;
         self.post(&format!("/element/{e}/value"), json!({"text": text}))
             .await;
     }
 
-    async fn script(&self, js: &str) -> Value {
+    pub(crate) async fn script(&self, js: &str) -> Value {
         self.post("/execute/sync", json!({"script": js, "args": []}))
             .await
     }
 
-    async fn wait_for_path(&self, path: &str) {
+    pub(crate) async fn wait_for_path(&self, path: &str) {
         let deadline = Instant::now() + PATIENCE;
         while !self.url().await.ends_with(path) {
             give_up_after(deadline, path);
@@ -172,7 +189,7 @@ impl Browser {
         }
     }
 
-    async fn wait_for(&self, what: &str, js: &str) {
+    pub(crate) async fn wait_for(&self, what: &str, js: &str) {
         let deadline = Instant::now() + PATIENCE;
         while self.script(js).await != true {
             give_up_after(deadline, what);
@@ -181,13 +198,161 @@ impl Browser {
     }
 
     /// The sign-in page's email and password form, filled and sent.
-    async fn sign_in_with_password(&self, email: &str) {
+    pub(crate) async fn sign_in_with_password(&self, email: &str) {
         self.type_in("#login input[name=email]", email).await;
         self.type_in("#login input[name=password]", PASSWORD).await;
         self.click("#login button[type=submit]").await;
     }
 
-    async fn quit(&self) {
+    /// The text of the first element matching `css`.
+    pub(crate) async fn text(&self, css: &str) -> String {
+        let e = self.element(css).await;
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{e}/text"),
+            Value::Null,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Waits until the first element matching `css` shows `needle` in its text.
+    pub(crate) async fn wait_for_text(&self, css: &str, needle: &str) {
+        let js = format!(
+            "const e = document.querySelector({}); return !!e && e.offsetParent !== null && e.textContent.includes({});",
+            json!(css),
+            json!(needle)
+        );
+        self.wait_for(&format!("{css} saying {needle:?}"), &js)
+            .await;
+    }
+
+    /// Clicks the button whose visible text is `label` inside the element matching `scope`.
+    pub(crate) async fn click_button(&self, scope: &str, label: &str) {
+        let js = format!(
+            "const b = [...document.querySelectorAll({} + ' button')].find((b) => b.textContent.trim() === {} && b.offsetParent !== null); if (!b) return false; b.click(); return true;",
+            json!(scope),
+            json!(label)
+        );
+        self.wait_for(&format!("a {label:?} button in {scope}"), &js)
+            .await;
+    }
+
+    /// Answers the page's confirmation dialog with its "yes" button, after checking what it asks.
+    pub(crate) async fn confirm(&self, asked: &str) {
+        self.wait_for(
+            "the confirmation dialog",
+            "return document.getElementById('confirm').open",
+        )
+        .await;
+        let text = self.text("#confirm-text").await;
+        assert!(text.contains(asked), "the dialog asked: {text}");
+        self.click("#confirm-yes").await;
+    }
+
+    /// The viewport made `width` CSS pixels wide.
+    pub(crate) async fn width(&self, width: i64) {
+        self.post("/window/rect", json!({"width": width, "height": 900}))
+            .await;
+        // The window's frame, if any, is taken off the viewport: make up for it.
+        let inner = self
+            .script("return window.innerWidth")
+            .await
+            .as_i64()
+            .unwrap();
+        if inner != width {
+            self.post(
+                "/window/rect",
+                json!({"width": width + (width - inner), "height": 900}),
+            )
+            .await;
+        }
+    }
+
+    /// The whole page as a PNG (the window grown to the page's height first).
+    pub(crate) async fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine;
+        let w = self
+            .script("return window.outerWidth")
+            .await
+            .as_i64()
+            .unwrap();
+        let h = self
+            .script("return Math.min(6000, document.documentElement.scrollHeight + 20)")
+            .await
+            .as_i64()
+            .unwrap();
+        self.post("/window/rect", json!({"width": w, "height": h}))
+            .await;
+        let png = self
+            .cmd(reqwest::Method::GET, "/screenshot", Value::Null)
+            .await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        std::fs::write(path, bytes).unwrap();
+        self.post("/window/rect", json!({"width": w, "height": 900}))
+            .await;
+    }
+
+    /// The console messages since the last call (level, text).
+    pub(crate) async fn console_messages(&self) -> Vec<(String, String)> {
+        let v = self.post("/se/log", json!({"type": "browser"})).await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["level"].as_str().unwrap_or_default().to_string(),
+                    e["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every URL the browser asked for since the last call, from its network log.
+    pub(crate) async fn requested(&self) -> Vec<String> {
+        let v = self.post("/se/log", json!({"type": "performance"})).await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(e["message"].as_str()?).ok())
+            .filter(|m| m["message"]["method"] == "Network.requestWillBeSent")
+            .filter_map(|m| {
+                Some(
+                    m["message"]["params"]["request"]["url"]
+                        .as_str()?
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Lets the page read and write the clipboard, as a person allowing it would.
+    pub(crate) async fn grant_clipboard(&self) {
+        for name in ["clipboard-read", "clipboard-write"] {
+            self.post(
+                "/permissions",
+                json!({"descriptor": {"name": name}, "state": "granted"}),
+            )
+            .await;
+        }
+    }
+
+    /// What the clipboard holds.
+    pub(crate) async fn clipboard(&self) -> String {
+        let v = self
+            .post(
+                "/execute/async",
+                json!({"script": "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, (e) => done('refused: ' + e))", "args": []}),
+            )
+            .await;
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    pub(crate) async fn quit(&self) {
         let _ = self.http.delete(&self.session).send().await.map(|_| ());
     }
 }
@@ -245,11 +410,7 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     b.wait_for_path("/console").await;
     b.type_in("#pk-add input[name=name]", "chromium").await;
     b.click("#pk-add button").await;
-    b.wait_for(
-        "the passkey listed",
-        "return document.querySelectorAll('#passkeys tr').length === 2",
-    )
-    .await;
+    b.wait_for_text("#passkeys tbody", "chromium").await;
     assert_eq!(passkey_rows(&app), 1);
     let reg = &app.audit("passkey.register")[0];
     assert_eq!(reg["outcome"], "success");
@@ -344,17 +505,10 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
         .await;
     b.click("#passkey").await;
     b.wait_for_path("/console").await;
-    b.wait_for(
-        "the passkey listed",
-        "return document.querySelectorAll('#passkeys tr').length === 2",
-    )
-    .await;
-    b.click("#passkeys button").await;
-    b.wait_for(
-        "the passkey gone",
-        "return document.querySelectorAll('#passkeys tr').length === 1",
-    )
-    .await;
+    b.wait_for_text("#passkeys tbody", "chromium").await;
+    b.click_button("#passkeys", "Remove").await;
+    b.confirm("chromium").await;
+    b.wait_for_text("#passkeys tbody", "No passkeys yet").await;
     assert_eq!(passkey_rows(&app), 0);
     assert_eq!(app.audit("passkey.delete").len(), 1);
 

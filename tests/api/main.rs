@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod browser;
 mod cli;
+mod console;
 mod credentials;
 mod forward;
 mod foundation;

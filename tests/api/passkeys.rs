@@ -145,13 +145,18 @@ async fn send(
 }
 
 /// The authenticator code of now, computed with totp-rs directly.
-fn totp_now(secret_b32: &str) -> String {
+pub(crate) fn totp_now(secret_b32: &str) -> String {
+    totp_at(secret_b32, 0)
+}
+
+/// The authenticator code `steps` 30-second steps from now (the server takes one either side).
+pub(crate) fn totp_at(secret_b32: &str, steps: i64) -> String {
     let secret = totp_rs::Secret::Encoded(secret_b32.to_string())
         .to_bytes()
         .unwrap();
     let t =
         totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret, None, "t".into());
-    t.generate(chrono::Utc::now().timestamp() as u64)
+    t.generate((chrono::Utc::now().timestamp() + steps * 30) as u64)
 }
 
 /// Registers a passkey for the signed-in user; answers the 201 body.
