@@ -3,11 +3,9 @@
 //! the MFA policy, a session that ends while the page is open, every page checked by axe-core,
 //! at 1280 and 390 pixels, and the playground reached by a lab host name.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, PATIENCE, free_port, give_up_after};
+use crate::browser::{Browser, PATIENCE, free_port};
 use crate::helpers::*;
 use crate::passkeys::totp_at;
 
@@ -199,5 +197,417 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
         .await
         .unwrap();
     assert_error(res, 401, "TOKEN_REVOKED").await;
+    b.quit().await;
+}
+
+/// An HTTP collector that takes one request and answers it only when told: a noise run sending
+/// to it stays `running` until then.
+struct HeldCollector {
+    port: u16,
+    release: std::sync::Arc<tokio::sync::Notify>,
+    received: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl HeldCollector {
+    async fn start() -> HeldCollector {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let received = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (r, got) = (release.clone(), received.clone());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 1 << 16];
+                let _ = s.read(&mut buf).await;
+                got.notify_one();
+                r.notified().await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        HeldCollector {
+            port,
+            release,
+            received,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_adds_people_keys_sinks_schedules_and_watches_a_run() {
+    let (app, origin) = served().await;
+    let Some(b) = Browser::start(app.dir.path()).await else {
+        return;
+    };
+    let email = "chief@lab.example";
+    app.user_with_role(email, "admin", "default");
+    let api = app.login(email).await;
+    sign_in(&b, &origin, email).await;
+
+    // A user with a role.
+    view(&b, &origin, "people").await;
+    b.wait_for_text("#user-form .roles-pick", "operator").await;
+    b.type_in("#user-form input[name=email]", "new-op@lab.example")
+        .await;
+    b.type_in("#user-form input[name=name]", "New Operator")
+        .await;
+    b.type_in("#user-form input[name=password]", PASSWORD).await;
+    b.script("for (const i of document.querySelectorAll('#user-form input[name=role]')) i.checked = i.value === 'operator'; return true")
+        .await;
+    b.click("#user-form button[type=submit]").await;
+    b.wait_for_text("#users tbody", "new-op@lab.example").await;
+    let users = get(&app, &api, "/api/admin/users?q=new-op").await;
+    assert_eq!(users["data"][0]["roles"], json!(["operator"]));
+    assert_eq!(users["data"][0]["name"], "New Operator");
+    app.login("new-op@lab.example").await;
+
+    // An invitation, accepted from the mailed link.
+    b.type_in("#invite-form input[name=email]", "invited@lab.example")
+        .await;
+    b.script("for (const i of document.querySelectorAll('#invite-form input[name=role]')) i.checked = i.value === 'analyst'; return true")
+        .await;
+    b.click("#invite-form button[type=submit]").await;
+    b.wait_for_text("#invitations tbody", "invited@lab.example")
+        .await;
+    let mail = app.mails(1).await.pop().unwrap();
+    let link = format!("{origin}/invite#token={}", token_in_mail(&mail));
+    assert!(mail.contains("/invite#token="), "the mail links the page");
+    b.goto(&link).await;
+    b.type_in("#invite input[name=name]", "Invited Analyst")
+        .await;
+    b.type_in("#invite input[name=password]", PASSWORD).await;
+    b.type_in("#invite input[name=again]", PASSWORD).await;
+    b.click("#invite button").await;
+    b.wait_for(
+        "the invitation accepted",
+        "return !document.getElementById('done').hidden",
+    )
+    .await;
+    assert!(
+        b.url().await.ends_with("/invite"),
+        "the token left the address"
+    );
+    let invited = app.login("invited@lab.example").await;
+    assert_eq!(invited.body["user"]["roles"], json!(["analyst"]));
+
+    // An API key with the noise service: its secret is shown once and works.
+    view(&b, &origin, "api-keys").await;
+    b.type_in("#key-form input[name=name]", "siem-feed").await;
+    b.script(
+        "document.querySelector('#key-form select[name=svc-noise]').value = 'write'; return true",
+    )
+    .await;
+    b.type_in("#key-form textarea[name=subnets]", "127.0.0.0/8")
+        .await;
+    b.click("#key-form button[type=submit]").await;
+    b.wait_for_text("#key-secret", "siem-feed").await;
+    let key = b.text("#key-secret code").await;
+    assert!(key.starts_with("lgk_"), "{key}");
+    let res = app
+        .client
+        .get(app.url("/api/noise/sinks"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the key reaches its service");
+    let res = app
+        .client
+        .get(app.url("/api/admin/users"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 404, "NOT_FOUND").await;
+    b.wait_for_text("#keys tbody", "noise: read and write")
+        .await;
+
+    // A sink, a schedule, and a run whose status changes on the page without a reload.
+    let collector = HeldCollector::start().await;
+    view(&b, &origin, "noise").await;
+    b.type_in("#sink-form input[name=name]", "held").await;
+    b.script("const k = document.querySelector('#sink-form select[name=kind]'); k.value = 'http'; k.dispatchEvent(new Event('change')); return true")
+        .await;
+    b.type_in(
+        "#sink-form input[name=url]",
+        &format!("http://127.0.0.1:{}/ingest", collector.port),
+    )
+    .await;
+    b.click("#sink-form button[type=submit]").await;
+    b.wait_for_text("#sinks tbody", "held").await;
+    b.wait_for(
+        "the new sink offered",
+        "return [...document.querySelectorAll('#run-form select[name=sink] option')].some((o) => o.value === 'held')",
+    )
+    .await;
+
+    b.type_in("#schedule-form input[name=name]", "nightly-dns")
+        .await;
+    b.type_in("#schedule-form input[name=cron]", "0 3 * * *")
+        .await;
+    b.script(
+        "document.querySelector('#schedule-form select[name=profile]').value = 'dns'; return true",
+    )
+    .await;
+    b.click("#schedule-form button[type=submit]").await;
+    b.wait_for_text("#schedules tbody", "nightly-dns").await;
+    let schedules = get(&app, &api, "/api/noise/schedules").await;
+    let s = &schedules["data"][0];
+    assert_eq!(
+        (
+            s["name"].as_str(),
+            s["cron"].as_str(),
+            s["profile"].as_str(),
+            s["enabled"].as_bool()
+        ),
+        (
+            Some("nightly-dns"),
+            Some("0 3 * * *"),
+            Some("dns"),
+            Some(true)
+        )
+    );
+
+    b.script("window.sameDocument = 'yes'; return true").await;
+    b.script("document.querySelector('#run-form select[name=sink]').value = 'held'; document.querySelector('#run-form select[name=profile]').value = 'auth'; return true")
+        .await;
+    b.type_in("#run-form input[name=count]", "5").await;
+    b.click("#run-form button[type=submit]").await;
+    tokio::time::timeout(PATIENCE, collector.received.notified())
+        .await
+        .expect("the run reached the collector");
+    b.wait_for_text("#runs tbody tr", "running").await;
+    collector.release.notify_one();
+    b.wait_for_text("#runs tbody tr", "succeeded").await;
+    b.wait_for_text("#runs tbody tr", "5 of 5").await;
+    assert_eq!(
+        b.script("return window.sameDocument").await,
+        "yes",
+        "the status changed without a reload"
+    );
+
+    // Platform status: an exercise started elsewhere shows up live.
+    view(&b, &origin, "status").await;
+    b.wait_for_text("#live", "Live").await;
+    let res = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/sessions/start",
+            &api.jwt,
+            json!({"name": "red-team-3"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    b.wait_for_text("#events", "exercise.started").await;
+    b.wait_for_text("#events", "red-team-3").await;
+
+    // The audit log, filtered, names people by email.
+    view(&b, &origin, "audit").await;
+    b.type_in("#audit-filter input[name=action]", "api_key.create")
+        .await;
+    b.click("#audit-filter button[type=submit]").await;
+    b.wait_for_text("#audit tbody", "api_key.create").await;
+    let rows = b
+        .script("return document.querySelectorAll('#audit tbody tr').length")
+        .await;
+    assert_eq!(rows, 1);
+    assert!(b.text("#audit tbody tr").await.contains(email));
+    let href = b
+        .script("return document.getElementById('export-csv').getAttribute('href')")
+        .await;
+    assert_eq!(
+        href,
+        "/api/admin/audit/export?action=api_key.create&format=csv"
+    );
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn require_mfa_all_leads_a_person_to_enrollment_not_to_a_dead_end() {
+    let (app, origin) = served().await;
+    let Some(b) = Browser::start(app.dir.path()).await else {
+        return;
+    };
+    let admin = app.admin().await;
+    let res = app
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/admin/settings",
+            &admin.jwt,
+            json!({"require_mfa": "all"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let email = "op@lab.example";
+    app.user_with_role(email, "operator", "default");
+
+    sign_in(&b, &origin, email).await;
+    b.wait_for_text("#gate", "requires a second factor").await;
+    let visible = b
+        .script("return [...document.querySelectorAll('nav a')].filter((a) => !a.hidden).map((a) => a.textContent)")
+        .await;
+    assert_eq!(visible, json!(["Account"]), "only the account is open");
+    // A view of the rest, asked for by address, shows the account instead.
+    b.goto(&format!("{origin}/console#noise")).await;
+    b.wait_for(
+        "the account view",
+        "return !document.getElementById('view-account').hidden",
+    )
+    .await;
+
+    b.click("#mfa-setup").await;
+    b.wait_for(
+        "the secret",
+        "return document.getElementById('mfa-secret').textContent.length === 32",
+    )
+    .await;
+    let secret = b.text("#mfa-secret").await;
+    b.type_in("#mfa-confirm input[name=code]", &totp_at(&secret, 0))
+        .await;
+    b.click("#mfa-confirm button").await;
+    b.wait_for_text("#gate", "sign in again").await;
+
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.sign_in_with_password(email).await;
+    b.wait_for(
+        "the code step",
+        "return !document.getElementById('mfa').hidden",
+    )
+    .await;
+    b.type_in("#mfa input[name=code]", &totp_at(&secret, 1))
+        .await;
+    b.click("#mfa button[type=submit]").await;
+    b.wait_for_path("/console").await;
+    b.wait_for(
+        "the whole console",
+        "return document.getElementById('gate').hidden",
+    )
+    .await;
+    let visible = b
+        .script("return [...document.querySelectorAll('nav a')].filter((a) => !a.hidden).map((a) => a.textContent)")
+        .await;
+    assert_eq!(
+        visible,
+        json!(["Account", "Access tokens", "Exercises", "Noise", "Status"])
+    );
+    view(&b, &origin, "noise").await;
+    b.wait_for_text("#sinks tbody", "default").await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn a_session_that_ends_while_the_page_is_open_signs_in_again_in_place() {
+    let (app, origin) = served().await;
+    let Some(b) = Browser::start(app.dir.path()).await else {
+        return;
+    };
+    let email = "analyst@lab.example";
+    app.user_with_role(email, "analyst", "default");
+    sign_in(&b, &origin, email).await;
+    view(&b, &origin, "tokens").await;
+    b.wait_for_text("#pats tbody", "No tokens yet").await;
+    b.type_in("#pat-create input[name=name]", "typed-before-expiry")
+        .await;
+
+    // The browser's session is ended from another one of the same person.
+    let other = app.login(email).await;
+    let sessions = get(&app, &other, "/api/auth/sessions").await;
+    let browser_session = sessions["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/api/auth/sessions/{browser_session}"),
+            &other.jwt,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+
+    // The next action says so, signs in again over the page, and carries on with what was typed.
+    b.click("#pat-create button").await;
+    b.wait_for(
+        "the sign-in dialog",
+        "return document.getElementById('reauth').open",
+    )
+    .await;
+    assert_eq!(b.text("#reauth-title").await, "Your session has ended");
+    b.type_in("#reauth-login input[name=password]", PASSWORD)
+        .await;
+    b.click("#reauth-login button[type=submit]").await;
+    b.wait_for_text("#pat-secret", "typed-before-expiry").await;
+    assert_eq!(
+        b.script("return document.getElementById('reauth').open")
+            .await,
+        false
+    );
+    let tokens = get(&app, &other, "/api/tokens").await;
+    assert_eq!(tokens["data"][0]["name"], "typed-before-expiry");
+
+    // Reopened later without a session, a console view leads through the sign-in back to it.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.goto(&format!("{origin}/console#audit")).await;
+    b.wait_for_path("/login#audit").await;
+    b.sign_in_with_password(email).await;
+    b.wait_for_path("/console#audit").await;
+    b.wait_for(
+        "the audit view",
+        "return !document.getElementById('view-audit').hidden",
+    )
+    .await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_from_the_mailed_link() {
+    let (app, origin) = served().await;
+    let Some(b) = Browser::start(app.dir.path()).await else {
+        return;
+    };
+    let email = "forgetful@lab.example";
+    app.user_with_role(email, "viewer", "default");
+    b.goto(&format!("{origin}/login")).await;
+    b.click("a[href='/forgot-password']").await;
+    b.wait_for_path("/forgot-password").await;
+    b.type_in("#forgot input[name=email]", email).await;
+    b.click("#forgot button").await;
+    b.wait_for(
+        "the request sent",
+        "return !document.getElementById('done').hidden",
+    )
+    .await;
+    let mail = app.mails(1).await.pop().unwrap();
+    assert!(mail.contains("/reset-password#token="), "{mail}");
+    b.goto(&format!(
+        "{origin}/reset-password#token={}",
+        token_in_mail(&mail)
+    ))
+    .await;
+    let new_password = "A-brand-new-passphrase-7";
+    b.type_in("#reset input[name=password]", new_password).await;
+    b.type_in("#reset input[name=again]", new_password).await;
+    b.click("#reset button").await;
+    b.wait_for(
+        "the password set",
+        "return !document.getElementById('done').hidden",
+    )
+    .await;
+    assert!(b.url().await.ends_with("/reset-password"));
+    b.goto(&format!("{origin}/login")).await;
+    b.type_in("#login input[name=email]", email).await;
+    b.type_in("#login input[name=password]", new_password).await;
+    b.click("#login button[type=submit]").await;
+    b.wait_for_path("/console").await;
     b.quit().await;
 }
