@@ -252,40 +252,41 @@ impl Browser {
         self.click("#confirm-yes").await;
     }
 
-    /// The viewport made `width` CSS pixels wide.
-    pub(crate) async fn width(&self, width: i64) {
-        self.post("/window/rect", json!({"width": width, "height": 900}))
-            .await;
-        // The window's frame, if any, is taken off the viewport: make up for it.
-        let inner = self
-            .script("return window.innerWidth")
+    /// A DevTools command, through chromedriver.
+    pub(crate) async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params}))
             .await
-            .as_i64()
-            .unwrap();
-        if inner != width {
-            self.post(
-                "/window/rect",
-                json!({"width": width + (width - inner), "height": 900}),
-            )
-            .await;
-        }
     }
 
-    /// The whole page as a PNG (the window grown to the page's height first).
+    /// The viewport made `width` CSS pixels wide (and `height` high), as a phone's or a
+    /// desktop's: device emulation, since a headless window is never narrower than 500 pixels.
+    pub(crate) async fn viewport(&self, width: i64, height: i64) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700}),
+        )
+        .await;
+    }
+
+    pub(crate) async fn width(&self, width: i64) {
+        self.viewport(width, 900).await;
+        assert_eq!(
+            self.script("return window.innerWidth").await,
+            json!(width),
+            "the viewport is {width} pixels wide"
+        );
+    }
+
+    /// The whole page as a PNG (the viewport grown to the page's height for the shot).
     pub(crate) async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
-        let w = self
-            .script("return window.outerWidth")
-            .await
-            .as_i64()
-            .unwrap();
+        let w = self.script("return window.innerWidth").await.as_i64().unwrap();
         let h = self
-            .script("return Math.min(6000, document.documentElement.scrollHeight + 20)")
+            .script("return Math.min(8000, document.documentElement.scrollHeight)")
             .await
             .as_i64()
             .unwrap();
-        self.post("/window/rect", json!({"width": w, "height": h}))
-            .await;
+        self.viewport(w, h.max(600)).await;
         let png = self
             .cmd(reqwest::Method::GET, "/screenshot", Value::Null)
             .await;
@@ -293,8 +294,7 @@ impl Browser {
             .decode(png.as_str().unwrap())
             .unwrap();
         std::fs::write(path, bytes).unwrap();
-        self.post("/window/rect", json!({"width": w, "height": 900}))
-            .await;
+        self.viewport(w, 900).await;
     }
 
     /// The console messages since the last call (level, text).

@@ -611,3 +611,240 @@ async fn a_forgotten_password_is_reset_from_the_mailed_link() {
     b.wait_for_path("/console").await;
     b.quit().await;
 }
+
+/// A request that goes over the network to somewhere other than `origin` (the browser's own
+/// `chrome://` pages and `data:` URLs go nowhere).
+fn leaves(url: &str, origin: &str) -> bool {
+    let networked = ["http:", "https:", "ws:", "wss:", "ftp:"]
+        .iter()
+        .any(|s| url.starts_with(s));
+    networked && !url.starts_with(&format!("{origin}/"))
+}
+
+/// axe-core's script: `LABGATE_AXE_JS`, or where `.ci/run` unpacks it (fetched from npm at a
+/// pinned version). Without it the accessibility check is skipped, except under `.ci/run`.
+fn axe_source() -> Option<String> {
+    let path = std::env::var_os("LABGATE_AXE_JS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/axe-core/package/axe.min.js")
+        });
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            assert!(
+                std::env::var_os("LABGATE_CI").is_none(),
+                "axe-core is missing at {}",
+                path.display()
+            );
+            eprintln!(
+                "axe-core is not at {}: the accessibility check is skipped",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// axe-core's violations on the page as it is now, one line each.
+async fn violations(b: &Browser, axe: &str) -> Vec<String> {
+    let script = format!(
+        "{axe}\n;const done = arguments[arguments.length - 1];\
+         axe.run(document).then((r) => done(r.violations.map((v) => v.id + ': ' + v.help + ' at ' + v.nodes.map((n) => n.target.join(' ')).join(', '))), (e) => done(['axe failed: ' + e]));"
+    );
+    let v = b
+        .post("/execute/async", json!({"script": script, "args": []}))
+        .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_page_is_accessible_fits_390_pixels_and_stays_on_its_origin() {
+    let (app, origin) = served().await;
+    let Some(b) = Browser::start(app.dir.path()).await else {
+        return;
+    };
+    let axe = axe_source();
+    let shots = std::env::var_os("LABGATE_SCREENSHOTS").map(std::path::PathBuf::from);
+    let email = "shown@lab.example";
+    app.user_with_role(email, "admin", "default");
+    let a = app.login(email).await;
+    // Something in every list.
+    for (path, body) in [
+        (
+            "/api/tokens",
+            json!({"name": "backup-script", "expires_in": "90d"}),
+        ),
+        (
+            "/api/api-keys",
+            json!({"name": "siem", "services": {"audit": "read", "noise": "write"}, "allowed_subnets": ["10.20.0.0/16"]}),
+        ),
+        (
+            "/api/noise/schedules",
+            json!({"name": "office-hours", "cron": "*/15 8-18 * * 1-5", "profile": "web-access", "count": 500}),
+        ),
+        (
+            "/api/noise/run",
+            json!({"profile": "firewall", "count": 20}),
+        ),
+        (
+            "/api/sessions/start",
+            json!({"name": "purple-team-12", "scenario": "ransomware"}),
+        ),
+        (
+            "/api/admin/invitations",
+            json!({"email": "newcomer@lab.example", "roles": ["analyst"]}),
+        ),
+        (
+            "/api/admin/security/ip-blocklist",
+            json!({"cidr": "203.0.113.0/24", "note": "scanner"}),
+        ),
+        (
+            "/api/admin/roles",
+            json!({"name": "noise-only", "permissions": ["manage_noise_logs"]}),
+        ),
+    ] {
+        let res = app
+            .send_json(reqwest::Method::POST, path, &a.jwt, body)
+            .await;
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+    }
+    app.user_with_role("second@lab.example", "operator", "default");
+
+    let mut pages: Vec<(String, String)> = [
+        ("login", "/login"),
+        ("forgot-password", "/forgot-password"),
+        ("reset-password", "/reset-password#token=lgx_example"),
+        ("invite", "/invite#token=lgx_example"),
+    ]
+    .into_iter()
+    .map(|(n, p)| (n.to_string(), p.to_string()))
+    .collect();
+    for v in [
+        "account",
+        "tokens",
+        "api-keys",
+        "people",
+        "settings",
+        "exercises",
+        "noise",
+        "audit",
+        "status",
+    ] {
+        pages.push((format!("console-{v}"), format!("/console#{v}")));
+    }
+
+    let mut problems = Vec::new();
+    for width in [1280, 390] {
+        b.width(width).await;
+        for (name, path) in &pages {
+            // Signed out for the public pages, signed in for the console.
+            if name.starts_with("console") {
+                if b.url().await.contains("/login") || !b.url().await.contains("/console") {
+                    b.goto(&format!("{origin}/login")).await;
+                    b.sign_in_with_password(email).await;
+                    b.wait_for_path("/console").await;
+                }
+            } else if b.url().await.contains("/console") {
+                b.click("#logout").await;
+                b.wait_for_path("/login").await;
+            }
+            b.goto(&format!("{origin}{path}")).await;
+            if let Some(view) = path.strip_prefix("/console#") {
+                b.wait_for(
+                    &format!("the {view} view filled"),
+                    &format!("const v = document.getElementById('view-{view}'); return !v.hidden && [...v.querySelectorAll('table')].every((t) => t.tBodies.length > 0) && (v.id !== 'view-account' || document.querySelector('#profile dd') !== null)"),
+                )
+                .await;
+            } else {
+                b.wait_for("the page", "return document.readyState === 'complete'")
+                    .await;
+            }
+            let (scroll, inner) = (
+                b.script("return document.documentElement.scrollWidth")
+                    .await,
+                b.script("return window.innerWidth").await,
+            );
+            if scroll.as_i64() > inner.as_i64() {
+                problems.push(format!(
+                    "{name} at {width}px scrolls sideways: {scroll} > {inner}"
+                ));
+            }
+            if let Some(axe) = &axe {
+                for v in violations(&b, axe).await {
+                    problems.push(format!("{name} at {width}px: {v}"));
+                }
+            }
+            if let Some(dir) = &shots {
+                std::fs::create_dir_all(dir).unwrap();
+                b.screenshot(&dir.join(format!("{name}-{width}.png"))).await;
+            }
+        }
+    }
+    for (level, message) in b.console_messages().await {
+        if level == "SEVERE" || message.contains("Content Security Policy") {
+            problems.push(format!("console {level}: {message}"));
+        }
+    }
+    for url in b.requested().await {
+        if leaves(&url, &origin) {
+            problems.push(format!("a request left the appliance: {url}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn the_playground_reached_by_a_lab_host_name_asks_nothing_of_another_origin() {
+    let port = free_port();
+    let app = spawn_with(|c| {
+        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    })
+    .await;
+    // The appliance by a lab name, as operators reach it (the name resolves to loopback).
+    let rule = "--host-resolver-rules=MAP labgate.lab 127.0.0.1".to_string();
+    let Some(b) = Browser::start_with(app.dir.path(), &[rule]).await else {
+        return;
+    };
+    let origin = format!("http://labgate.lab:{port}");
+    b.goto(&format!("{origin}/api-playground/")).await;
+    b.wait_for(
+        "Swagger UI with the document",
+        "return !!document.querySelector('.swagger-ui .information-container .title') && document.querySelectorAll('.opblock').length > 50",
+    )
+    .await;
+    let requested = b.requested().await;
+    assert!(
+        requested
+            .iter()
+            .any(|u| u.ends_with("/api-docs/openapi.json")),
+        "{requested:?}"
+    );
+    let elsewhere: Vec<_> = requested
+        .iter()
+        .filter(|u| leaves(u, &origin))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "requests to other origins: {elsewhere:?}"
+    );
+    // No validator badge either (it would be an image from validator.swagger.io).
+    assert_eq!(
+        b.script("return document.querySelectorAll('.validator, img[src*=validator]').length")
+            .await,
+        0
+    );
+    for (level, message) in b.console_messages().await {
+        assert!(
+            level != "SEVERE" && !message.contains("Content Security Policy"),
+            "{level}: {message}"
+        );
+    }
+    b.quit().await;
+}
