@@ -118,6 +118,54 @@ pub async fn mfa_confirm(app: &App, me: Me, code: String) -> AppResult<Vec<Strin
     Ok(codes)
 }
 
+/// A new set of recovery codes (shown once) for an enrolled user, in place of the old ones,
+/// against a current authenticator code: a recovery code cannot renew the codes, so a person
+/// who has only those left must go through an administrator's `reset-mfa`.
+pub async fn mfa_recovery_codes(app: &App, me: Me, code: String) -> AppResult<Vec<String>> {
+    if !me.user.mfa_enabled {
+        return Err(DomainError::conflict(
+            "No authenticator is set up: recovery codes come with its enrollment.",
+        ));
+    }
+    let (uid, ev, dk) = (
+        me.user.user_id.clone(),
+        me.event("mfa.recovery_codes"),
+        app.data_key.clone(),
+    );
+    let codes = totp::recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| totp::recovery_hash(c)).collect();
+    let now = app.now().timestamp().max(0) as u64;
+    let refused = AuditEvent {
+        outcome: Outcome::Failure,
+        details: json!({"reason": "wrong_code"}),
+        ..ev.clone()
+    };
+    let done = app
+        .change(move |tx, _| {
+            let st = users::mfa_state(tx, &uid)?;
+            let secret = st.secret.as_deref().and_then(|e| dk.decrypt(e));
+            let code = code.trim();
+            let step = secret
+                .filter(|_| code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| totp::verify(&s, code, now, st.last_step));
+            let Some(step) = step else {
+                return Ok(false);
+            };
+            if !users::advance_totp_step(tx, &uid, step)? {
+                return Ok(false);
+            }
+            users::replace_recovery_codes(tx, &uid, &hashes)?;
+            audit::append(tx, &ev)?;
+            Ok(true)
+        })
+        .await?;
+    if !done {
+        let e = DomainError::validation("code", "the authenticator code is wrong or already used");
+        return Err(refuse(app, refused, e).await);
+    }
+    Ok(codes)
+}
+
 /// Turns MFA off: the password (checked like a sign-in, under the lockout) and a current
 /// code or an unused recovery code.
 pub async fn mfa_disable(

@@ -187,6 +187,7 @@ fn build() -> Vec<Row> {
         row!(POST "/auth/mfa/setup" => account::mfa_setup),
         row!(POST "/auth/mfa/validate" => account::mfa_validate).limit(MfaValidate),
         row!(POST "/auth/mfa/disable" => account::mfa_disable),
+        row!(POST "/auth/mfa/recovery-codes" => account::mfa_recovery_codes).limit(MfaValidate),
         row!(POST "/auth/change-password" => account::change_password).limit(ChangePassword),
         row!(POST "/auth/forgot-password" => account::forgot_password)
             .public()

@@ -447,6 +447,15 @@ pub fn confirm_mfa(
         "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = ?2 WHERE id = ?1",
         params![user_id, step],
     )?;
+    replace_recovery_codes(conn, user_id, recovery_hashes)
+}
+
+/// A new set of recovery codes in place of every earlier one, used or not.
+pub fn replace_recovery_codes(
+    conn: &Connection,
+    user_id: &str,
+    recovery_hashes: &[String],
+) -> StoreResult<()> {
     conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
     for h in recovery_hashes {
         conn.execute(

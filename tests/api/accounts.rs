@@ -1514,3 +1514,84 @@ async fn settings_changed_at_once_by_two_admins_keep_both_changes() {
         assert_eq!(now["features"]["noise"], noise, "{now}");
     }
 }
+
+#[tokio::test]
+async fn recovery_codes_are_renewed_against_a_current_authenticator_code() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let email = admin.body["user"]["email"].as_str().unwrap().to_string();
+    let renew = |code: String| {
+        let (app, jwt) = (&app, admin.jwt.clone());
+        async move {
+            app.send_json(
+                Method::POST,
+                "/api/auth/mfa/recovery-codes",
+                &jwt,
+                json!({ "code": code }),
+            )
+            .await
+        }
+    };
+
+    // Nothing to renew before enrollment.
+    assert_error(renew(code("JBSWY3DPEHPK3PXP", 0)).await, 409, "CONFLICT").await;
+
+    let (secret, old) = enroll(&app, &admin).await;
+    // The code that confirmed the enrollment is spent; a recovery code does not renew the codes.
+    let b = assert_error(renew(code(&secret, 0)).await, 400, "VALIDATION_ERROR").await;
+    assert_eq!(b["details"][0]["field"], "code");
+    assert_error(renew(old[0].clone()).await, 400, "VALIDATION_ERROR").await;
+    let refused = app.audit("mfa.recovery_codes");
+    assert_eq!(refused.len(), 2);
+    assert!(refused.iter().all(|r| r["outcome"] == "failure"));
+
+    let res = renew(code(&secret, 30)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let new: Vec<String> =
+        serde_json::from_value(res.json::<Value>().await.unwrap()["recovery_codes"].clone())
+            .unwrap();
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    let ok = &app.audit("mfa.recovery_codes")[0];
+    assert_eq!(ok["outcome"], "success");
+    assert!(
+        !ok.to_string().contains(&new[0]),
+        "no code in the audit record"
+    );
+
+    // The old codes are gone, the new ones sign in.
+    for (code, status) in [(old[1].clone(), 401), (new[0].clone(), 200)] {
+        let v: Value = app.login_raw(&email, PASSWORD).await.json().await.unwrap();
+        let res = app
+            .post_json(
+                "/api/auth/mfa/validate",
+                json!({"mfa_token": v["mfa_token"], "code": code}),
+            )
+            .await;
+        assert_eq!(res.status(), status);
+    }
+
+    // A personal access token cannot renew them.
+    let res = app
+        .send_json(
+            Method::POST,
+            "/api/tokens",
+            &admin.jwt,
+            json!({"name": "t", "expires_in": "30d"}),
+        )
+        .await;
+    let pat = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app
+        .client
+        .post(app.url("/api/auth/mfa/recovery-codes"))
+        .header("Authorization", format!("token {pat}"))
+        .json(&json!({"code": code(&secret, 30)}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 403, "INTERACTIVE_SESSION_REQUIRED").await;
+}

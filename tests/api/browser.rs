@@ -225,8 +225,19 @@ impl Browser {
             json!(css),
             json!(needle)
         );
-        self.wait_for(&format!("{css} saying {needle:?}"), &js)
-            .await;
+        let deadline = Instant::now() + PATIENCE;
+        while self.script(&js).await != true {
+            if Instant::now() >= deadline {
+                let now = self
+                    .script(&format!(
+                        "const e = document.querySelector({}); return e ? e.textContent : '(no such element)'",
+                        json!(css)
+                    ))
+                    .await;
+                panic!("the browser never got to: {css} saying {needle:?}; it says {now}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Clicks the button whose visible text is `label` inside the element matching `scope`.
@@ -280,7 +291,11 @@ impl Browser {
     /// The whole page as a PNG (the viewport grown to the page's height for the shot).
     pub(crate) async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
-        let w = self.script("return window.innerWidth").await.as_i64().unwrap();
+        let w = self
+            .script("return window.innerWidth")
+            .await
+            .as_i64()
+            .unwrap();
         let h = self
             .script("return Math.min(8000, document.documentElement.scrollHeight)")
             .await

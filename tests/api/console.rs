@@ -81,7 +81,8 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
     b.type_in("#mfa-confirm input[name=code]", "000000").await;
     b.click("#mfa-confirm button").await;
     b.wait_for_text("#mfa-confirm .status", "code").await;
-    b.type_in("#mfa-confirm input[name=code]", &totp_at(&secret, 0))
+    // (The codes of one step either side are taken: -1 here, 0 and +1 below, in order.)
+    b.type_in("#mfa-confirm input[name=code]", &totp_at(&secret, -1))
         .await;
     b.click("#mfa-confirm button").await;
     b.wait_for_text("#mfa-codes", "Recovery codes").await;
@@ -98,21 +99,6 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
     let audit = app.audit("mfa.enable");
     assert_eq!(audit.len(), 1, "enrollment confirmed once");
 
-    // Replacing it asks first; cancelling leaves the secret alone.
-    b.click("#mfa-setup").await;
-    b.wait_for(
-        "the confirmation dialog",
-        "return document.getElementById('confirm').open",
-    )
-    .await;
-    assert!(b.text("#confirm-text").await.contains("stop working"));
-    b.click("#confirm-no").await;
-    assert_eq!(
-        b.script("return document.getElementById('mfa-enroll').hidden")
-            .await,
-        true
-    );
-
     // Signing in now takes the code: a wrong one is named as such, the next step's is taken.
     b.click("#logout").await;
     b.wait_for_path("/login").await;
@@ -126,7 +112,7 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
     b.click("#mfa button[type=submit]").await;
     b.wait_for_text("#error", "code was not accepted").await;
     assert!(!b.text("#error").await.contains("password"));
-    b.type_in("#mfa input[name=code]", &totp_at(&secret, 1))
+    b.type_in("#mfa input[name=code]", &totp_at(&secret, 0))
         .await;
     b.click("#mfa button[type=submit]").await;
     b.wait_for_path("/console").await;
@@ -137,6 +123,23 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
             .unwrap()["details"]["amr"],
         json!(["pwd", "otp"])
     );
+
+    // New recovery codes, after confirmation, against the app's code: the old ones stop.
+    b.wait_for(
+        "the renewal form",
+        "return !document.getElementById('mfa-renew').hidden",
+    )
+    .await;
+    b.type_in("#mfa-renew input[name=code]", &totp_at(&secret, 1))
+        .await;
+    b.click("#mfa-renew button").await;
+    b.confirm("stop working").await;
+    b.wait_for_text("#mfa-renew .status", "New recovery codes")
+        .await;
+    let renewed = b.text("#mfa-code-list").await;
+    assert_eq!(renewed.lines().count(), 10);
+    assert!(renewed.lines().all(|c| !codes.contains(c)), "all new");
+    assert_eq!(app.audit("mfa.recovery_codes")[0]["outcome"], "success");
 
     // A personal access token: made once (a double click makes one), shown once with a copy
     // button, listed with its expiry, revoked after confirmation.
@@ -826,10 +829,7 @@ async fn the_playground_reached_by_a_lab_host_name_asks_nothing_of_another_origi
             .any(|u| u.ends_with("/api-docs/openapi.json")),
         "{requested:?}"
     );
-    let elsewhere: Vec<_> = requested
-        .iter()
-        .filter(|u| leaves(u, &origin))
-        .collect();
+    let elsewhere: Vec<_> = requested.iter().filter(|u| leaves(u, &origin)).collect();
     assert!(
         elsewhere.is_empty(),
         "requests to other origins: {elsewhere:?}"

@@ -87,7 +87,9 @@ if (body.gate === "all") {
 let mfaOn = body.mfa === "true";
 function showMfa() {
   $("mfa-status").textContent = mfaOn ? "An authenticator app is set up: signing in asks for its code." : "No authenticator app is set up.";
-  $("mfa-setup").textContent = mfaOn ? "Replace the authenticator" : "Set up an authenticator";
+  $("mfa-setup").hidden = mfaOn;
+  $("mfa-renew").hidden = !mfaOn;
+  $("mfa-move").hidden = !mfaOn;
   $("mfa-disable").hidden = !mfaOn;
 }
 
@@ -155,7 +157,6 @@ form($("password"), async (f) => {
 
 $("mfa-setup").addEventListener("click", async () => {
   const b = $("mfa-setup");
-  if (mfaOn && !(await confirm("Set up a new authenticator? Once you confirm it, codes from the current one and your recovery codes stop working.", "Set up a new one"))) return;
   await ui.busy(b, async () => {
     const s = await api("POST", "/api/auth/mfa/setup");
     // The QR code is an SVG document made by the server itself.
@@ -170,20 +171,31 @@ $("mfa-setup").addEventListener("click", async () => {
   }, "Scan the code, then confirm below.");
 });
 
+// Recovery codes are shown once, with copy and download.
+function showCodes(codes) {
+  const text = codes.join("\n");
+  $("mfa-code-list").textContent = text;
+  $("mfa-code-actions").replaceChildren(ui.copy(text, "the recovery codes"), ui.download("labgate-recovery-codes.txt", text + "\n", "the recovery codes"));
+  $("mfa-codes").hidden = false;
+}
+
 form($("mfa-confirm"), async (f) => {
   const r = await api("POST", "/api/auth/mfa/validate", { code: f.code.value.trim() });
   f.reset();
   $("mfa-enroll").hidden = true;
-  const text = r.recovery_codes.join("\n");
-  $("mfa-code-list").textContent = text;
-  $("mfa-code-actions").replaceChildren(ui.copy(text, "the recovery codes"), ui.download("labgate-recovery-codes.txt", text + "\n", "the recovery codes"));
-  $("mfa-codes").hidden = false;
+  showCodes(r.recovery_codes);
   mfaOn = true;
   showMfa();
   if (body.gate) {
     $("gate").textContent = "Your authenticator is set up. Sign out and sign in again with it to use the rest of the console.";
   }
 }, { done: "Authenticator confirmed." });
+
+form($("mfa-renew"), async (f) => {
+  const r = await api("POST", "/api/auth/mfa/recovery-codes", { code: f.code.value.trim() });
+  f.reset();
+  showCodes(r.recovery_codes);
+}, { ask: "Make new recovery codes? The ones you have now stop working.", yes: "Make new codes", done: "New recovery codes below: the old ones no longer work." });
 
 form($("mfa-disable"), async (f) => {
   await api("POST", "/api/auth/mfa/disable", { password: f.password.value, code: f.code.value.trim() });

@@ -65,6 +65,30 @@ pub async fn mfa_validate(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RecoveryCodes {
+    /// a current code of the authenticator app (a recovery code is not taken)
+    pub code: String,
+}
+
+/// New recovery codes (shown once) in place of the old ones, against a current authenticator
+/// code.
+#[utoipa::path(post, path = "/api/auth/mfa/recovery-codes", tag = "account", request_body = RecoveryCodes,
+    responses((status = 200, description = "`{recovery_codes}`"), (status = 400, description = "wrong or used code"),
+              (status = 409, description = "no authenticator set up")))]
+pub async fn mfa_recovery_codes(
+    state: web::Data<AppState>,
+    caller: Caller,
+    meta: Meta,
+    body: Json<RecoveryCodes>,
+) -> Result<HttpResponse, ApiError> {
+    let codes = account::mfa_recovery_codes(&state.app, me(&caller, &meta)?, body.0.code).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(json!({"recovery_codes": codes})))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MfaDisable {
     pub password: String,
     pub code: String,
