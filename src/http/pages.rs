@@ -138,20 +138,71 @@ pub async fn console(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     page(html)
 }
 
+/// An asset's entity tag: a digest of the bytes built into this binary, so a browser keeps
+/// its copy until an upgrade changes it (computed once per asset).
+fn etag(name: &'static str, body: &'static [u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static TAGS: OnceLock<Mutex<HashMap<&'static str, String>>> = OnceLock::new();
+    let mut tags = TAGS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    tags.entry(name)
+        .or_insert_with(|| {
+            let d = Sha256::digest(body);
+            let hex: String = d[..12].iter().map(|b| format!("{b:02x}")).collect();
+            format!("\"{hex}\"")
+        })
+        .clone()
+}
+
+/// Assets are cacheable: every answer carries its tag, and a browser asking again with that
+/// tag (`If-None-Match`) gets 304 and no body. `no-cache` makes it ask each time, which costs
+/// a round trip of headers, never the file again.
+fn cached(
+    req: &HttpRequest,
+    name: &'static str,
+    body: &'static [u8],
+) -> Result<String, HttpResponse> {
+    let tag = etag(name, body);
+    let matches = req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == tag || t == "*");
+    if matches {
+        return Err(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header((header::VARY, "Accept-Encoding"))
+            .finish());
+    }
+    Ok(tag)
+}
+
 /// `GET /assets/{name}`: the pages' own scripts and stylesheet.
-pub async fn asset(name: web::Path<String>) -> HttpResponse {
-    let (body, ctype) = match name.as_str() {
-        "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
-        "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
-        "account.js" => (ACCOUNT_JS, "text/javascript; charset=utf-8"),
-        "passkey.js" => (PASSKEY_JS, "text/javascript; charset=utf-8"),
-        "ui.js" => (UI_JS, "text/javascript; charset=utf-8"),
-        "labgate.css" => (CSS, "text/css; charset=utf-8"),
+pub async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
+    let (name, body, ctype): (&'static str, &'static str, _) = match name.as_str() {
+        "login.js" => ("login.js", LOGIN_JS, "text/javascript; charset=utf-8"),
+        "console.js" => ("console.js", CONSOLE_JS, "text/javascript; charset=utf-8"),
+        "account.js" => ("account.js", ACCOUNT_JS, "text/javascript; charset=utf-8"),
+        "passkey.js" => ("passkey.js", PASSKEY_JS, "text/javascript; charset=utf-8"),
+        "ui.js" => ("ui.js", UI_JS, "text/javascript; charset=utf-8"),
+        "labgate.css" => ("labgate.css", CSS, "text/css; charset=utf-8"),
         _ => return HttpResponse::NotFound().finish(),
+    };
+    let tag = match cached(&req, name, body.as_bytes()) {
+        Ok(tag) => tag,
+        Err(not_modified) => return not_modified,
     };
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, ctype))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::ETAG, tag))
         .body(body)
 }
 
@@ -181,10 +232,16 @@ const SWAGGER_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 /// browser does), else unpacked once and kept.
 fn gzipped(
     req: &HttpRequest,
+    name: &'static str,
     gz: &'static [u8],
     plain: &'static std::sync::OnceLock<Vec<u8>>,
     ctype: &str,
 ) -> HttpResponse {
+    // One tag for both encodings: they are the same file.
+    let tag = match cached(req, name, gz) {
+        Ok(tag) => tag,
+        Err(not_modified) => return not_modified,
+    };
     // (coding, accepted) for each listed coding; an explicit `gzip` entry decides over `*`.
     let listed: Vec<(String, bool)> = req
         .headers()
@@ -210,6 +267,7 @@ fn gzipped(
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CONTENT_TYPE, ctype))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::ETAG, tag))
         .insert_header((header::VARY, "Accept-Encoding"));
     if takes_gzip {
         res.insert_header((header::CONTENT_ENCODING, "gzip"));
@@ -241,10 +299,11 @@ pub async fn playground(req: HttpRequest, file: web::Path<String>) -> HttpRespon
         "swagger-initializer.js" => (SWAGGER_INIT.as_bytes(), "text/javascript; charset=utf-8"),
         "swagger-ui-bundle.js" => {
             let js = "text/javascript; charset=utf-8";
-            return gzipped(&req, SWAGGER_BUNDLE_GZ, &BUNDLE, js);
+            return gzipped(&req, "swagger-ui-bundle.js", SWAGGER_BUNDLE_GZ, &BUNDLE, js);
         }
         "swagger-ui.css" => {
-            return gzipped(&req, SWAGGER_CSS_GZ, &CSS, "text/css; charset=utf-8");
+            let css = "text/css; charset=utf-8";
+            return gzipped(&req, "swagger-ui.css", SWAGGER_CSS_GZ, &CSS, css);
         }
         "LICENSE" => (SWAGGER_LICENSE.as_bytes(), "text/plain; charset=utf-8"),
         _ => return HttpResponse::NotFound().finish(),

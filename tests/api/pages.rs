@@ -35,7 +35,14 @@ async fn the_sign_in_page_and_its_assets_are_self_contained() {
         html.contains(r#"href="/forgot-password""#),
         "a way out for a forgotten password"
     );
-    for asset in ["login.js", "console.js", "account.js", "labgate.css"] {
+    for asset in [
+        "login.js",
+        "console.js",
+        "account.js",
+        "ui.js",
+        "passkey.js",
+        "labgate.css",
+    ] {
         let res = app
             .client
             .get(app.url(&format!("/assets/{asset}")))
@@ -275,4 +282,52 @@ async fn the_mailed_links_open_pages_that_keep_the_token_in_the_browser() {
         js.contains("history.replaceState"),
         "the spent token leaves the address bar"
     );
+}
+
+#[tokio::test]
+async fn assets_are_cached_by_the_browser_until_an_upgrade_changes_them() {
+    let app = spawn_app().await;
+    for path in [
+        "/assets/console.js",
+        "/assets/labgate.css",
+        "/api-playground/swagger-ui-bundle.js",
+        "/api-playground/swagger-ui.css",
+    ] {
+        let first = app
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 200, "{path}");
+        let tag = first.headers()["etag"].to_str().unwrap().to_string();
+        assert!(tag.starts_with('"') && tag.len() == 26, "{path}: {tag}");
+        assert_eq!(first.headers()["cache-control"], "no-cache");
+        let full = first.bytes().await.unwrap().len();
+        assert!(full > 0);
+        // The same tag again: 304, no body.
+        let again = app
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip")
+            .header("if-none-match", &tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+        assert!(again.bytes().await.unwrap().is_empty());
+        // A tag of another build: the file.
+        let other = app
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip")
+            .header("if-none-match", "\"0123456789abcdef01234567\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200, "{path}");
+        assert_eq!(other.bytes().await.unwrap().len(), full);
+    }
 }
