@@ -251,6 +251,38 @@ impl Browser {
             .await;
     }
 
+    /// Clicks the button labelled `label` in the row of the table `table` that shows `row`.
+    pub(crate) async fn click_in_row(&self, table: &str, row: &str, label: &str) {
+        let js = format!(
+            "const tr = [...document.querySelectorAll({} + ' tbody tr')].find((r) => r.textContent.includes({})); if (!tr) return false; const b = [...tr.querySelectorAll('button')].find((b) => b.textContent.trim() === {}); if (!b || b.disabled) return false; b.click(); return true;",
+            json!(table),
+            json!(row),
+            json!(label)
+        );
+        self.wait_for(&format!("{label:?} in the row {row:?} of {table}"), &js)
+            .await;
+    }
+
+    /// Presses keys as a keyboard does, one after another, wherever the focus is (`\u{E004}`
+    /// is Tab, `\u{E007}` Enter).
+    pub(crate) async fn keys(&self, text: &str) {
+        let actions: Vec<Value> = text
+            .chars()
+            .flat_map(|c| {
+                let c = c.to_string();
+                [
+                    json!({"type": "keyDown", "value": c}),
+                    json!({"type": "keyUp", "value": c}),
+                ]
+            })
+            .collect();
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+    }
+
     /// Answers the page's confirmation dialog with its "yes" button, after checking what it asks.
     pub(crate) async fn confirm(&self, asked: &str) {
         self.wait_for(

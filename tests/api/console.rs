@@ -848,3 +848,337 @@ async fn the_playground_reached_by_a_lab_host_name_asks_nothing_of_another_origi
     }
     b.quit().await;
 }
+
+/// Fills a form field found by `css` through the page (for selects and checkboxes).
+async fn set(b: &Browser, css: &str, value: Value) {
+    let js = format!(
+        "const e = document.querySelector({}); if (e.type === 'checkbox') e.checked = {}; else e.value = {}; e.dispatchEvent(new Event('change')); return true",
+        json!(css),
+        value,
+        value
+    );
+    b.script(&js).await;
+}
+
+#[tokio::test]
+async fn every_control_of_the_console_does_what_it_says() {
+    let (app, origin) = served().await;
+    let Some(b) = Browser::start(app.dir.path()).await else {
+        return;
+    };
+    let email = "boss@lab.example";
+    app.user_with_role(email, "admin", "default");
+    app.tenant("red");
+    app.user_with_role(email, "operator", "red");
+    let mate = app.user_with_role("mate@lab.example", "operator", "default");
+    let api = app.login(email).await;
+    for i in 0..25 {
+        let body = json!({"name": format!("bulk-{i:02}"), "expires_in": "never"});
+        let res = app
+            .send_json(reqwest::Method::POST, "/api/tokens", &api.jwt, body)
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+
+    // Signing in with the keyboard alone: Tab to the email, Tab to the password, Enter.
+    b.goto(&format!("{origin}/login")).await;
+    b.keys(&format!("\u{E004}{email}\u{E004}{PASSWORD}\u{E007}"))
+        .await;
+    b.wait_for_path("/console").await;
+
+    // Every list pages through all its items.
+    view(&b, &origin, "tokens").await;
+    b.wait_for_text("#pats + .pager", "Page 1 of 2 · 25 items")
+        .await;
+    b.click_button("#view-tokens .pager", "Next").await;
+    b.wait_for_text("#pats + .pager", "Page 2 of 2").await;
+    assert_eq!(
+        b.script("return document.querySelectorAll('#pats tbody tr').length")
+            .await,
+        5
+    );
+    // The confirmation dialog by keyboard: the focus starts on Cancel; Tab, Enter confirms.
+    b.click_in_row("#pats", "bulk-", "Revoke").await;
+    b.wait_for(
+        "the dialog",
+        "return document.getElementById('confirm').open",
+    )
+    .await;
+    assert_eq!(
+        b.script("return document.activeElement.id").await,
+        "confirm-no"
+    );
+    b.keys("\u{E004}\u{E007}").await;
+    b.wait_for_text("#pats + .pager", "24 items").await;
+
+    // API keys: create, edit, reveal, share, unshare, delete.
+    view(&b, &origin, "api-keys").await;
+    b.type_in("#key-form input[name=name]", "k-edit").await;
+    set(&b, "#key-form select[name=svc-audit]", json!("read")).await;
+    b.click("#key-form button[type=submit]").await;
+    b.wait_for_text("#keys tbody", "k-edit").await;
+    b.click_in_row("#keys", "k-edit", "Edit").await;
+    b.wait_for_text("#h-key-form", "Edit the key").await;
+    b.type_in("#key-form input[name=name]", "k-renamed").await;
+    set(&b, "#key-form select[name=svc-exercises]", json!("write")).await;
+    b.click("#key-form button[type=submit]").await;
+    b.wait_for_text("#keys tbody", "k-renamed").await;
+    b.wait_for_text("#keys tbody", "exercises: read and write")
+        .await;
+    let keys = get(&app, &api, "/api/api-keys").await;
+    let key_id = keys["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        keys["data"][0]["services"],
+        json!({"audit": "read", "exercises": "write"})
+    );
+    b.click_in_row("#keys", "k-renamed", "Reveal").await;
+    b.confirm("audit log").await;
+    b.wait_for_text("#key-secret", "k-renamed").await;
+    let secret = b.text("#key-secret code").await;
+    let res = app
+        .client
+        .get(app.url("/api/sessions"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the revealed key works");
+    assert_eq!(app.audit("api_key.reveal").len(), 1);
+    set(&b, "#keys select[name=user]", json!(mate)).await;
+    b.click_in_row("#keys", "k-renamed", "Share").await;
+    b.wait_for_text("#keys tbody", "mate@lab.example").await;
+    let k = get(&app, &api, &format!("/api/api-keys/{key_id}")).await;
+    assert_eq!(k["shared_with"], json!([mate]));
+    b.click_in_row("#keys", "k-renamed", "Unshare").await;
+    b.confirm("mate@lab.example").await;
+    b.wait_for(
+        "the share gone",
+        "return !document.querySelector('#keys tbody').textContent.includes('mate@lab.example ')",
+    )
+    .await;
+    let k = get(&app, &api, &format!("/api/api-keys/{key_id}")).await;
+    assert_eq!(k["shared_with"], json!([]));
+    b.click_in_row("#keys", "k-renamed", "Delete").await;
+    b.confirm("k-renamed").await;
+    b.wait_for_text("#keys tbody", "No API keys yet").await;
+
+    // People: edit a member, remove them; an invitation revoked; a custom role's life.
+    view(&b, &origin, "people").await;
+    b.click_in_row("#users", "mate@lab.example", "Edit").await;
+    b.wait_for_text("#h-user-form", "Edit mate@lab.example")
+        .await;
+    b.script("for (const i of document.querySelectorAll('#user-form input[name=role]')) i.checked = i.value === 'analyst'; return true")
+        .await;
+    set(&b, "#user-form select[name=status]", json!("disabled")).await;
+    b.click("#user-form button[type=submit]").await;
+    b.wait_for_text("#users tbody", "disabled").await;
+    let u = get(&app, &api, &format!("/api/admin/users/{mate}")).await;
+    assert_eq!(
+        (u["status"].as_str(), u["roles"].clone()),
+        (Some("disabled"), json!(["analyst"]))
+    );
+    b.click_in_row("#users", "mate@lab.example", "Remove").await;
+    b.confirm("mate@lab.example").await;
+    b.wait_for(
+        "the member gone",
+        "return !document.querySelector('#users tbody').textContent.includes('mate@lab.example')",
+    )
+    .await;
+    let res = app
+        .get_bearer(&format!("/api/admin/users/{mate}"), &api.jwt)
+        .await;
+    assert_error(res, 404, "NOT_FOUND").await;
+
+    b.type_in("#invite-form input[name=email]", "maybe@lab.example")
+        .await;
+    b.click("#invite-form button[type=submit]").await;
+    b.wait_for_text("#invitations tbody", "maybe@lab.example")
+        .await;
+    b.click_in_row("#invitations", "maybe@lab.example", "Revoke")
+        .await;
+    b.confirm("maybe@lab.example").await;
+    b.wait_for_text("#invitations tbody", "revoked").await;
+
+    b.type_in("#role-form input[name=name]", "auditor-plus")
+        .await;
+    set(&b, "#role-caps input[value='audit.read']", json!(true)).await;
+    set(
+        &b,
+        "#role-caps input[value='manage_exercises']",
+        json!(true),
+    )
+    .await;
+    b.click("#role-form button[type=submit]").await;
+    b.wait_for_text("#roles tbody", "auditor-plus").await;
+    b.click_in_row("#roles", "auditor-plus", "Edit").await;
+    set(
+        &b,
+        "#role-caps input[value='manage_exercises']",
+        json!(false),
+    )
+    .await;
+    b.click("#role-form button[type=submit]").await;
+    b.wait_for(
+        "the role changed",
+        "return [...document.querySelectorAll('#roles tbody tr')].some((r) => r.textContent.includes('auditor-plus') && !r.textContent.includes('manage_exercises'))",
+    )
+    .await;
+    b.wait_for_text("#user-form .roles-pick", "auditor-plus")
+        .await;
+    b.click_in_row("#roles", "auditor-plus", "Delete").await;
+    b.confirm("auditor-plus").await;
+    b.wait_for(
+        "the role gone",
+        "return !document.querySelector('#roles tbody').textContent.includes('auditor-plus')",
+    )
+    .await;
+
+    // Settings and address lists; a refusal is shown beside the form that caused it.
+    view(&b, &origin, "settings").await;
+    b.wait_for(
+        "the settings loaded",
+        "return document.querySelector('#settings-form input[name=password_min_length]').value === '12'",
+    )
+    .await;
+    b.type_in("#settings-form input[name=password_min_length]", "14")
+        .await;
+    set(&b, "#settings-form input[name=exercises]", json!(false)).await;
+    b.click("#settings-form button[type=submit]").await;
+    b.wait_for_text("#settings-form .status", "Settings saved")
+        .await;
+    let st = get(&app, &api, "/api/admin/settings").await;
+    assert_eq!(st["password_min_length"], 14);
+    assert_eq!(st["features"]["exercises"], false);
+    set(&b, "#settings-form input[name=exercises]", json!(true)).await;
+    b.click("#settings-form button[type=submit]").await;
+    b.wait_for_text("#settings-form .status", "Settings saved")
+        .await;
+    assert_eq!(
+        get(&app, &api, "/api/admin/settings").await["features"]["exercises"],
+        true
+    );
+    b.type_in("#allow-form input[name=cidr]", "10.0.0.0/8")
+        .await;
+    b.click("#allow-form button[type=submit]").await;
+    b.wait_for_text("#allow-form .status.error", "shut out")
+        .await;
+    b.type_in("#block-form input[name=cidr]", "198.51.100.0/24")
+        .await;
+    b.type_in("#block-form input[name=note]", "lab scanner")
+        .await;
+    b.click("#block-form button[type=submit]").await;
+    b.wait_for_text("#block tbody", "lab scanner").await;
+    b.click_in_row("#block", "198.51.100.0/24", "Remove").await;
+    b.confirm("198.51.100.0/24").await;
+    b.wait_for_text("#block tbody", "No entries").await;
+
+    // Exercises: one started, a duplicate refused beside the form, one ended, all ended.
+    view(&b, &origin, "exercises").await;
+    for (name, answer) in [
+        ("ex-a", None),
+        ("ex-a", Some("#ex-start .status.error")),
+        ("ex-b", None),
+        ("ex-c", None),
+    ] {
+        b.type_in("#ex-start input[name=name]", name).await;
+        b.click("#ex-start button[type=submit]").await;
+        match answer {
+            Some(error) => b.wait_for_text(error, "running").await,
+            None => b.wait_for_text("#exercises tbody", name).await,
+        }
+    }
+    b.click_in_row("#exercises", "ex-a", "End").await;
+    b.confirm("ex-a").await;
+    b.wait_for(
+        "ex-a ended",
+        "return [...document.querySelectorAll('#exercises tbody tr')].some((r) => r.textContent.includes('ex-a') && r.textContent.includes('ended'))",
+    )
+    .await;
+    b.click("#ex-end").await;
+    b.confirm("every running exercise").await;
+    b.wait_for_text("#ex-start .status", "2 exercises ended")
+        .await;
+
+    // Schedules and sinks: disable, edit, delete.
+    let res = app
+        .send_json(
+            reqwest::Method::POST,
+            "/api/noise/schedules",
+            &api.jwt,
+            json!({"name": "s-edit", "cron": "*/5 * * * *", "profile": "dns", "count": 10}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    view(&b, &origin, "noise").await;
+    b.click_in_row("#schedules", "s-edit", "Disable").await;
+    b.wait_for(
+        "disabled",
+        "return [...document.querySelectorAll('#schedules tbody tr')].some((r) => r.textContent.includes('s-edit') && r.textContent.includes('disabled'))",
+    )
+    .await;
+    b.click_in_row("#schedules", "s-edit", "Edit").await;
+    b.type_in("#schedule-form input[name=count]", "42").await;
+    b.click("#schedule-form button[type=submit]").await;
+    b.wait_for_text("#schedules tbody", "42").await;
+    let s = &get(&app, &api, "/api/noise/schedules").await["data"][0];
+    assert_eq!(
+        (s["count"].as_u64(), s["enabled"].as_bool()),
+        (Some(42), Some(false))
+    );
+    b.click_in_row("#schedules", "s-edit", "Delete").await;
+    b.confirm("s-edit").await;
+    b.wait_for_text("#schedules tbody", "No schedules yet")
+        .await;
+    b.type_in("#sink-form input[name=name]", "f2").await;
+    b.type_in("#sink-form input[name=path]", "f2.jsonl").await;
+    b.click("#sink-form button[type=submit]").await;
+    b.wait_for_text("#sinks tbody", "f2.jsonl").await;
+    b.click_in_row("#sinks", "f2.jsonl", "Edit").await;
+    b.type_in("#sink-form input[name=path]", "f3.jsonl").await;
+    b.click("#sink-form button[type=submit]").await;
+    b.wait_for_text("#sinks tbody", "f3.jsonl").await;
+    b.click_in_row("#sinks", "f3.jsonl", "Delete").await;
+    b.confirm("f2").await;
+    b.wait_for(
+        "the sink gone",
+        "return !document.querySelector('#sinks tbody').textContent.includes('f3.jsonl')",
+    )
+    .await;
+
+    // The account: another tenant, the other sessions ended, a new password.
+    view(&b, &origin, "account").await;
+    b.wait_for(
+        "the tenant switcher",
+        "return !document.getElementById('tenant-switch').hidden",
+    )
+    .await;
+    let other = app.login(email).await;
+    b.wait_for_text("#my-sessions tbody", "this session").await;
+    b.click("#sessions-end-others").await;
+    b.confirm("every other").await;
+    b.wait_for_text(
+        "#sessions-end-others + .status, #view-account .status",
+        "ended",
+    )
+    .await;
+    let res = app.get_bearer("/api/auth/me", &other.jwt).await;
+    assert_eq!(res.status(), 401, "the other session ended");
+    set(&b, "#tenant-switch select[name=tenant]", json!("red")).await;
+    b.click("#tenant-switch button").await;
+    b.wait_for_text("header .who", "red").await;
+    b.wait_for_text("#profile", "operator").await;
+    b.type_in("#password input[name=current]", PASSWORD).await;
+    b.type_in(
+        "#password input[name=password]",
+        "Another-long-passphrase-3",
+    )
+    .await;
+    b.type_in("#password input[name=again]", "Another-long-passphrase-3")
+        .await;
+    b.click("#password button").await;
+    b.wait_for_text("#password .status", "Password changed")
+        .await;
+    let res = app.login_raw(email, "Another-long-passphrase-3").await;
+    assert_eq!(res.status(), 200, "the new password signs in");
+    b.quit().await;
+}

@@ -325,7 +325,9 @@ form($("key-form"), async (f) => {
 let roleNames = [];
 function rolePickers(selected) {
   for (const box of document.querySelectorAll(".roles-pick")) {
-    const chosen = selected && box.closest("#user-form") ? selected : [...box.querySelectorAll("input:checked")].map((i) => i.value);
+    const fresh = !box.querySelector("input");
+    const chosen = selected && box.closest("#user-form") ? selected
+      : fresh ? ["viewer"] : [...box.querySelectorAll("input:checked")].map((i) => i.value);
     box.replaceChildren(...roleNames.map((n) => el("label", { class: "check" }, el("input", { type: "checkbox", name: "role", value: n, checked: chosen.includes(n) }), " " + n)));
   }
 }
