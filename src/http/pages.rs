@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::auth;
+use crate::domain::settings::Module;
 
 const LOGIN_HTML: &str = include_str!("pages/login.html");
 const CONSOLE_HTML: &str = include_str!("pages/console.html");
@@ -28,6 +29,30 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+/// The template with each `{{key}}` replaced by its value, in one pass: a value is never read
+/// again, so one holding `{{...}}` stays as it is.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find("}}").map(|j| (&after[..j], j)) {
+            Some((key, j)) if values.iter().any(|(k, _)| *k == key) => {
+                let v = values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+                out.push_str(v.unwrap_or_default());
+                rest = &after[j + 2..];
+            }
+            _ => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn page(html: String) -> HttpResponse {
@@ -99,13 +124,14 @@ pub async fn console(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     let Some(user) = caller.user.clone() else {
         return to_login();
     };
-    let held: Vec<&str> = caller.caps.names();
     let blocked = caller.mfa_blocked.names();
     let usable: Vec<&str> = if confined {
         Vec::new()
     } else {
-        held.iter()
-            .copied()
+        caller
+            .caps
+            .names()
+            .into_iter()
             .filter(|c| !blocked.contains(c))
             .collect()
     };
@@ -116,25 +142,38 @@ pub async fn console(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     } else {
         ""
     };
-    let html = CONSOLE_HTML
-        .replace("{{caps}}", &escape(&usable.join(",")))
-        .replace("{{held}}", &escape(&held.join(",")))
-        .replace("{{gate}}", gate)
-        .replace("{{user_id}}", &escape(&user.user_id))
-        .replace(
-            "{{name}}",
-            &escape(if user.name.is_empty() {
-                &user.email
-            } else {
-                &user.name
-            }),
-        )
-        .replace("{{email}}", &escape(&user.email))
-        .replace("{{tenant}}", &escape(&caller.tenant.slug))
-        .replace(
-            "{{mfa_on}}",
-            if user.mfa_enabled { "true" } else { "false" },
-        );
+    // The modules the tenant has turned off: their views say so instead of failing.
+    let off: Vec<&str> = match auth::tenant_settings(&state, &caller.tenant.id).await {
+        Ok(s) => [
+            (Module::Exercises, "exercises"),
+            (Module::Noise, "noise"),
+            (Module::ApiKeys, "api_keys"),
+        ]
+        .into_iter()
+        .filter(|(m, _)| !s.features.enabled(*m))
+        .map(|(_, n)| n)
+        .collect(),
+        Err(_) => Vec::new(),
+    };
+    let name = if user.name.is_empty() {
+        &user.email
+    } else {
+        &user.name
+    };
+    let html = fill(
+        CONSOLE_HTML,
+        &[
+            ("caps", &escape(&usable.join(","))),
+            ("gate", gate),
+            ("off", &off.join(",")),
+            ("user_id", &escape(&user.user_id)),
+            ("tenant_id", &escape(&caller.tenant.id)),
+            ("name", &escape(name)),
+            ("email", &escape(&user.email)),
+            ("tenant", &escape(&caller.tenant.slug)),
+            ("mfa_on", if user.mfa_enabled { "true" } else { "false" }),
+        ],
+    );
     page(html)
 }
 
@@ -165,8 +204,9 @@ fn cached(
     req: &HttpRequest,
     name: &'static str,
     body: &'static [u8],
+    variant: &str,
 ) -> Result<String, HttpResponse> {
-    let tag = etag(name, body);
+    let tag = format!("\"{}-{variant}\"", etag(name, body).trim_matches('"'));
     let matches = req
         .headers()
         .get_all(header::IF_NONE_MATCH)
@@ -195,7 +235,7 @@ pub async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
         "labgate.css" => ("labgate.css", CSS, "text/css; charset=utf-8"),
         _ => return HttpResponse::NotFound().finish(),
     };
-    let tag = match cached(&req, name, body.as_bytes()) {
+    let tag = match cached(&req, name, body.as_bytes(), "id") {
         Ok(tag) => tag,
         Err(not_modified) => return not_modified,
     };
@@ -228,20 +268,8 @@ const SWAGGER_LICENSE: &str = concat!(
 /// out" requests go to this server only.
 const SWAGGER_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// A compressed asset as the client takes it: the stored gzip bytes when it accepts gzip (every
-/// browser does), else unpacked once and kept.
-fn gzipped(
-    req: &HttpRequest,
-    name: &'static str,
-    gz: &'static [u8],
-    plain: &'static std::sync::OnceLock<Vec<u8>>,
-    ctype: &str,
-) -> HttpResponse {
-    // One tag for both encodings: they are the same file.
-    let tag = match cached(req, name, gz) {
-        Ok(tag) => tag,
-        Err(not_modified) => return not_modified,
-    };
+/// Whether the client takes gzip: an explicit `gzip` entry decides over `*`.
+fn accepts_gzip(req: &HttpRequest) -> bool {
     // (coding, accepted) for each listed coding; an explicit `gzip` entry decides over `*`.
     let listed: Vec<(String, bool)> = req
         .headers()
@@ -260,9 +288,26 @@ fn gzipped(
             (name, !refused)
         })
         .collect();
-    let takes_gzip = match listed.iter().find(|(n, _)| n == "gzip") {
+    match listed.iter().find(|(n, _)| n == "gzip") {
         Some((_, ok)) => *ok,
         None => listed.iter().any(|(n, ok)| n == "*" && *ok),
+    }
+}
+
+/// A compressed asset as the client takes it: the stored gzip bytes when it accepts gzip (every
+/// browser does), else unpacked once and kept.
+fn gzipped(
+    req: &HttpRequest,
+    name: &'static str,
+    gz: &'static [u8],
+    plain: &'static std::sync::OnceLock<Vec<u8>>,
+    ctype: &str,
+) -> HttpResponse {
+    let takes_gzip = accepts_gzip(req);
+    // Each encoding is its own representation, with its own tag.
+    let tag = match cached(req, name, gz, if takes_gzip { "gz" } else { "id" }) {
+        Ok(tag) => tag,
+        Err(not_modified) => return not_modified,
     };
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CONTENT_TYPE, ctype))
@@ -288,7 +333,7 @@ fn gzipped(
 pub async fn playground(req: HttpRequest, file: web::Path<String>) -> HttpResponse {
     static BUNDLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     static CSS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    let (body, ctype): (&'static [u8], &str) = match file.as_str() {
+    let (name, body, ctype): (&'static str, &'static [u8], &str) = match file.as_str() {
         "" | "index.html" => {
             return HttpResponse::Ok()
                 .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
@@ -296,7 +341,11 @@ pub async fn playground(req: HttpRequest, file: web::Path<String>) -> HttpRespon
                 .insert_header((header::CACHE_CONTROL, "no-cache"))
                 .body(SWAGGER_HTML);
         }
-        "swagger-initializer.js" => (SWAGGER_INIT.as_bytes(), "text/javascript; charset=utf-8"),
+        "swagger-initializer.js" => (
+            "swagger-initializer.js",
+            SWAGGER_INIT.as_bytes(),
+            "text/javascript; charset=utf-8",
+        ),
         "swagger-ui-bundle.js" => {
             let js = "text/javascript; charset=utf-8";
             return gzipped(&req, "swagger-ui-bundle.js", SWAGGER_BUNDLE_GZ, &BUNDLE, js);
@@ -305,11 +354,20 @@ pub async fn playground(req: HttpRequest, file: web::Path<String>) -> HttpRespon
             let css = "text/css; charset=utf-8";
             return gzipped(&req, "swagger-ui.css", SWAGGER_CSS_GZ, &CSS, css);
         }
-        "LICENSE" => (SWAGGER_LICENSE.as_bytes(), "text/plain; charset=utf-8"),
+        "LICENSE" => (
+            "LICENSE",
+            SWAGGER_LICENSE.as_bytes(),
+            "text/plain; charset=utf-8",
+        ),
         _ => return HttpResponse::NotFound().finish(),
+    };
+    let tag = match cached(&req, name, body, "id") {
+        Ok(tag) => tag,
+        Err(not_modified) => return not_modified,
     };
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, ctype))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::ETAG, tag))
         .body(body)
 }

@@ -61,14 +61,27 @@ fn tenant_slug(state: &App, tenant_id: &str) -> Option<String> {
 
 fn execute(state: &App, runner: &Runner, run: &Run) -> (i64, Option<String>) {
     let pool = &state.pool;
+    // The run's start is an event too, so a console shows "running" as it happens.
     let sink = match crate::store::write_blocking(pool, |tx| {
         noise::mark_running(tx, &run.id)?;
-        noise::sink(tx, &run.tenant_id, &run.sink_id)
+        let ev = events::emit(
+            tx,
+            Some(&run.tenant_id),
+            "noise.run.started",
+            &json!({"run_id": run.id, "profile": run.profile, "count": run.count}),
+        )?;
+        Ok((noise::sink(tx, &run.tenant_id, &run.sink_id)?, ev))
     })
     .map_err(|e| e.to_string())
     {
-        Ok(Some(s)) => s,
-        Ok(None) => return (0, Some("the sink no longer exists".into())),
+        Ok((Some(s), ev)) => {
+            state.events.publish(ev);
+            s
+        }
+        Ok((None, ev)) => {
+            state.events.publish(ev);
+            return (0, Some("the sink no longer exists".into()));
+        }
         Err(e) => return (0, Some(format!("database unavailable: {e}"))),
     };
     let Some(slug) = tenant_slug(state, &run.tenant_id) else {

@@ -292,6 +292,7 @@ async fn assets_are_cached_by_the_browser_until_an_upgrade_changes_them() {
         "/assets/labgate.css",
         "/api-playground/swagger-ui-bundle.js",
         "/api-playground/swagger-ui.css",
+        "/api-playground/swagger-initializer.js",
     ] {
         let first = app
             .client
@@ -302,7 +303,7 @@ async fn assets_are_cached_by_the_browser_until_an_upgrade_changes_them() {
             .unwrap();
         assert_eq!(first.status(), 200, "{path}");
         let tag = first.headers()["etag"].to_str().unwrap().to_string();
-        assert!(tag.starts_with('"') && tag.len() == 26, "{path}: {tag}");
+        assert!(tag.starts_with('"') && tag.len() == 29, "{path}: {tag}");
         assert_eq!(first.headers()["cache-control"], "no-cache");
         let full = first.bytes().await.unwrap().len();
         assert!(full > 0);
@@ -330,4 +331,19 @@ async fn assets_are_cached_by_the_browser_until_an_upgrade_changes_them() {
         assert_eq!(other.status(), 200, "{path}");
         assert_eq!(other.bytes().await.unwrap().len(), full);
     }
+    // The plain and the compressed bundle are two representations with two tags.
+    let tag_of = |enc: &'static str| {
+        let c = app.client.clone();
+        let url = app.url("/api-playground/swagger-ui-bundle.js");
+        async move {
+            let r = c
+                .get(url)
+                .header("accept-encoding", enc)
+                .send()
+                .await
+                .unwrap();
+            r.headers()["etag"].to_str().unwrap().to_string()
+        }
+    };
+    assert_ne!(tag_of("gzip").await, tag_of("identity").await);
 }

@@ -7,6 +7,7 @@ const body = document.body.dataset;
 const caps = (body.caps || "").split(",").filter(Boolean);
 const can = (c) => caps.includes(c);
 const me = { id: body.user, email: body.email };
+const off = (body.off || "").split(",").filter(Boolean);
 const SERVICES = ["exercises", "noise", "platform-status", "audit", "users", "settings"];
 const CAPS = ["manage_exercises", "manage_noise_logs", "manage_api_keys", "admin.users", "admin.settings", "audit.read"];
 const METHODS = { pwd: "password", otp: "authenticator", hwk: "passkey" };
@@ -30,6 +31,7 @@ const who = (id) => people.get(id) || id;
 ui.signIn = () => new Promise((resolve) => {
   const d = $("reauth");
   $("reauth-login").email.value = me.email;
+  $("reauth-leave").href = "/login" + (location.hash || "");
   $("reauth-error").textContent = "";
   d.showModal();
   $("reauth-login").password.focus();
@@ -37,15 +39,22 @@ ui.signIn = () => new Promise((resolve) => {
 });
 let reauthDone = () => {};
 signInFlow("reauth-", (answer) => {
-  // Signed in as someone else: this page's data is not theirs.
-  if (answer.user && answer.user.id !== me.id) { location.reload(); return; }
+  // Signed in as someone else, or elsewhere: this page's data is not theirs.
+  if (!answer.user || answer.user.id !== me.id || answer.user.tenantId !== body.tenantId) { location.reload(); return; }
+  ui.rebase();
   reauthDone();
-});
+}, body.tenantId);
 $("reauth").addEventListener("cancel", (ev) => ev.preventDefault());
 
+// Signing out stays on the page when it did not happen (the server unreachable): the person
+// must not believe a session ended that did not. One already over counts as signed out.
 $("logout").addEventListener("click", async () => {
-  await ui.busy($("logout"), () => api("POST", "/api/auth/logout"));
-  location.href = "/login";
+  const b = $("logout");
+  const out = await ui.busy(b, () => ui.raw("POST", "/api/auth/logout").catch((e) => {
+    if (e instanceof ui.ApiError && e.status === 401) return {};
+    throw e;
+  }), "Signed out.");
+  if (out) location.href = "/login";
 });
 
 // ---- views -------------------------------------------------------------------------------------
@@ -55,6 +64,7 @@ function view(name, load) { views[name] = load; }
 function allowed(a) {
   const need = a.dataset.need;
   if (body.gate === "all") return a.getAttribute("href") === "#account";
+  if (a.dataset.module && off.includes(a.dataset.module)) return false;
   return !need || can(need);
 }
 
@@ -63,7 +73,7 @@ for (const e of document.querySelectorAll("form[data-need], button[data-need]"))
 
 function show() {
   let name = location.hash.slice(1) || "account";
-  const link = document.querySelector('nav a[href="#' + name + '"]');
+  const link = /^[a-z-]{1,32}$/.test(name) ? document.querySelector('nav a[href="#' + name + '"]') : null;
   if (!link || link.hidden) name = "account";
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== "view-" + name;
   for (const a of document.querySelectorAll("nav a")) {
@@ -74,11 +84,18 @@ function show() {
   (views[name] || (() => {}))();
 }
 window.addEventListener("hashchange", () => { show(); $("main").focus(); });
+// The skip link moves the focus, not the view.
+$("skip").addEventListener("click", (ev) => { ev.preventDefault(); $("main").focus(); });
 
 if (body.gate === "all") {
   $("gate").textContent = "This tenant requires a second factor. Set up an authenticator app or add a passkey below, then sign out and sign in again with it: the rest of the console opens then.";
   $("gate").hidden = false;
-} else if (body.gate === "admins") {
+} else if (off.length) {
+  const names = { exercises: "Exercises", noise: "Noise", api_keys: "API keys" };
+  $("gate").textContent = "Turned off for this tenant: " + off.map((m) => names[m] || m).join(", ") + (can("admin.settings") ? " (Settings turns them on again)." : ".");
+  $("gate").hidden = false;
+}
+if (body.gate === "admins") {
   $("gate").textContent = "This tenant requires a second factor for administration: People and Settings open once you sign in with an authenticator code or a passkey (set one up below).";
   $("gate").hidden = false;
 }
@@ -98,7 +115,7 @@ const passkeyList = ui.paged($("passkeys"), "/api/auth/passkeys", [
   ["Added", (r) => when(r.created_at)],
   ["Last used", (r) => when(r.last_used_at)],
 ], (r) => button("Remove", () => api("DELETE", "/api/auth/passkeys/" + r.id).then(passkeyList.load),
-  { danger: true, aria: "Remove passkey " + r.name, ask: "Remove the passkey “" + r.name + "”? It will no longer sign you in." }),
+  { danger: true, aria: "Remove passkey " + r.name, ask: "Remove the passkey “" + r.name + "”? It will no longer sign you in.", done: "Passkey removed." }),
 "No passkeys yet.");
 
 const sessionList = ui.paged($("my-sessions"), "/api/auth/sessions", [
@@ -112,8 +129,8 @@ const sessionList = ui.paged($("my-sessions"), "/api/auth/sessions", [
   await api("DELETE", "/api/auth/sessions/" + r.id);
   if (r.current) location.href = "/login";
   else sessionList.load();
-}, { danger: true, aria: (r.current ? "Sign out this session" : "End the session from " + r.ip + " of " + new Date(r.created_at).toLocaleString()),
-  ask: r.current ? "Sign out of this browser?" : "End the session from " + r.ip + "? That browser is signed out at once." }));
+}, { danger: true, aria: (r.current ? "Sign out this session" : "End the session from " + (r.ip || "an unknown address") + " of " + new Date(r.created_at).toLocaleString()),
+  ask: r.current ? "Sign out of this browser?" : "End the session from " + (r.ip || "an unknown address") + "? That browser is signed out at once.", done: "Session ended." }));
 
 $("sessions-end-others").addEventListener("click", async () => {
   const b = $("sessions-end-others");
@@ -130,14 +147,14 @@ view("account", async () => {
   showMfa();
   passkeyList.load();
   sessionList.load();
-  const m = await api("GET", "/api/auth/me").catch(() => null);
+  const m = await api("GET", "/api/auth/me").catch((e) => { ui.say($("profile"), ui.describe(e), true); return null; });
   if (m) {
     const facts = [["Name", m.name || "—"], ["Email", m.email + (m.email_verified ? " (verified)" : "")], ["Tenant", m.tenantSlug],
       ["Roles", m.roles.join(", ") || "none"], ["Capabilities", caps.join(", ") || "none beyond your own account"], ["Member since", when(m.created_at)]];
     $("profile").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
     mfaOn = m.mfa_enabled;
     showMfa();
-    const tenants = await all("/api/auth/tenants").catch(() => []);
+    const tenants = await all("/api/auth/tenants").catch((e) => { ui.say($("profile"), ui.describe(e), true); return []; });
     const sw = $("tenant-switch");
     sw.hidden = tenants.length < 2;
     sw.tenant.replaceChildren(...tenants.map((t) => el("option", { value: t.slug, text: t.name + " (" + t.slug + ")", selected: t.slug === m.tenantSlug })));
@@ -228,7 +245,7 @@ const patList = ui.paged($("pats"), "/api/tokens", [
   ["Last used", (r) => when(r.last_used_at)],
   ["From", (r) => r.last_used_ip],
 ], (r) => button("Revoke", () => api("DELETE", "/api/tokens/" + r.id).then(patList.load),
-  { danger: true, aria: "Revoke token " + r.name, ask: "Revoke the token “" + r.name + "”? Anything using it is refused at once." }),
+  { danger: true, aria: "Revoke token " + r.name, ask: "Revoke the token “" + r.name + "”? Anything using it is refused at once.", done: "Token “" + r.name + "” revoked." }),
 "No tokens yet.");
 view("tokens", () => patList.load());
 
@@ -284,24 +301,33 @@ const keyList = ui.paged($("keys"), "/api/api-keys", [
   button("Edit", () => keyMode(r), { aria: "Edit key " + r.name, done: "" }),
   shareControl(r),
   button("Delete", () => api("DELETE", "/api/api-keys/" + r.id).then(keyList.load),
-    { danger: true, aria: "Delete key " + r.name, ask: "Delete the key “" + r.name + "”? Everything using it is refused at once." }),
+    { danger: true, aria: "Delete key " + r.name, ask: "Delete the key “" + r.name + "”? Everything using it is refused at once.", done: "Key “" + r.name + "” deleted." }),
 ], "No API keys yet.");
 
 // Sharing hands a key to another member: chosen from the tenant's people where the caller may
 // list them, else by user id.
 function shareControl(k) {
   const f = el("form", { class: "inline", "aria-label": "Share key " + k.name });
+  const others = [...people.entries()].filter(([id]) => id !== me.id && !k.shared_with.includes(id));
   const pick = can("admin.users")
-    ? el("select", { name: "user", "aria-label": "Share key " + k.name + " with" },
-      [...people.entries()].filter(([id]) => id !== me.id && !k.shared_with.includes(id)).map(([id, email]) => el("option", { value: id, text: email })))
-    : el("input", { name: "user", placeholder: "user id", "aria-label": "User id to share key " + k.name + " with" });
-  f.append(pick, el("button", { type: "submit", text: "Share", "aria-label": "Share key " + k.name }));
+    ? el("select", { name: "user", "aria-label": "Share key " + k.name + " with", disabled: !others.length },
+      others.length ? others.map(([id, email]) => el("option", { value: id, text: email })) : el("option", { value: "", text: "no other members" }))
+    : el("input", { name: "user", placeholder: "user id", required: true, "aria-label": "User id to share key " + k.name + " with" });
+  f.append(pick, el("button", { type: "submit", text: "Share", "aria-label": "Share key " + k.name, disabled: can("admin.users") && !others.length }));
   form(f, () => api("POST", "/api/api-keys/" + k.id + "/shares", { user_id: f.user.value }).then(keyList.load));
   return f;
 }
 
+// Emails for ids, for those who may list the tenant's people (once, when first needed).
+let peopleLoaded = null;
+function loadPeople() {
+  if (!can("admin.users")) return Promise.resolve();
+  peopleLoaded = peopleLoaded || all("/api/admin/users").then((us) => { for (const u of us) people.set(u.id, u.email); }).catch(() => { peopleLoaded = null; });
+  return peopleLoaded;
+}
+
 view("api-keys", async () => {
-  if (can("admin.users")) for (const u of await all("/api/admin/users").catch(() => [])) people.set(u.id, u.email);
+  await loadPeople();
   keyList.load();
 });
 
@@ -328,7 +354,8 @@ function rolePickers(selected) {
     const fresh = !box.querySelector("input");
     const chosen = selected && box.closest("#user-form") ? selected
       : fresh ? ["viewer"] : [...box.querySelectorAll("input:checked")].map((i) => i.value);
-    box.replaceChildren(...roleNames.map((n) => el("label", { class: "check" }, el("input", { type: "checkbox", name: "role", value: n, checked: chosen.includes(n) }), " " + n)));
+    box.replaceChildren(...roleNames.map((n) => el("label", { class: "check" },
+      el("input", { type: "checkbox", name: "role", value: n, checked: chosen.includes(n), defaultChecked: chosen.includes(n) }), " " + n)));
   }
 }
 const picked = (f) => [...f.querySelectorAll("input[name=role]:checked")].map((i) => i.value);
@@ -351,7 +378,7 @@ const userList = ui.paged($("users"), userQuery, [
   button("Send reset link", () => api("POST", "/api/admin/users/" + r.id + "/reset-password", {}),
     { aria: "Send reset link to " + r.email, ask: "Mail a password reset link to " + r.email + "?", yes: "Send it", done: "Reset link sent." }),
   button("Remove", () => api("DELETE", "/api/admin/users/" + r.id).then(userList.load),
-    { danger: true, aria: "Remove user " + r.email, ask: "Remove " + r.email + " from this tenant? Their sessions and tokens here stop at once." }),
+    { danger: true, aria: "Remove user " + r.email, ask: "Remove " + r.email + " from this tenant? Their sessions and tokens here stop at once.", done: r.email + " removed." }),
 ], "No users match.");
 form($("user-filter"), () => userList.first(), { done: "" });
 
@@ -376,6 +403,7 @@ function userMode(u) {
 }
 $("user-cancel").addEventListener("click", () => userMode(null));
 
+const losing = (before, after) => before.filter((x) => !after.includes(x));
 form($("user-form"), async (f) => {
   if (editingUser) {
     await api("PATCH", "/api/admin/users/" + editingUser.id, { name: f.name.value, status: f.status.value, roles: picked(f) });
@@ -386,8 +414,16 @@ form($("user-form"), async (f) => {
     await api("POST", "/api/admin/users", b);
     userMode(null);
   }
+  people.clear();
+  people.set(me.id, me.email);
+  peopleLoaded = null;
   userList.load();
-}, { done: "Saved." });
+}, { done: "Saved.", yes: "Save", ask: (f) => {
+  if (!editingUser) return null;
+  if (editingUser.status !== "disabled" && f.status.value === "disabled") return "Disable " + editingUser.email + "? Their sessions, tokens and keys stop working at once.";
+  const lost = losing(editingUser.roles, picked(f));
+  return lost.length ? "Take the role" + (lost.length > 1 ? "s " : " ") + lost.join(", ") + " from " + editingUser.email + "?" : null;
+} });
 
 const inviteList = ui.paged($("invitations"), "/api/admin/invitations", [
   ["Email", (r) => r.email],
@@ -436,7 +472,11 @@ form($("role-form"), async (f) => {
   roleMode(null);
   roleList.load();
   loadRoles();
-}, { done: "Saved." });
+}, { done: "Saved.", yes: "Save", ask: (f) => {
+  if (!editingRole) return null;
+  const lost = losing(editingRole.permissions, [...f.querySelectorAll("input[name=cap]:checked")].map((i) => i.value));
+  return lost.length ? "Take " + lost.join(", ") + " from everyone holding the role “" + editingRole.name + "”? It applies at once." : null;
+} });
 
 async function loadRoles() {
   roleNames = (await all("/api/admin/roles").catch(() => [])).map((r) => r.name);
@@ -462,9 +502,11 @@ view("people", async () => {
 });
 
 // ---- Settings ------------------------------------------------------------------------------------
+let settingsNow = null;
 view("settings", async () => {
   const f = $("settings-form");
   const s = await api("GET", "/api/admin/settings").catch((e) => { ui.say(f, ui.describe(e), true); return null; });
+  settingsNow = s;
   if (s) {
     f.require_mfa.value = s.require_mfa;
     f.password_min_length.value = s.password_min_length;
@@ -473,11 +515,21 @@ view("settings", async () => {
   allowList.load();
   blockList.load();
 });
-form($("settings-form"), (f) => api("PUT", "/api/admin/settings", {
-  require_mfa: f.require_mfa.value,
-  password_min_length: Number(f.password_min_length.value),
-  features: { exercises: f.exercises.checked, noise: f.noise.checked, api_keys: f.api_keys.checked },
-}), { done: "Settings saved." });
+const STRICT = { off: 0, admins: 1, all: 2 };
+form($("settings-form"), async (f) => {
+  settingsNow = await api("PUT", "/api/admin/settings", {
+    require_mfa: f.require_mfa.value,
+    password_min_length: Number(f.password_min_length.value),
+    features: { exercises: f.exercises.checked, noise: f.noise.checked, api_keys: f.api_keys.checked },
+  });
+}, { done: "Settings saved.", yes: "Save", ask: (f) => {
+  if (!settingsNow) return null;
+  const said = [];
+  const turnedOff = ["exercises", "noise", "api_keys"].filter((k) => settingsNow.features[k] !== false && !f[k].checked);
+  if (turnedOff.length) said.push("turn off " + turnedOff.join(", ").replace("api_keys", "API keys (every key of the tenant stops working)"));
+  if (STRICT[f.require_mfa.value] > STRICT[settingsNow.require_mfa]) said.push("require a second factor for " + (f.require_mfa.value === "all" ? "everyone" : "administration") + " (people without one are held back at once)");
+  return said.length ? "Save and " + said.join(", and ") + "?" : null;
+} });
 
 function ipList(kind, t) {
   const path = "/api/admin/security/ip-" + kind;
@@ -514,7 +566,7 @@ const exList = ui.paged($("exercises"), exQuery, [
   ["Ended", (r) => (r.status === "running" ? "running" : when(r.ended_at))],
 ], (r) => (r.status === "running" && can("manage_exercises") ? button("End", () => api("DELETE", "/api/sessions?id=" + r.id).then(exList.load),
   { danger: true, aria: "End exercise " + r.name, ask: "End the exercise “" + r.name + "”?" }) : null), "No exercise sessions.");
-view("exercises", () => exList.load());
+view("exercises", async () => { await loadPeople(); exList.load(); });
 form($("ex-filter"), () => exList.first(), { done: "" });
 form($("ex-start"), async (f) => {
   const b = { name: f.name.value };
@@ -534,7 +586,8 @@ $("ex-end").addEventListener("click", async () => {
 
 // ---- Noise ---------------------------------------------------------------------------------------
 async function noiseChoices() {
-  const [profiles, sinks] = await Promise.all([all("/api/noise/profiles").catch(() => []), all("/api/noise/sinks").catch(() => [])]);
+  const failed = (e) => { ui.say($("run-form"), ui.describe(e), true); return []; };
+  const [profiles, sinks] = await Promise.all([all("/api/noise/profiles").catch(failed), all("/api/noise/sinks").catch(failed)]);
   for (const s of document.querySelectorAll("select.profiles")) {
     const v = s.value;
     s.replaceChildren(...profiles.map((p) => el("option", { value: p.name, text: p.name, title: p.description })));
@@ -679,7 +732,7 @@ function exportLinks() {
 }
 form($("audit-filter"), async () => { exportLinks(); await auditList.first(); }, { done: "" });
 view("audit", async () => {
-  if (can("admin.users")) for (const u of await all("/api/admin/users").catch(() => [])) people.set(u.id, u.email);
+  await loadPeople();
   exportLinks();
   auditList.load();
 });
@@ -687,55 +740,51 @@ view("audit", async () => {
 // ---- Status and live events ------------------------------------------------------------------------
 const duration = (s) => (s < 3600 ? Math.round(s / 60) + " minutes" : s < 172800 ? Math.round(s / 3600) + " hours" : Math.round(s / 86400) + " days");
 async function loadStatus() {
-  const s = await api("GET", "/api/platform-status").catch(() => null);
+  const s = await api("GET", "/api/platform-status").catch((e) => { ui.say($("status"), ui.describe(e), true); return null; });
   if (!s) return;
   const facts = [["Version", s.version], ["Running for", duration(s.uptime_s)], ["Exercises running", String(s.exercises_running)],
     ["Noise runs, last 24 hours", String(s.noise_runs_24h)], ["Schedules enabled", String(s.schedules.enabled)], ["Next scheduled run", when(s.schedules.next_run_at, "none")]];
   $("status").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)]));
 }
-function eventItem(e) {
-  const data = e.data || {};
-  const summary = Object.entries(data).filter(([, v]) => v !== null && typeof v !== "object").map(([k, v]) => k + " " + v).join(", ");
-  return el("li", {}, when(e.created_at), " ", el("strong", { text: e.type }), summary ? " · " + summary : "");
-}
-let eventsLoaded = false;
-view("status", async () => {
-  loadStatus();
-  if (!eventsLoaded) {
-    const r = await api("GET", "/api/platform-status/events?limit=20").catch(() => ({ data: [] }));
-    $("events").replaceChildren(...r.data.map(eventItem));
-    eventsLoaded = true;
-  }
-});
+const eventList = ui.paged($("events"), "/api/platform-status/events", [
+  ["When", (r) => when(r.created_at)],
+  ["Event", (r) => el("strong", { text: r.type })],
+  ["Details", (r) => Object.entries(r.data || {}).filter(([, v]) => v !== null && typeof v !== "object").map(([k, v]) => k + " " + v).join(", ")],
+], null, "No events yet.");
+view("status", () => { loadStatus(); eventList.load(); });
 
-// One event stream for the page: new events appear under Status, and the views they concern
-// refresh themselves (a run's status changes without a reload).
+// One event stream for the page: the views it concerns refresh themselves (a run's status
+// changes without a reload). A stream the server closed (the session ended) is opened again
+// once a call has signed the page in again.
 const TYPES = ["exercise.started", "exercise.ended", "noise.run.queued", "noise.run.started", "noise.run.finished",
-  "schedule.fired", "schedule.skipped", "breakglass.used", "account.locked"];
-let refreshTimer = null;
-function refreshSoon(fn) {
-  clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(fn, 150);
+  "schedule.fired", "schedule.skipped", "breakglass.used", "account.locked", "credential.leaked"];
+const timers = {};
+function soon(key, fn) {
+  clearTimeout(timers[key]);
+  timers[key] = setTimeout(fn, 150);
 }
-if (body.gate !== "all" && window.EventSource) {
+function onEvent(t) {
+  const open = location.hash.slice(1) || "account";
+  if (open === "noise" && (t.startsWith("noise.") || t.startsWith("schedule."))) soon("noise", () => { runList.load(); scheduleList.load(); });
+  if (open === "exercises" && t.startsWith("exercise.")) soon("ex", exList.load);
+  if (open === "status") soon("status", () => { loadStatus(); if (eventList.page() === 1) eventList.load(); });
+}
+function listen() {
   const stream = new EventSource("/api/platform-status/events");
   stream.addEventListener("open", () => { $("live").textContent = "Live: new events appear here as they happen."; });
-  stream.addEventListener("error", () => { $("live").textContent = "The live event stream is reconnecting…"; });
-  for (const t of TYPES) {
-    stream.addEventListener(t, (m) => {
-      let data = {};
-      try { data = JSON.parse(m.data); } catch (e) { /* a malformed event is shown without details */ }
-      if (eventsLoaded) {
-        $("events").prepend(eventItem({ type: t, created_at: new Date().toISOString(), data: data.data || data }));
-        while ($("events").children.length > 100) $("events").lastChild.remove();
-      }
-      const open = location.hash.slice(1) || "account";
-      if (open === "noise" && (t.startsWith("noise.") || t.startsWith("schedule."))) refreshSoon(() => { runList.load(); scheduleList.load(); });
-      if (open === "exercises" && t.startsWith("exercise.")) refreshSoon(exList.load);
-      if (open === "status") refreshSoon(loadStatus);
-    });
-  }
+  stream.addEventListener("error", () => {
+    if (stream.readyState !== EventSource.CLOSED) {
+      $("live").textContent = "The live event stream is reconnecting…";
+      return;
+    }
+    $("live").textContent = "The live event stream stopped; it starts again when labgate answers.";
+    // A refused stream is closed for good: ask the API (which signs the page in again if the
+    // session ended), then open a new stream.
+    setTimeout(() => api("GET", "/api/platform-status").then(listen, () => setTimeout(listen, 5000)), 1000);
+  });
+  for (const t of TYPES) stream.addEventListener(t, () => onEvent(t));
 }
+if (body.gate !== "all" && window.EventSource) listen();
 
 keyMode(null);
 userMode(null);

@@ -4,8 +4,10 @@
 // by the API's answer; nothing secret is kept in the page.
 "use strict";
 
-function signInFlow(prefix, done) {
+// `tenant` (an id or slug) keeps a sign-in in the tenant the page is about.
+function signInFlow(prefix, done, tenant) {
   const $ = (id) => document.getElementById(prefix + id);
+  const inTenant = (body) => (tenant ? { ...body, tenant } : body);
   let mfaToken = null;
 
   function fail(msg) { $("error").textContent = msg || ""; }
@@ -67,7 +69,7 @@ function signInFlow(prefix, done) {
     ev.preventDefault();
     const f = ev.target;
     step(f, async () => {
-      const { res, data } = await post("/api/auth/login", { email: f.email.value, password: f.password.value });
+      const { res, data } = await post("/api/auth/login", inTenant({ email: f.email.value, password: f.password.value }));
       if (!res.ok) return fail(refusal(res, data, "password"));
       f.password.value = "";
       if (data.mfa_required) {
@@ -102,7 +104,7 @@ function signInFlow(prefix, done) {
   async function passkeySignIn(form, body) {
     await step(form, async () => {
       if (!passkeys.supported()) return fail("This browser cannot use passkeys.");
-      const { res, data } = await post("/api/auth/passkeys/login/start", body);
+      const { res, data } = await post("/api/auth/passkeys/login/start", body.mfa_token ? body : inTenant(body));
       if (!res.ok) return fail(refusal(res, data, "passkey"));
       let credential;
       try {
@@ -129,8 +131,9 @@ function signInFlow(prefix, done) {
 // the server vouched for (`/login?rd=`), else the console view the person asked for (the address
 // fragment a redirect to this page kept, or `?next=` naming a console view).
 if (document.getElementById("login") && document.body.classList.contains("narrow")) {
-  const view = (location.hash.match(/^#[a-z-]{1,32}$/) || [""])[0]
-    || ("#" + (new URLSearchParams(location.search).get("next") || "")).replace(/^#(?![a-z-]{1,32}$).*/, "");
+  // A view's name and nothing else: never a path, so this page sends nobody anywhere else.
+  const name = (v) => (/^[a-z-]{1,32}$/.test(v || "") ? "#" + v : "");
+  const view = name(location.hash.slice(1)) || name(new URLSearchParams(location.search).get("next"));
   const next = document.body.dataset.rd || "/console" + view;
   signInFlow("", () => { location.href = next; });
 }

@@ -25,7 +25,8 @@ const ui = (() => {
       if (v === undefined || v === null || v === false) continue;
       if (k === "text") e.textContent = v;
       else if (k === "class") e.className = v;
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (k.startsWith("on") && typeof v === "function") e.addEventListener(k.slice(2), v);
+      else if (k.startsWith("on")) continue;
       else if (k in e && typeof v !== "string") e[k] = v;
       else e.setAttribute(k, v === true ? "" : v);
     }
@@ -75,13 +76,30 @@ const ui = (() => {
 
   // ---- calls --------------------------------------------------------------------------------
   let signingIn = null;
+  // The session this page was opened with. Another tab signing in (as someone else, or into
+  // another tenant) replaces the cookies without any refusal: the page then reloads rather than
+  // show one session's data while acting as another.
+  let pageCsrf = csrf();
+  const pageTenant = document.body.dataset.tenantId || "";
+  function rebase() { pageCsrf = csrf(); }
+  function replaced() {
+    if (csrf() === pageCsrf) return false;
+    location.reload();
+    return true;
+  }
 
   async function raw(method, path, body) {
+    if (replaced()) throw new ApiError(409, { message: "You signed in elsewhere in this browser: reloading." });
     const headers = {};
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrf();
     const res = await fetch(path, { method, credentials: "same-origin", headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
+    const tenant = res.headers.get("X-Tenant-ID");
+    if (pageTenant && tenant && tenant !== pageTenant) {
+      location.reload();
+      throw new ApiError(409, { message: "This browser's session is now in another tenant: reloading." });
+    }
     if (!res.ok) throw new ApiError(res.status, data, Number(res.headers.get("Retry-After")) || 0);
     return data;
   }
@@ -128,9 +146,11 @@ const ui = (() => {
   }
 
   // Runs `fn` with `control` busy (disabled, "Working..."), then shows its result or error next
-  // to it. A second click while busy does nothing.
+  // to it. A second click while busy does nothing. A row's button that the result took away
+  // (the row revoked, the list reloaded) reports under its table, where the focus goes too.
   async function busy(control, fn, done) {
     if (control.dataset.busy) return;
+    const table = control.closest("table");
     control.dataset.busy = "1";
     const buttons = control.tagName === "FORM" ? [...control.querySelectorAll("button")] : [control];
     for (const b of buttons) b.disabled = true;
@@ -138,7 +158,13 @@ const ui = (() => {
     say(control, "Working…");
     try {
       const r = await fn();
-      say(control, typeof done === "function" ? done(r) : done === undefined ? "Done." : done);
+      const msg = typeof done === "function" ? done(r) : done === undefined ? "Done." : done;
+      if (!control.isConnected && table && table.isConnected && notes.has(table)) {
+        notes.get(table).textContent = msg;
+        table.focus();
+      } else {
+        say(control, msg);
+      }
       return r;
     } catch (e) {
       say(control, describe(e), true);
@@ -161,12 +187,15 @@ const ui = (() => {
     return new Promise((resolve) => d.addEventListener("close", () => resolve(d.returnValue === "yes"), { once: true }));
   }
 
-  // A form whose submission calls `fn(form)`; with `ask`, only after the person confirms.
+  // A form whose submission calls `fn(form)`; with `ask` (a question, or a function giving one
+  // or nothing), only after the person confirms.
   function form(f, fn, opts) {
     opts = opts || {};
+    statusFor(f);
     f.addEventListener("submit", async (ev) => {
       ev.preventDefault();
-      if (opts.ask && !(await confirm(typeof opts.ask === "function" ? opts.ask(f) : opts.ask, opts.yes))) return;
+      const q = typeof opts.ask === "function" ? opts.ask(f) : opts.ask;
+      if (q && !(await confirm(q, opts.yes))) return;
       await busy(f, () => fn(f), opts.done);
     });
   }
@@ -232,14 +261,21 @@ const ui = (() => {
 
   // A list that pages through all its items: `path` (with any filters) is fetched a page at a
   // time; the pager under the table moves between pages and says where it is.
+  const notes = new Map();
   function paged(t, path, columns, actions, empty) {
     const nav = el("div", { class: "pager" });
-    t.after(nav);
-    const state = { page: 1, path: typeof path === "function" ? path : () => path };
+    const note = el("p", { class: "status", role: "status" });
+    t.after(nav, note);
+    t.tabIndex = -1;
+    notes.set(t, note);
+    const state = { page: 1, path: typeof path === "function" ? path : () => path, seq: 0 };
     async function load() {
       const p = state.path();
       const sep = p.includes("?") ? "&" : "?";
+      // Only the newest request draws: a quick second click never shows an older answer.
+      const seq = ++state.seq;
       const r = await api("GET", p + sep + "limit=20&page=" + state.page);
+      if (seq !== state.seq) return r;
       if (state.page > Math.max(1, r.meta.totalPages)) {
         state.page = Math.max(1, r.meta.totalPages);
         return load();
@@ -258,8 +294,13 @@ const ui = (() => {
       return r;
     }
     function show(e) { nav.replaceChildren(el("span", { class: "error", role: "alert", text: describe(e) })); }
-    return { load: () => load().catch(show), first: () => { state.page = 1; return load().catch(show); } };
+    return {
+      load: () => load().catch(show),
+      first: () => { state.page = 1; return load().catch(show); },
+      page: () => state.page,
+      say: (text) => { note.textContent = text; },
+    };
   }
 
-  return { $, el, api, all, ApiError, describe, when, seconds, busy, say, form, button, confirm, copy, download, secret, table, paged, signIn: null };
+  return { $, el, api, raw, all, ApiError, describe, when, seconds, busy, say, form, button, confirm, copy, download, secret, table, paged, rebase, signIn: null };
 })();
