@@ -89,14 +89,14 @@ pub async fn mfa_setup(app: &App, me: Me) -> AppResult<Enrollment> {
 
 /// Confirms a pending enrollment with a current code; answers the recovery codes (shown once).
 pub async fn mfa_confirm(app: &App, me: Me, code: String) -> AppResult<Vec<String>> {
-    let (uid, ev, dk) = (
-        me.user.user_id.clone(),
-        me.event("mfa.enable"),
-        app.data_key.clone(),
-    );
-    let codes = totp::recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| totp::recovery_hash(c)).collect();
-    let now = app.now().timestamp().max(0) as u64;
+    let MfaChange {
+        uid,
+        ev,
+        dk,
+        now,
+        codes,
+        hashes,
+    } = me.mfa_change(app, "mfa.enable");
     app.change(move |tx, fx| {
         fx.invalidate(Invalidation::Principals);
         let st = users::mfa_state(tx, &uid)?;
@@ -127,14 +127,14 @@ pub async fn mfa_recovery_codes(app: &App, me: Me, code: String) -> AppResult<Ve
             "No authenticator is set up: recovery codes come with its enrollment.",
         ));
     }
-    let (uid, ev, dk) = (
-        me.user.user_id.clone(),
-        me.event("mfa.recovery_codes"),
-        app.data_key.clone(),
-    );
-    let codes = totp::recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| totp::recovery_hash(c)).collect();
-    let now = app.now().timestamp().max(0) as u64;
+    let MfaChange {
+        uid,
+        ev,
+        dk,
+        now,
+        codes,
+        hashes,
+    } = me.mfa_change(app, "mfa.recovery_codes");
     let refused = AuditEvent {
         outcome: Outcome::Failure,
         details: json!({"reason": "wrong_code"}),
@@ -235,7 +235,30 @@ pub async fn change_password(app: &App, me: Me, current: String, new: String) ->
     .await
 }
 
+struct MfaChange {
+    uid: String,
+    ev: AuditEvent,
+    dk: crate::domain::crypto::DataKey,
+    now: u64,
+    codes: Vec<String>,
+    hashes: Vec<String>,
+}
+
 impl Me {
+    /// What an MFA change works with: the user, its audit event, the data key, the time, and a
+    /// fresh set of recovery codes with their hashes.
+    fn mfa_change(&self, app: &App, action: &str) -> MfaChange {
+        let codes = totp::recovery_codes();
+        MfaChange {
+            uid: self.user.user_id.clone(),
+            ev: self.event(action),
+            dk: app.data_key.clone(),
+            now: app.now().timestamp().max(0) as u64,
+            hashes: codes.iter().map(|c| totp::recovery_hash(c)).collect(),
+            codes,
+        }
+    }
+
     async fn user_hash(&self, app: &App) -> AppResult<Option<String>> {
         let uid = self.user.user_id.clone();
         Ok(app

@@ -283,13 +283,38 @@ impl Browser {
         .await;
     }
 
+    /// Waits until no row of the table `table` shows `text`.
+    pub(crate) async fn wait_gone(&self, table: &str, text: &str) {
+        let js = format!(
+            "return !document.querySelector({} + ' tbody').textContent.includes({})",
+            json!(table),
+            json!(text)
+        );
+        self.wait_for(&format!("{text:?} gone from {table}"), &js)
+            .await;
+    }
+
+    /// Waits until the element with id `id` is shown.
+    pub(crate) async fn wait_shown(&self, id: &str) {
+        let js = format!("return !document.getElementById({}).hidden", json!(id));
+        self.wait_for(&format!("#{id} shown"), &js).await;
+    }
+
+    /// Waits until the dialog with id `id` is open.
+    pub(crate) async fn wait_open(&self, id: &str) {
+        let js = format!("return document.getElementById({}).open", json!(id));
+        self.wait_for(&format!("the dialog #{id} open"), &js).await;
+    }
+
+    /// Signs out from the console, ending on the sign-in page.
+    pub(crate) async fn sign_out(&self) {
+        self.click("#logout").await;
+        self.wait_for_path("/login").await;
+    }
+
     /// Answers the page's confirmation dialog with its "yes" button, after checking what it asks.
     pub(crate) async fn confirm(&self, asked: &str) {
-        self.wait_for(
-            "the confirmation dialog",
-            "return document.getElementById('confirm').open",
-        )
-        .await;
+        self.wait_open("confirm").await;
         let text = self.text("#confirm-text").await;
         assert!(text.contains(asked), "the dialog asked: {text}");
         self.click("#confirm-yes").await;
@@ -477,21 +502,15 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     );
 
     // Passwordless: no email typed.
-    b.click("#logout").await;
-    b.wait_for_path("/login").await;
+    b.sign_out().await;
     b.click("#passkey").await;
     b.wait_for_path("/console").await;
     assert_eq!(last_amr(&app), json!(["hwk"]));
 
     // As the second step after the password.
-    b.click("#logout").await;
-    b.wait_for_path("/login").await;
+    b.sign_out().await;
     b.sign_in_with_password(email).await;
-    b.wait_for(
-        "the second step",
-        "return !document.getElementById('mfa').hidden",
-    )
-    .await;
+    b.wait_shown("mfa").await;
     b.click("#mfa-passkey").await;
     b.wait_for_path("/console").await;
     assert_eq!(last_amr(&app), json!(["pwd", "hwk"]));
@@ -518,8 +537,7 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     .await;
     clone["signCount"] = json!(0);
     b.post(&format!("{auth}/credential"), clone.clone()).await;
-    b.click("#logout").await;
-    b.wait_for_path("/login").await;
+    b.sign_out().await;
     b.click("#passkey").await;
     b.wait_for(
         "the refusal shown",
@@ -560,8 +578,7 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     assert_eq!(app.audit("passkey.delete").len(), 1);
 
     // Without a passkey the password alone signs in again.
-    b.click("#logout").await;
-    b.wait_for_path("/login").await;
+    b.sign_out().await;
     b.sign_in_with_password(email).await;
     b.wait_for_path("/console").await;
     assert_eq!(last_amr(&app), json!(["pwd"]));

@@ -100,14 +100,9 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
     assert_eq!(audit.len(), 1, "enrollment confirmed once");
 
     // Signing in now takes the code: a wrong one is named as such, the next step's is taken.
-    b.click("#logout").await;
-    b.wait_for_path("/login").await;
+    b.sign_out().await;
     b.sign_in_with_password(email).await;
-    b.wait_for(
-        "the code step",
-        "return !document.getElementById('mfa').hidden",
-    )
-    .await;
+    b.wait_shown("mfa").await;
     b.type_in("#mfa input[name=code]", "123456").await;
     b.click("#mfa button[type=submit]").await;
     b.wait_for_text("#error", "code was not accepted").await;
@@ -125,11 +120,7 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
     );
 
     // New recovery codes, after confirmation, against the app's code: the old ones stop.
-    b.wait_for(
-        "the renewal form",
-        "return !document.getElementById('mfa-renew').hidden",
-    )
-    .await;
+    b.wait_shown("mfa-renew").await;
     b.type_in("#mfa-renew input[name=code]", &totp_at(&secret, 1))
         .await;
     b.click("#mfa-renew button").await;
@@ -283,11 +274,7 @@ async fn an_administrator_adds_people_keys_sinks_schedules_and_watches_a_run() {
     b.type_in("#invite input[name=password]", PASSWORD).await;
     b.type_in("#invite input[name=again]", PASSWORD).await;
     b.click("#invite button").await;
-    b.wait_for(
-        "the invitation accepted",
-        "return !document.getElementById('done').hidden",
-    )
-    .await;
+    b.wait_shown("done").await;
     assert!(
         b.url().await.ends_with("/invite"),
         "the token left the address"
@@ -454,11 +441,7 @@ async fn require_mfa_all_leads_a_person_to_enrollment_not_to_a_dead_end() {
     assert_eq!(visible, json!(["Account"]), "only the account is open");
     // A view of the rest, asked for by address, shows the account instead.
     b.goto(&format!("{origin}/console#noise")).await;
-    b.wait_for(
-        "the account view",
-        "return !document.getElementById('view-account').hidden",
-    )
-    .await;
+    b.wait_shown("view-account").await;
 
     b.click("#mfa-setup").await;
     b.wait_for(
@@ -472,14 +455,9 @@ async fn require_mfa_all_leads_a_person_to_enrollment_not_to_a_dead_end() {
     b.click("#mfa-confirm button").await;
     b.wait_for_text("#gate", "sign in again").await;
 
-    b.click("#logout").await;
-    b.wait_for_path("/login").await;
+    b.sign_out().await;
     b.sign_in_with_password(email).await;
-    b.wait_for(
-        "the code step",
-        "return !document.getElementById('mfa').hidden",
-    )
-    .await;
+    b.wait_shown("mfa").await;
     b.type_in("#mfa input[name=code]", &totp_at(&secret, 1))
         .await;
     b.click("#mfa button[type=submit]").await;
@@ -539,11 +517,7 @@ async fn a_session_that_ends_while_the_page_is_open_signs_in_again_in_place() {
 
     // The next action says so, signs in again over the page, and carries on with what was typed.
     b.click("#pat-create button").await;
-    b.wait_for(
-        "the sign-in dialog",
-        "return document.getElementById('reauth').open",
-    )
-    .await;
+    b.wait_open("reauth").await;
     assert_eq!(b.text("#reauth-title").await, "Your session has ended");
     b.type_in("#reauth-login input[name=password]", PASSWORD)
         .await;
@@ -558,17 +532,12 @@ async fn a_session_that_ends_while_the_page_is_open_signs_in_again_in_place() {
     assert_eq!(tokens["data"][0]["name"], "typed-before-expiry");
 
     // Reopened later without a session, a console view leads through the sign-in back to it.
-    b.click("#logout").await;
-    b.wait_for_path("/login").await;
+    b.sign_out().await;
     b.goto(&format!("{origin}/console#audit")).await;
     b.wait_for_path("/login#audit").await;
     b.sign_in_with_password(email).await;
     b.wait_for_path("/console#audit").await;
-    b.wait_for(
-        "the audit view",
-        "return !document.getElementById('view-audit').hidden",
-    )
-    .await;
+    b.wait_shown("view-audit").await;
     b.quit().await;
 }
 
@@ -585,11 +554,7 @@ async fn a_forgotten_password_is_reset_from_the_mailed_link() {
     b.wait_for_path("/forgot-password").await;
     b.type_in("#forgot input[name=email]", email).await;
     b.click("#forgot button").await;
-    b.wait_for(
-        "the request sent",
-        "return !document.getElementById('done').hidden",
-    )
-    .await;
+    b.wait_shown("done").await;
     let mail = app.mails(1).await.pop().unwrap();
     assert!(mail.contains("/reset-password#token="), "{mail}");
     b.goto(&format!(
@@ -601,11 +566,7 @@ async fn a_forgotten_password_is_reset_from_the_mailed_link() {
     b.type_in("#reset input[name=password]", new_password).await;
     b.type_in("#reset input[name=again]", new_password).await;
     b.click("#reset button").await;
-    b.wait_for(
-        "the password set",
-        "return !document.getElementById('done').hidden",
-    )
-    .await;
+    b.wait_shown("done").await;
     assert!(b.url().await.ends_with("/reset-password"));
     b.goto(&format!("{origin}/login")).await;
     b.type_in("#login input[name=email]", email).await;
@@ -763,8 +724,7 @@ async fn every_page_is_accessible_fits_390_pixels_and_stays_on_its_origin() {
                     b.wait_for_path("/console").await;
                 }
             } else if b.url().await.contains("/console") {
-                b.click("#logout").await;
-                b.wait_for_path("/login").await;
+                b.sign_out().await;
             }
             b.goto(&format!("{origin}{path}")).await;
             if let Some(view) = path.strip_prefix("/console#") {
@@ -814,11 +774,7 @@ async fn every_page_is_accessible_fits_390_pixels_and_stays_on_its_origin() {
     }
     view(&b, &origin, "tokens").await;
     b.click_in_row("#pats", "backup-script", "Revoke").await;
-    b.wait_for(
-        "the dialog",
-        "return document.getElementById('confirm').open",
-    )
-    .await;
+    b.wait_open("confirm").await;
     if let Some(axe) = &axe {
         for v in violations(&b, axe).await {
             problems.push(format!("confirmation dialog: {v}"));
@@ -963,11 +919,7 @@ async fn every_control_of_the_console_does_what_it_says() {
     );
     // The confirmation dialog by keyboard: the focus starts on Cancel; Tab, Enter confirms.
     b.click_in_row("#pats", "bulk-", "Revoke").await;
-    b.wait_for(
-        "the dialog",
-        "return document.getElementById('confirm').open",
-    )
-    .await;
+    b.wait_open("confirm").await;
     assert_eq!(
         b.script("return document.activeElement.id").await,
         "confirm-no"
@@ -1016,11 +968,7 @@ async fn every_control_of_the_console_does_what_it_says() {
     assert_eq!(k["shared_with"], json!([mate]));
     b.click_in_row("#keys", "k-renamed", "Unshare").await;
     b.confirm("mate@lab.example").await;
-    b.wait_for(
-        "the share gone",
-        "return !document.querySelector('#keys tbody').textContent.includes('mate@lab.example ')",
-    )
-    .await;
+    b.wait_gone("#keys", "mate@lab.example ").await;
     let k = get(&app, &api, &format!("/api/api-keys/{key_id}")).await;
     assert_eq!(k["shared_with"], json!([]));
     b.click_in_row("#keys", "k-renamed", "Delete").await;
@@ -1045,11 +993,7 @@ async fn every_control_of_the_console_does_what_it_says() {
     );
     b.click_in_row("#users", "mate@lab.example", "Remove").await;
     b.confirm("mate@lab.example").await;
-    b.wait_for(
-        "the member gone",
-        "return !document.querySelector('#users tbody').textContent.includes('mate@lab.example')",
-    )
-    .await;
+    b.wait_gone("#users", "mate@lab.example").await;
     let res = app
         .get_bearer(&format!("/api/admin/users/{mate}"), &api.jwt)
         .await;
@@ -1108,11 +1052,7 @@ async fn every_control_of_the_console_does_what_it_says() {
         .await;
     b.click_in_row("#roles", "auditor-plus", "Delete").await;
     b.confirm("auditor-plus").await;
-    b.wait_for(
-        "the role gone",
-        "return !document.querySelector('#roles tbody').textContent.includes('auditor-plus')",
-    )
-    .await;
+    b.wait_gone("#roles", "auditor-plus").await;
 
     // Settings and address lists; a refusal is shown beside the form that caused it.
     view(&b, &origin, "settings").await;
@@ -1221,19 +1161,11 @@ async fn every_control_of_the_console_does_what_it_says() {
     b.wait_for_text("#sinks tbody", "f3.jsonl").await;
     b.click_in_row("#sinks", "f3.jsonl", "Delete").await;
     b.confirm("f2").await;
-    b.wait_for(
-        "the sink gone",
-        "return !document.querySelector('#sinks tbody').textContent.includes('f3.jsonl')",
-    )
-    .await;
+    b.wait_gone("#sinks", "f3.jsonl").await;
 
     // The account: another tenant, the other sessions ended, a new password.
     view(&b, &origin, "account").await;
-    b.wait_for(
-        "the tenant switcher",
-        "return !document.getElementById('tenant-switch').hidden",
-    )
-    .await;
+    b.wait_shown("tenant-switch").await;
     let other = app.login(email).await;
     b.wait_for_text("#my-sessions tbody", "this session").await;
     b.click("#sessions-end-others").await;
@@ -1275,11 +1207,7 @@ async fn signing_in_again_keeps_the_tenant_and_another_tab_signing_in_reloads_th
     app.user_with_role("someone-else@lab.example", "viewer", "default");
 
     sign_in(&b, &origin, email).await;
-    b.wait_for(
-        "the tenant switcher",
-        "return !document.getElementById('tenant-switch').hidden",
-    )
-    .await;
+    b.wait_shown("tenant-switch").await;
     set(&b, "#tenant-switch select[name=tenant]", json!("red")).await;
     b.click("#tenant-switch button").await;
     b.wait_for_text("header .who", "red").await;
@@ -1326,11 +1254,7 @@ async fn signing_in_again_keeps_the_tenant_and_another_tab_signing_in_reloads_th
         .await;
     assert_eq!(res.status(), 204);
     b.click("#pat-create button").await;
-    b.wait_for(
-        "the sign-in dialog",
-        "return document.getElementById('reauth').open",
-    )
-    .await;
+    b.wait_open("reauth").await;
     b.type_in("#reauth-login input[name=password]", PASSWORD)
         .await;
     b.click("#reauth-login button[type=submit]").await;
@@ -1396,8 +1320,7 @@ async fn sign_in_says_why_it_refuses_and_goes_nowhere_it_was_not_told() {
         b.sign_in_with_password(email).await;
         b.wait_for_path("/console").await;
         assert_eq!(b.url().await, format!("{origin}/console"), "{query}");
-        b.click("#logout").await;
-        b.wait_for_path("/login").await;
+        b.sign_out().await;
     }
 
     // Failures for one unknown address lock it, with how long; then the address's rate limit.
