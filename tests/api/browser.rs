@@ -31,6 +31,18 @@ impl Drop for Browser {
     }
 }
 
+/// A server on a fixed port whose public URL is `localhost` (the origin the browser uses).
+pub(crate) async fn served() -> (TestApp, String) {
+    let port = free_port();
+    let origin = format!("http://localhost:{port}");
+    let app = spawn_with(|c| {
+        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.public_url = origin.clone();
+    })
+    .await;
+    (app, origin)
+}
+
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -455,13 +467,7 @@ fn passkey_rows(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn passkeys_in_chromium_with_a_virtual_authenticator() {
-    let port = free_port();
-    let origin = format!("http://localhost:{port}");
-    let app = spawn_with(|c| {
-        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        c.public_url = origin.clone();
-    })
-    .await;
+    let (app, origin) = served().await;
     let Some(b) = Browser::start(app.dir.path()).await else {
         return;
     };

@@ -5,20 +5,16 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, PATIENCE, free_port};
+use crate::browser::{Browser, PATIENCE, free_port, served};
 use crate::helpers::*;
 use crate::passkeys::totp_at;
 
-/// A server on a fixed port whose public URL is `localhost` (the origin the browser uses).
-async fn served() -> (TestApp, String) {
-    let port = free_port();
-    let origin = format!("http://localhost:{port}");
-    let app = spawn_with(|c| {
-        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
-        c.public_url = origin.clone();
-    })
-    .await;
-    (app, origin)
+/// A served app, a browser on it, and one person of `role` in `default` (None without Chromium).
+async fn with_person(email: &str, role: &str) -> Option<(TestApp, String, Browser)> {
+    let (app, origin) = served().await;
+    let b = Browser::start(app.dir.path()).await?;
+    app.user_with_role(email, role, "default");
+    Some((app, origin, b))
 }
 
 async fn get(app: &TestApp, who: &Login, path: &str) -> Value {
@@ -45,12 +41,10 @@ async fn view(b: &Browser, origin: &str, name: &str) {
 
 #[tokio::test]
 async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
-    let (app, origin) = served().await;
-    let Some(b) = Browser::start(app.dir.path()).await else {
+    let email = "person@lab.example";
+    let Some((app, origin, b)) = with_person(email, "viewer").await else {
         return;
     };
-    let email = "person@lab.example";
-    app.user_with_role(email, "viewer", "default");
 
     // Without a second factor, and a wrong password first: said as such, next to the form.
     b.goto(&format!("{origin}/login")).await;
@@ -231,12 +225,10 @@ impl HeldCollector {
 
 #[tokio::test]
 async fn an_administrator_adds_people_keys_sinks_schedules_and_watches_a_run() {
-    let (app, origin) = served().await;
-    let Some(b) = Browser::start(app.dir.path()).await else {
+    let email = "chief@lab.example";
+    let Some((app, origin, b)) = with_person(email, "admin").await else {
         return;
     };
-    let email = "chief@lab.example";
-    app.user_with_role(email, "admin", "default");
     let api = app.login(email).await;
     sign_in(&b, &origin, email).await;
 
@@ -481,12 +473,10 @@ async fn require_mfa_all_leads_a_person_to_enrollment_not_to_a_dead_end() {
 
 #[tokio::test]
 async fn a_session_that_ends_while_the_page_is_open_signs_in_again_in_place() {
-    let (app, origin) = served().await;
-    let Some(b) = Browser::start(app.dir.path()).await else {
+    let email = "analyst@lab.example";
+    let Some((app, origin, b)) = with_person(email, "analyst").await else {
         return;
     };
-    let email = "analyst@lab.example";
-    app.user_with_role(email, "analyst", "default");
     sign_in(&b, &origin, email).await;
     view(&b, &origin, "tokens").await;
     b.wait_for_text("#pats tbody", "No tokens yet").await;
@@ -543,12 +533,10 @@ async fn a_session_that_ends_while_the_page_is_open_signs_in_again_in_place() {
 
 #[tokio::test]
 async fn a_forgotten_password_is_reset_from_the_mailed_link() {
-    let (app, origin) = served().await;
-    let Some(b) = Browser::start(app.dir.path()).await else {
+    let email = "forgetful@lab.example";
+    let Some((app, origin, b)) = with_person(email, "viewer").await else {
         return;
     };
-    let email = "forgetful@lab.example";
-    app.user_with_role(email, "viewer", "default");
     b.goto(&format!("{origin}/login")).await;
     b.click("a[href='/forgot-password']").await;
     b.wait_for_path("/forgot-password").await;
@@ -882,12 +870,10 @@ async fn set(b: &Browser, css: &str, value: Value) {
 
 #[tokio::test]
 async fn every_control_of_the_console_does_what_it_says() {
-    let (app, origin) = served().await;
-    let Some(b) = Browser::start(app.dir.path()).await else {
+    let email = "boss@lab.example";
+    let Some((app, origin, b)) = with_person(email, "admin").await else {
         return;
     };
-    let email = "boss@lab.example";
-    app.user_with_role(email, "admin", "default");
     app.tenant("red");
     app.user_with_role(email, "operator", "red");
     let mate = app.user_with_role("mate@lab.example", "operator", "default");
@@ -1196,12 +1182,10 @@ async fn every_control_of_the_console_does_what_it_says() {
 
 #[tokio::test]
 async fn signing_in_again_keeps_the_tenant_and_another_tab_signing_in_reloads_the_page() {
-    let (app, origin) = served().await;
-    let Some(b) = Browser::start(app.dir.path()).await else {
+    let email = "two-homes@lab.example";
+    let Some((app, origin, b)) = with_person(email, "viewer").await else {
         return;
     };
-    let email = "two-homes@lab.example";
-    app.user_with_role(email, "viewer", "default");
     let red = app.tenant("red");
     app.user_with_role(email, "operator", "red");
     app.user_with_role("someone-else@lab.example", "viewer", "default");
@@ -1303,12 +1287,10 @@ async fn signing_in_again_keeps_the_tenant_and_another_tab_signing_in_reloads_th
 
 #[tokio::test]
 async fn sign_in_says_why_it_refuses_and_goes_nowhere_it_was_not_told() {
-    let (app, origin) = served().await;
-    let Some(b) = Browser::start(app.dir.path()).await else {
+    let email = "steady@lab.example";
+    let Some((_app, origin, b)) = with_person(email, "viewer").await else {
         return;
     };
-    let email = "steady@lab.example";
-    app.user_with_role(email, "viewer", "default");
 
     // Hostile return addresses: a path smuggled into `next`, a foreign host in `rd`.
     for query in [
