@@ -39,10 +39,13 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     while let Some(i) = rest.find("{{") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        match after.find("}}").map(|j| (&after[..j], j)) {
-            Some((key, j)) if values.iter().any(|(k, _)| *k == key) => {
-                let v = values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-                out.push_str(v.unwrap_or_default());
+        let known = after.find("}}").and_then(|j| {
+            let key = &after[..j];
+            values.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v, j))
+        });
+        match known {
+            Some((v, j)) => {
+                out.push_str(v);
                 rest = &after[j + 2..];
             }
             _ => {

@@ -1573,22 +1573,9 @@ async fn recovery_codes_are_renewed_against_a_current_authenticator_code() {
     }
 
     // A personal access token cannot renew them.
+    let pat = app.pat(&admin.jwt, "t").await;
     let res = app
-        .send_json(
-            Method::POST,
-            "/api/tokens",
-            &admin.jwt,
-            json!({"name": "t", "expires_in": "30d"}),
-        )
-        .await;
-    let pat = res.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let res = app
-        .client
-        .post(app.url("/api/auth/mfa/recovery-codes"))
-        .header("Authorization", format!("token {pat}"))
+        .with_pat(Method::POST, "/api/auth/mfa/recovery-codes", &pat)
         .json(&json!({"code": code(&secret, 30)}))
         .send()
         .await

@@ -136,9 +136,7 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
     let token = b.text("#pat-secret code").await;
     assert!(token.starts_with("lgp_"), "{token}");
     let res = app
-        .client
-        .get(app.url("/api/auth/me"))
-        .header("Authorization", format!("token {token}"))
+        .with_pat(reqwest::Method::GET, "/api/auth/me", &token)
         .send()
         .await
         .unwrap();
@@ -178,9 +176,7 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
     b.confirm("ci-runner").await;
     b.wait_for_text("#pats", "No tokens yet").await;
     let res = app
-        .client
-        .get(app.url("/api/auth/me"))
-        .header("Authorization", format!("token {token}"))
+        .with_pat(reqwest::Method::GET, "/api/auth/me", &token)
         .send()
         .await
         .unwrap();
@@ -391,6 +387,12 @@ async fn an_administrator_adds_people_keys_sinks_schedules_and_watches_a_run() {
         .await;
     b.click("#audit-filter button[type=submit]").await;
     b.wait_for_text("#audit tbody", "api_key.create").await;
+    // The unfiltered page drawn first is replaced by the filtered one.
+    b.wait_for(
+        "the filtered records",
+        "return document.querySelector('#audit-filter').getAttribute('aria-busy') === null && [...document.querySelectorAll('#audit tbody tr')].every((r) => r.textContent.includes('api_key.create'))",
+    )
+    .await;
     let rows = b
         .script("return document.querySelectorAll('#audit tbody tr').length")
         .await;

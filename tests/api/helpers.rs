@@ -225,6 +225,37 @@ impl TestApp {
         self.login(&email).await
     }
 
+    /// A personal access token made by a signed-in user (30 days): its secret and its id.
+    pub async fn pat_with_id(&self, jwt: &str, name: &str) -> (String, String) {
+        let body = json!({"name": name, "expires_in": "30d"});
+        let res = self
+            .send_json(reqwest::Method::POST, "/api/tokens", jwt, body)
+            .await;
+        assert_eq!(res.status(), 201);
+        let v: Value = res.json().await.unwrap();
+        (
+            v["token"].as_str().unwrap().to_string(),
+            v["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// A personal access token's secret (see `pat_with_id`).
+    pub async fn pat(&self, jwt: &str, name: &str) -> String {
+        self.pat_with_id(jwt, name).await.0
+    }
+
+    /// A request carrying a personal access token as `Authorization: token ...`.
+    pub fn with_pat(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        pat: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("Authorization", format!("token {pat}"))
+    }
+
     pub async fn get_bearer(&self, path: &str, jwt: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

@@ -7,24 +7,11 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 async fn pat(app: &TestApp, jwt: &str, name: &str) -> String {
-    pat_with_id(app, jwt, name).await.0
+    app.pat(jwt, name).await
 }
 
 async fn pat_with_id(app: &TestApp, jwt: &str, name: &str) -> (String, String) {
-    let res = app
-        .send_json(
-            Method::POST,
-            "/api/tokens",
-            jwt,
-            json!({"name": name, "expires_in": "30d"}),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    let v: Value = res.json().await.unwrap();
-    (
-        v["token"].as_str().unwrap().to_string(),
-        v["id"].as_str().unwrap().to_string(),
-    )
+    app.pat_with_id(jwt, name).await
 }
 
 async fn key(app: &TestApp, jwt: &str) -> String {

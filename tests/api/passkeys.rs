@@ -872,23 +872,12 @@ async fn registration_refusals() {
         .await
         .unwrap();
     assert_error(res, 401, "NO_CREDENTIALS").await;
-    let pat: Value = send(
-        &app,
-        "POST",
-        "/api/tokens",
-        &who.jwt,
-        json!({"name": "ci", "expires_in": "30d"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let pat = app.pat(&who.jwt, "ci").await;
     let res = app
-        .client
-        .post(app.url("/api/auth/passkeys/register/start"))
-        .header(
-            "authorization",
-            format!("token {}", pat["token"].as_str().unwrap()),
+        .with_pat(
+            reqwest::Method::POST,
+            "/api/auth/passkeys/register/start",
+            &pat,
         )
         .json(&json!({"name": "x"}))
         .send()
