@@ -480,7 +480,7 @@ pub async fn accept_invitation(
 /// what the granter holds), or the invitation is refused and stays pending. One whose sender
 /// was deleted since grants nothing.
 fn grant_still_held(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::Db,
     tenant_id: &str,
     inv: &invitations::Invitation,
     now: crate::domain::time::Timestamp,

@@ -3,7 +3,7 @@
 //! (`domain::reach::over_key`), so a `manage_api_keys`-only holder cannot take over a key that
 //! can do more than it can.
 
-use rusqlite::Connection;
+use crate::store::Db;
 use serde_json::json;
 
 use super::{Actor, App, AppResult, Invalidation, WriteError};
@@ -18,7 +18,7 @@ use crate::store::api_keys::{self, KeyChange, KeyInfo};
 use crate::store::{StoreError, audit, users};
 
 /// The key, in the actor's tenant, if the actor reaches it.
-fn reached(tx: &Connection, actor: &Actor, key: &KeyId) -> Result<KeyInfo, WriteError> {
+fn reached(tx: &Db, actor: &Actor, key: &KeyId) -> Result<KeyInfo, WriteError> {
     let info =
         api_keys::get(tx, actor.tenant.as_str(), key.as_str())?.ok_or(StoreError::NotFound)?;
     reach::over_key(actor.caps, api_key::grants(&info.services))?;

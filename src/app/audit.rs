@@ -24,10 +24,11 @@ enum Mode {
 }
 
 fn anchor_with(app: &App, mode: Mode) -> AppResult<()> {
-    let conn = app.pool.get().map_err(|e| {
+    let lease = app.pool.get().map_err(|e| {
         log::warn!("cannot anchor the audit chain: {e}");
         DomainError::db_unavailable()
     })?;
+    let conn = lease.db();
     if let Err(e) = crate::store::check_schema(&conn) {
         log::error!("the audit head is not moved: {e}");
         return Err(DomainError::internal());
@@ -98,7 +99,8 @@ fn anchor_with(app: &App, mode: Mode) -> AppResult<()> {
 pub fn start(app: &App) -> AppResult<()> {
     let path = audit_head::default_path(&app.config.db);
     let (seq, _) = {
-        let conn = app.pool.get().map_err(|_| DomainError::db_unavailable())?;
+        let lease = app.pool.get().map_err(|_| DomainError::db_unavailable())?;
+        let conn = lease.db();
         audit::head(&conn)?
     };
     let reason = match audit_head::read(&path) {
@@ -142,9 +144,10 @@ pub fn verify_chain(
     audit_mac: &crate::domain::crypto::DataKey,
     path: &std::path::Path,
 ) -> Result<Verified, String> {
-    let conn = pool
+    let lease = pool
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
+    let conn = lease.db();
     crate::store::check_schema(&conn).map_err(|e| format!("audit chain not trustworthy: {e}"))?;
     // An index rebuilt under another definition would hide records from the list and export.
     crate::store::backup::integrity(&conn)

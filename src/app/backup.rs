@@ -26,9 +26,10 @@ pub fn head_of(file: &Path) -> PathBuf {
 
 /// Checks a copy: SQLite's integrity check and the whole audit chain. Returns the chain's end.
 fn check(pool: &Pool) -> Result<(i64, String, crate::store::audit::Walk), String> {
-    let conn = pool
+    let lease = pool
         .get()
         .map_err(|e| format!("cannot open the copy: {e}"))?;
+    let conn = lease.db();
     backup::integrity(&conn)
         .map_err(|e| e.to_string())?
         .map_err(|why| format!("the copy fails SQLite's integrity check: {why}"))?;
@@ -72,7 +73,8 @@ pub fn backup(app: &App, to: &Path) -> Result<Summary, String> {
             audit_head::write(&head_path, &head)
                 .map_err(|e| format!("cannot write {}: {e}", head_path.display()))?;
         }
-        let conn = copy.get().map_err(|e| e.to_string())?;
+        let lease = copy.get().map_err(|e| e.to_string())?;
+        let conn = lease.db();
         let (tenants, users, audit_records) = backup::counts(&conn).map_err(|e| e.to_string())?;
         Ok(Summary {
             path: to.to_path_buf(),
@@ -97,7 +99,8 @@ pub fn check_backup(from: &Path, key_file: &Path) -> Result<Summary, String> {
     }
     let bare = store::open(from).map_err(|e| format!("cannot open {}: {e}", from.display()))?;
     {
-        let conn = bare.get().map_err(|e| e.to_string())?;
+        let lease = bare.get().map_err(|e| e.to_string())?;
+        let conn = lease.db();
         if !store::keys::any_sealed(&conn).map_err(|e| e.to_string())? {
             return Err(format!(
                 "{} holds no keys sealed under a key file: not a labgate backup",
@@ -111,7 +114,8 @@ pub fn check_backup(from: &Path, key_file: &Path) -> Result<Summary, String> {
     check(&pool)?;
     super::audit::verify_chain(&pool, &keys.audit_mac, &head_of(from))
         .map_err(|e| format!("the backup does not verify: {e}"))?;
-    let conn = pool.get().map_err(|e| e.to_string())?;
+    let lease = pool.get().map_err(|e| e.to_string())?;
+    let conn = lease.db();
     let (tenants, users, audit_records) = backup::counts(&conn).map_err(|e| e.to_string())?;
     Ok(Summary {
         path: from.to_path_buf(),

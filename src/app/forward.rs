@@ -183,10 +183,11 @@ impl Forwarder {
             self.confirm(app, &target, seq)?;
         }
         let records = {
-            let c = app
+            let lease = app
                 .pool
                 .get()
                 .map_err(|e| format!("database unavailable: {e}"))?;
+            let c = lease.db();
             let from = audit::forwarded(&c, &target).map_err(|e| e.to_string())?;
             audit::records_after(&c, from, BATCH).map_err(|e| e.to_string())?
         };

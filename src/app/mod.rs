@@ -29,7 +29,7 @@ pub mod users;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use rusqlite::Transaction;
+use crate::store::Db;
 
 use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
@@ -420,7 +420,7 @@ impl App {
     pub async fn write<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction, &mut Changes) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db, &mut Changes) -> StoreResult<T> + Send + 'static,
     {
         self.change(move |tx, c| f(tx, c).map_err(WriteError::Store))
             .await
@@ -430,7 +430,7 @@ impl App {
     pub async fn change<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction, &mut Changes) -> Result<T, WriteError> + Send + 'static,
+        F: FnOnce(&Db, &mut Changes) -> Result<T, WriteError> + Send + 'static,
     {
         // Through the writer's group commit: many changes, one `fsync`. The invalidations are
         // applied on the writer thread right after the commit, whatever becomes of the caller.
@@ -451,7 +451,7 @@ impl App {
     /// `change` for code already off the async workers (the CLI).
     pub fn write_blocking<T, F>(&self, f: F) -> AppResult<T>
     where
-        F: FnOnce(&Transaction, &mut Changes) -> Result<T, WriteError>,
+        F: FnOnce(&Db, &mut Changes) -> Result<T, WriteError>,
     {
         let (out, changes) = store::write_blocking_with(&self.pool, |tx| {
             let mut changes = Changes::default();
@@ -466,7 +466,7 @@ impl App {
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&crate::store::Db) -> StoreResult<T> + Send + 'static,
     {
         store::run(&self.pool, f).await
     }

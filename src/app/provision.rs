@@ -3,7 +3,7 @@
 //! authority, so these use cases apply no reach rule; each is audited as the system actor `cli`
 //! and bumps the change epoch, so a running server drops its caches within a second.
 
-use rusqlite::Connection;
+use crate::store::Db;
 use serde_json::json;
 
 use super::{App, AppResult, Invalidation, WriteError};
@@ -30,7 +30,7 @@ fn cli_event(
     }
 }
 
-fn changed(tx: &Connection, fx: &mut super::Changes) -> Result<(), WriteError> {
+fn changed(tx: &Db, fx: &mut super::Changes) -> Result<(), WriteError> {
     store::bump_epoch(tx)?;
     fx.invalidate(Invalidation::Everything);
     Ok(())

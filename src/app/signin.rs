@@ -181,7 +181,7 @@ pub(super) fn source_refused() -> DomainError {
 
 /// Whether the tenant's IP lists let `origin` sign in.
 fn source_permitted(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::Db,
     tenant_id: &str,
     origin: &Origin,
 ) -> Result<bool, StoreError> {
@@ -190,7 +190,7 @@ fn source_permitted(
 
 /// Whether a tenant's IP lists let a client address in (no lists: any address).
 pub(crate) fn address_permitted(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::Db,
     tenant_id: &str,
     ip: Option<&str>,
 ) -> Result<bool, StoreError> {

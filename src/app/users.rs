@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::store::Db;
 use serde_json::json;
 
 use super::{Actor, App, AppResult, Invalidation, WriteError};
@@ -74,7 +74,7 @@ pub struct MemberChange {
 }
 
 /// No change may leave a tenant without an active member holding `admin.users`.
-pub fn keep_an_admin(tx: &Connection, tenant_id: &str) -> Result<(), WriteError> {
+pub fn keep_an_admin(tx: &Db, tenant_id: &str) -> Result<(), WriteError> {
     if users::count_active_user_admins(tx, tenant_id)? == 0 {
         return Err(DomainError::conflict(
             "This change would leave the tenant without an active member holding admin.users.",
@@ -86,7 +86,7 @@ pub fn keep_an_admin(tx: &Connection, tenant_id: &str) -> Result<(), WriteError>
 
 /// The caller may hand out only capabilities it holds itself.
 pub fn check_grant(
-    tx: &Connection,
+    tx: &Db,
     tenant_id: &str,
     roles: &[String],
     held: CapSet,
@@ -97,7 +97,7 @@ pub fn check_grant(
 }
 
 /// What the member holds in the actor's tenant; `NotFound` when they are no member there.
-fn member_caps(tx: &Connection, actor: &Actor, user: &UserId) -> Result<CapSet, WriteError> {
+fn member_caps(tx: &Db, actor: &Actor, user: &UserId) -> Result<CapSet, WriteError> {
     let p =
         users::principal(tx, user.as_str(), actor.tenant.as_str())?.ok_or(StoreError::NotFound)?;
     Ok(p.caps)
@@ -107,7 +107,7 @@ fn member_caps(tx: &Connection, actor: &Actor, user: &UserId) -> Result<CapSet, 
 /// link answered to the caller) reaches every tenant of the user: the actor must administer
 /// users in each of them and, where `reach` is set, hold everything the user holds there.
 fn reach_every_tenant(
-    tx: &Connection,
+    tx: &Db,
     actor: &Actor,
     user: &UserId,
     reach_caps: bool,

@@ -52,8 +52,8 @@ pub fn start(app: App, runner: Arc<Runner>, run: Run) {
 }
 
 fn tenant_slug(state: &App, tenant_id: &str) -> Option<String> {
-    let c = state.pool.get().ok()?;
-    crate::store::tenants::find(&c, tenant_id)
+    let lease = state.pool.get().ok()?;
+    crate::store::tenants::find(&lease.db(), tenant_id)
         .ok()
         .flatten()
         .map(|t| t.slug)

@@ -117,7 +117,7 @@ pub fn tick(state: &App, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<event
 /// Moves a schedule to its next time without firing it: the skip is a platform event (with
 /// `why`) and an audit record (with `reason`).
 fn skip(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::Db,
     s: &noise::Schedule,
     following: Option<&str>,
     mut why: serde_json::Value,

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, StoreResult, new_id, optional};
@@ -61,7 +62,7 @@ fn from_j<T: for<'de> Deserialize<'de> + Default>(s: &str) -> T {
     serde_json::from_str(s).unwrap_or_default()
 }
 
-pub fn create(conn: &Connection, key: &DataKey, k: NewKey) -> StoreResult<(KeyInfo, Secret)> {
+pub fn create(conn: &Db, key: &DataKey, k: NewKey) -> StoreResult<(KeyInfo, Secret)> {
     let secret = token::generate(Kind::ApiKey);
     let id = new_id();
     let now = time::fmt(time::now());
@@ -92,7 +93,7 @@ const INFO_COLS: &str = "id, name, prefix, services, allowed_subnets, allowed_or
     last_used_at, last_used_ip,
     (SELECT COALESCE(json_group_array(user_id), '[]') FROM api_key_shares s WHERE s.key_id = api_keys.id)";
 
-fn info_row(r: &rusqlite::Row) -> rusqlite::Result<KeyInfo> {
+fn info_row(r: &Row) -> StoreResult<KeyInfo> {
     Ok(KeyInfo {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -109,7 +110,7 @@ fn info_row(r: &rusqlite::Row) -> rusqlite::Result<KeyInfo> {
     })
 }
 
-pub fn get(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<KeyInfo>> {
+pub fn get(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<Option<KeyInfo>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {INFO_COLS} FROM api_keys WHERE id = ?1 AND tenant_id = ?2 AND deleted_at IS NULL"
     ))?;
@@ -117,14 +118,14 @@ pub fn get(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<K
 }
 
 pub fn list(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     limit: u32,
     offset: u64,
 ) -> StoreResult<(Vec<KeyInfo>, u64)> {
     let total: i64 = conn.query_row(
         "SELECT COUNT(*) FROM api_keys WHERE tenant_id = ?1 AND deleted_at IS NULL",
-        [tenant_id],
+        params![tenant_id],
         |r| r.get(0),
     )?;
     let mut st = conn.prepare_cached(&format!(
@@ -137,12 +138,12 @@ pub fn list(
     Ok((rows, total as u64))
 }
 
-pub fn find_by_hash(conn: &Connection, hash: &str) -> StoreResult<Option<KeyState>> {
+pub fn find_by_hash(conn: &Db, hash: &str) -> StoreResult<Option<KeyState>> {
     let mut st = conn.prepare_cached(
         "SELECT id, tenant_id, services, allowed_subnets, allowed_origins, expires_at, deleted_at IS NOT NULL
          FROM api_keys WHERE key_hash = ?1",
     )?;
-    optional(st.query_row([hash], |r| {
+    optional(st.query_row(params![hash], |r| {
         let exp: Option<String> = r.get(5)?;
         Ok(KeyState {
             id: r.get(0)?,
@@ -163,7 +164,7 @@ pub struct KeyChange {
     pub allowed_origins: Option<Vec<String>>,
 }
 
-pub fn update(conn: &Connection, tenant_id: &str, id: &str, c: &KeyChange) -> StoreResult<bool> {
+pub fn update(conn: &Db, tenant_id: &str, id: &str, c: &KeyChange) -> StoreResult<bool> {
     let n = conn.execute(
         "UPDATE api_keys SET name = COALESCE(?3, name), services = COALESCE(?4, services),
                 allowed_subnets = COALESCE(?5, allowed_subnets), allowed_origins = COALESCE(?6, allowed_origins)
@@ -180,22 +181,17 @@ pub fn update(conn: &Connection, tenant_id: &str, id: &str, c: &KeyChange) -> St
     Ok(n == 1)
 }
 
-pub fn delete(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<bool> {
+pub fn delete(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<bool> {
     let n = conn.execute(
         "UPDATE api_keys SET deleted_at = ?3 WHERE id = ?1 AND tenant_id = ?2 AND deleted_at IS NULL",
         params![id, tenant_id, time::fmt(time::now())],
     )?;
-    conn.execute("DELETE FROM api_key_shares WHERE key_id = ?1", [id])?;
+    conn.execute("DELETE FROM api_key_shares WHERE key_id = ?1", params![id])?;
     Ok(n == 1)
 }
 
 /// The secret, decrypted.
-pub fn reveal(
-    conn: &Connection,
-    dk: &DataKey,
-    tenant_id: &str,
-    id: &str,
-) -> StoreResult<Option<Secret>> {
+pub fn reveal(conn: &Db, dk: &DataKey, tenant_id: &str, id: &str) -> StoreResult<Option<Secret>> {
     let enc: Option<Vec<u8>> = optional(conn.query_row(
         "SELECT key_enc FROM api_keys WHERE id = ?1 AND tenant_id = ?2 AND deleted_at IS NULL",
         params![id, tenant_id],
@@ -214,7 +210,7 @@ pub fn reveal(
     }
 }
 
-pub fn is_shared_with(conn: &Connection, id: &str, user_id: &str) -> StoreResult<bool> {
+pub fn is_shared_with(conn: &Db, id: &str, user_id: &str) -> StoreResult<bool> {
     Ok(optional(conn.query_row(
         "SELECT 1 FROM api_key_shares WHERE key_id = ?1 AND user_id = ?2",
         params![id, user_id],
@@ -223,7 +219,7 @@ pub fn is_shared_with(conn: &Connection, id: &str, user_id: &str) -> StoreResult
     .is_some())
 }
 
-pub fn share(conn: &Connection, id: &str, user_id: &str) -> StoreResult<()> {
+pub fn share(conn: &Db, id: &str, user_id: &str) -> StoreResult<()> {
     conn.execute(
         "INSERT OR IGNORE INTO api_key_shares (key_id, user_id, created_at) VALUES (?1, ?2, ?3)",
         params![id, user_id, time::fmt(time::now())],
@@ -232,18 +228,18 @@ pub fn share(conn: &Connection, id: &str, user_id: &str) -> StoreResult<()> {
 }
 
 /// Ends every share of a key (its grant changed: what was handed over is not what it is now).
-pub fn unshare_all(conn: &Connection, id: &str) -> StoreResult<usize> {
-    Ok(conn.execute("DELETE FROM api_key_shares WHERE key_id = ?1", [id])?)
+pub fn unshare_all(conn: &Db, id: &str) -> StoreResult<usize> {
+    conn.execute("DELETE FROM api_key_shares WHERE key_id = ?1", params![id])
 }
 
-pub fn unshare(conn: &Connection, id: &str, user_id: &str) -> StoreResult<bool> {
+pub fn unshare(conn: &Db, id: &str, user_id: &str) -> StoreResult<bool> {
     Ok(conn.execute(
         "DELETE FROM api_key_shares WHERE key_id = ?1 AND user_id = ?2",
         params![id, user_id],
     )? == 1)
 }
 
-pub fn touch(conn: &Connection, id: &str, at: Timestamp, ip: Option<&str>) -> StoreResult<()> {
+pub fn touch(conn: &Db, id: &str, at: Timestamp, ip: Option<&str>) -> StoreResult<()> {
     conn.execute(
         "UPDATE api_keys SET last_used_at = ?2, last_used_ip = ?3 WHERE id = ?1",
         params![id, time::fmt(at), ip],
@@ -252,11 +248,11 @@ pub fn touch(conn: &Connection, id: &str, at: Timestamp, ip: Option<&str>) -> St
 }
 
 /// Every origin some live key of the appliance allows (for CORS preflights).
-pub fn all_origins(conn: &Connection) -> StoreResult<Vec<String>> {
+pub fn all_origins(conn: &Db) -> StoreResult<Vec<String>> {
     let mut st = conn.prepare_cached(
         "SELECT DISTINCT value FROM api_keys, json_each(api_keys.allowed_origins)
          WHERE deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
     )?;
-    let rows = st.query_map([time::fmt(time::now())], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = st.query_map(params![time::fmt(time::now())], |r| r.get(0))?;
+    rows.collect::<Result<_, _>>()
 }

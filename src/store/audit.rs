@@ -10,13 +10,11 @@
 //! chain cannot be rewritten with recomputed hashes, and an `audit.prune` checkpoint cannot be
 //! forged. Records written by labgate before the chain was keyed keep their plain SHA-256 link
 //! (64 hex digits) and still verify; after the first keyed record every record must be keyed.
-//! The key is bound to the pool's connections (`register_link`), never stored in the database.
+//! The key is held by the pool (`store::open_keyed`), never stored in the database.
 
-use std::sync::Arc;
-
+use super::db::{Db, Row};
+use crate::params;
 use hmac::{Hmac, Mac};
-use rusqlite::functions::FunctionFlags;
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -93,8 +91,6 @@ fn canonical(r: &AuditRecord) -> String {
     serde_json::to_string(r).expect("audit record serialises")
 }
 
-/// The SQL function that computes a keyed link: `labgate_audit_link(prev, canonical)`.
-pub const LINK_FN: &str = "labgate_audit_link";
 /// The prefix of a keyed link.
 pub const KEYED: &str = "m1:";
 
@@ -117,41 +113,18 @@ pub fn record_link(key: &DataKey, prev: &str, r: &AuditRecord) -> String {
     keyed_link(key, prev, &canonical(r))
 }
 
-/// Binds the audit MAC key to a connection, as the SQL function `LINK_FN`. A connection
-/// without it cannot append (the write fails closed).
-pub fn register_link(conn: &Connection, key: Arc<DataKey>) -> rusqlite::Result<()> {
-    conn.create_scalar_function(
-        LINK_FN,
-        2,
-        // Direct calls only: never from a trigger or view someone added to the file.
-        FunctionFlags::SQLITE_UTF8
-            | FunctionFlags::SQLITE_DETERMINISTIC
-            | FunctionFlags::SQLITE_DIRECTONLY,
-        move |ctx| {
-            let prev: String = ctx.get(0)?;
-            let canonical: String = ctx.get(1)?;
-            Ok(keyed_link(&key, &prev, &canonical))
-        },
-    )
-}
-
-/// The keyed link of `r` after `prev`, computed by the connection's key.
-fn link(conn: &Connection, prev: &str, r: &AuditRecord) -> StoreResult<String> {
-    Ok(conn.query_row(
-        &format!("SELECT {LINK_FN}(?1, ?2)"),
-        params![prev, canonical(r)],
-        |row| row.get(0),
-    )?)
+/// The keyed link of `r` after `prev`, under the key the connection's pool holds (none: the
+/// append fails closed).
+fn link(conn: &Db, prev: &str, r: &AuditRecord) -> StoreResult<String> {
+    let key = conn.audit_key().ok_or_else(|| {
+        super::StoreError::Unavailable("no audit key: audit records cannot be chained".into())
+    })?;
+    Ok(keyed_link(key, prev, &canonical(r)))
 }
 
 /// The link a stored record should have: keyed when its stored link says so, else the plain
 /// SHA-256 of records written before the chain was keyed.
-fn expected_link(
-    conn: &Connection,
-    prev: &str,
-    r: &AuditRecord,
-    stored: &str,
-) -> StoreResult<String> {
+fn expected_link(conn: &Db, prev: &str, r: &AuditRecord, stored: &str) -> StoreResult<String> {
     if stored.starts_with(KEYED) {
         link(conn, prev, r)
     } else {
@@ -169,10 +142,10 @@ pub fn chain_hash(prev: &str, r: &AuditRecord) -> String {
 }
 
 /// Appends a record. Call inside a write transaction.
-pub fn append(conn: &Connection, ev: &AuditEvent) -> StoreResult<AuditRecord> {
+pub fn append(conn: &Db, ev: &AuditEvent) -> StoreResult<AuditRecord> {
     let prev: String = optional(conn.query_row(
         "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-        [],
+        params![],
         |r| r.get(0),
     ))?
     .unwrap_or_else(|| GENESIS.to_string());
@@ -231,7 +204,7 @@ pub fn append(conn: &Connection, ev: &AuditEvent) -> StoreResult<AuditRecord> {
 
 const REC_COLS: &str = "id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip, user_agent, request_id, details";
 
-fn rec_row(r: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
+fn rec_row(r: &Row) -> StoreResult<AuditRecord> {
     let details: String = r.get(11)?;
     Ok(AuditRecord {
         id: r.get(0)?,
@@ -251,23 +224,19 @@ fn rec_row(r: &rusqlite::Row) -> rusqlite::Result<AuditRecord> {
 
 /// Every record with its sequence number, oldest first, as stored (for tools that rewrite or
 /// inspect the chain, such as the tests that play the attacker).
-pub fn all_records(conn: &Connection) -> StoreResult<Vec<(i64, AuditRecord)>> {
+pub fn all_records(conn: &Db) -> StoreResult<Vec<(i64, AuditRecord)>> {
     let mut st = conn.prepare(&format!(
         "SELECT {REC_COLS}, seq FROM audit_log ORDER BY seq"
     ))?;
     let rows = st
-        .query_map([], |r| Ok((r.get(12)?, rec_row(r)?)))?
+        .query_map(params![], |r| Ok((r.get(12)?, rec_row(r)?)))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
 /// Up to `limit` records after sequence number `seq`, oldest first, with their numbers (what
 /// audit forwarding sends next).
-pub fn records_after(
-    conn: &Connection,
-    seq: i64,
-    limit: usize,
-) -> StoreResult<Vec<(i64, AuditRecord)>> {
+pub fn records_after(conn: &Db, seq: i64, limit: usize) -> StoreResult<Vec<(i64, AuditRecord)>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {REC_COLS}, seq FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"
     ))?;
@@ -280,22 +249,17 @@ pub fn records_after(
 }
 
 /// The last sequence number delivered to `target` (0: none yet).
-pub fn forwarded(conn: &Connection, target: &str) -> StoreResult<i64> {
+pub fn forwarded(conn: &Db, target: &str) -> StoreResult<i64> {
     Ok(optional(conn.query_row(
         "SELECT seq FROM audit_forward WHERE target = ?1",
-        [target],
+        params![target],
         |r| r.get(0),
     ))?
     .unwrap_or(0))
 }
 
 /// Records that `target` has every record up to `seq`.
-pub fn set_forwarded(
-    conn: &Connection,
-    target: &str,
-    seq: i64,
-    now: time::Timestamp,
-) -> StoreResult<()> {
+pub fn set_forwarded(conn: &Db, target: &str, seq: i64, now: time::Timestamp) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO audit_forward (target, seq, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (target) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
@@ -339,7 +303,7 @@ fn where_clause(f: &Filter) -> (String, Vec<String>) {
 
 /// A page of records, newest first, with the total count.
 pub fn list(
-    conn: &Connection,
+    conn: &Db,
     f: &Filter,
     limit: u32,
     offset: u64,
@@ -347,21 +311,21 @@ pub fn list(
     let (cond, args) = where_clause(f);
     let total: i64 = conn.query_row(
         &format!("SELECT COUNT(*) FROM audit_log WHERE {cond}"),
-        rusqlite::params_from_iter(args.iter()),
+        &super::db::params_from(&args),
         |r| r.get(0),
     )?;
     let mut st = conn.prepare(&format!(
         "SELECT {REC_COLS} FROM audit_log WHERE {cond} ORDER BY seq DESC LIMIT {limit} OFFSET {offset}"
     ))?;
     let rows = st
-        .query_map(rusqlite::params_from_iter(args.iter()), rec_row)?
+        .query_map(&super::db::params_from(&args), rec_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((rows, total as u64))
 }
 
 /// Visits every matching record newest first without holding them all in memory.
 pub fn for_each(
-    conn: &Connection,
+    conn: &Db,
     f: &Filter,
     mut visit: impl FnMut(AuditRecord) -> bool,
 ) -> StoreResult<()> {
@@ -369,19 +333,13 @@ pub fn for_each(
     let mut st = conn.prepare(&format!(
         "SELECT {REC_COLS} FROM audit_log WHERE {cond} ORDER BY seq DESC"
     ))?;
-    let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
-    while let Some(r) = rows.next()? {
-        if !visit(rec_row(r)?) {
-            break;
-        }
-    }
-    Ok(())
+    st.for_each_row(&super::db::params_from(&args), |r| Ok(visit(rec_row(r)?)))
 }
 
 /// One page of the filtered records, newest first, older than record `before` (all when
 /// `None`): the export reads a page at a time, each on a connection held only for the query.
 pub fn page_before(
-    conn: &Connection,
+    conn: &Db,
     f: &Filter,
     before: Option<i64>,
     limit: usize,
@@ -396,7 +354,7 @@ pub fn page_before(
           WHERE seq < CAST(?{n} AS INTEGER) AND {cond} ORDER BY seq DESC LIMIT {limit}"
     ))?;
     let rows = st
-        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        .query_map(&super::db::params_from(&args), |r| {
             Ok((r.get(12)?, rec_row(r)?))
         })?
         .collect::<Result<_, _>>()?;
@@ -404,10 +362,10 @@ pub fn page_before(
 }
 
 /// The chain's head: the last record's sequence number and hash (`(0, GENESIS)` when empty).
-pub fn head(conn: &Connection) -> StoreResult<(i64, String)> {
+pub fn head(conn: &Db) -> StoreResult<(i64, String)> {
     Ok(optional(conn.query_row(
         "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-        [],
+        params![],
         |r| Ok((r.get(0)?, r.get(1)?)),
     ))?
     .unwrap_or((0, GENESIS.to_string())))
@@ -415,72 +373,65 @@ pub fn head(conn: &Connection) -> StoreResult<(i64, String)> {
 
 /// Whether the chain still holds the record `seq` with hash `hash`, and every later record
 /// chains from it (the records written since an anchor).
-pub fn extends(conn: &Connection, seq: i64, hash: &str) -> StoreResult<bool> {
+pub fn extends(conn: &Db, seq: i64, hash: &str) -> StoreResult<bool> {
     let mut st = conn.prepare(&format!(
         "SELECT {REC_COLS}, prev_hash, hash, seq FROM audit_log WHERE seq >= ?1 ORDER BY seq"
     ))?;
-    let mut rows = st.query([seq])?;
-    let Some(first) = rows.next()? else {
-        return Ok(false);
-    };
-    let first_seq: i64 = first.get(14)?;
-    let first_hash: String = first.get(13)?;
-    if first_seq != seq || first_hash != hash {
-        return Ok(false);
-    }
-    let mut prev = first_hash;
-    let mut prev_seq = first_seq;
-    while let Some(r) = rows.next()? {
-        let rec = rec_row(r)?;
+    // (seq, link) of the record before, once the first one matched.
+    let mut prev: Option<(i64, String)> = None;
+    let mut holds = true;
+    st.for_each_row(params![seq], |r| {
         let stored_prev: String = r.get(12)?;
         let stored_hash: String = r.get(13)?;
-        let seq: i64 = r.get(14)?;
+        let at: i64 = r.get(14)?;
+        let Some((prev_seq, prev_hash)) = prev.take() else {
+            holds = at == seq && stored_hash == hash;
+            prev = Some((at, stored_hash));
+            return Ok(holds);
+        };
+        let rec = rec_row(r)?;
         // Sequence numbers are never reused and never skipped (AUTOINCREMENT, a rolled-back
-        // write takes its number back): a gap is a removed record.
-        if seq != prev_seq + 1 {
-            return Ok(false);
-        }
-        prev_seq = seq;
-        if stored_prev != prev
-            || !stored_hash.starts_with(KEYED)
-            || link(conn, &prev, &rec)? != stored_hash
-        {
-            return Ok(false);
-        }
-        prev = stored_hash;
-    }
-    Ok(true)
+        // write takes its number back; on PostgreSQL each is the last one plus one, under the
+        // chain's lock): a gap is a removed record.
+        holds = at == prev_seq + 1
+            && stored_prev == prev_hash
+            && stored_hash.starts_with(KEYED)
+            && link(conn, &prev_hash, &rec)? == stored_hash;
+        prev = Some((at, stored_hash));
+        Ok(holds)
+    })?;
+    Ok(holds && prev.is_some())
 }
 
 /// Whether a keyed `audit.prune` record follows record `seq`.
-pub fn pruned_after(conn: &Connection, seq: i64) -> StoreResult<bool> {
-    Ok(conn.query_row(
+pub fn pruned_after(conn: &Db, seq: i64) -> StoreResult<bool> {
+    conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM audit_log WHERE action = 'audit.prune' AND seq > ?1
                         AND hash LIKE 'm1:%')",
-        [seq],
+        params![seq],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The highest sequence number the chain ever reached (SQLite's `sqlite_sequence`); with the
 /// last record's, it shows records removed at the end.
-pub fn sequence_reached(conn: &Connection) -> StoreResult<i64> {
+pub fn sequence_reached(conn: &Db) -> StoreResult<i64> {
     Ok(optional(conn.query_row(
         "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
-        [],
+        params![],
         |r| r.get(0),
     ))?
     .unwrap_or(0))
 }
 
 /// The `audit.head_missing` records: when the head file was found lost, and at which record.
-pub fn head_losses(conn: &Connection) -> StoreResult<Vec<(String, i64)>> {
-    Ok(conn
+pub fn head_losses(conn: &Db) -> StoreResult<Vec<(String, i64)>> {
+    conn
         .prepare(
             "SELECT ts, seq FROM audit_log WHERE action = 'audit.head_missing' AND hash LIKE 'm1:%' ORDER BY seq",
         )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?)
+        .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()
 }
 
 /// What a walk of the chain found.
@@ -502,11 +453,11 @@ impl Walk {
 
 /// Where a pruned chain resumes: the `audit.prune` record naming the first kept record gives
 /// the hash that record follows.
-fn resume_point(conn: &Connection, first_seq: i64) -> StoreResult<Option<String>> {
+fn resume_point(conn: &Db, first_seq: i64) -> StoreResult<Option<String>> {
     let details: Option<String> = optional(conn.query_row(
         "SELECT details FROM audit_log WHERE action = 'audit.prune' AND hash LIKE 'm1:%'
            AND json_extract(details, '$.resume_seq') = ?1 ORDER BY seq DESC LIMIT 1",
-        [first_seq],
+        params![first_seq],
         |r| r.get(0),
     ))?;
     Ok(details
@@ -516,11 +467,10 @@ fn resume_point(conn: &Connection, first_seq: i64) -> StoreResult<Option<String>
 
 /// Walks the chain oldest first. `Ok(walk)` when every record follows the one before it; `Err`
 /// names the first bad one. A chain pruned by `prune` starts where its prune record says.
-pub fn verify(conn: &Connection) -> StoreResult<Result<Walk, String>> {
+pub fn verify(conn: &Db) -> StoreResult<Result<Walk, String>> {
     let mut st = conn.prepare(&format!(
         "SELECT {REC_COLS}, prev_hash, hash, seq FROM audit_log ORDER BY seq"
     ))?;
-    let mut rows = st.query([])?;
     let mut prev = GENESIS.to_string();
     let mut walk = Walk {
         records: 0,
@@ -529,17 +479,19 @@ pub fn verify(conn: &Connection) -> StoreResult<Result<Walk, String>> {
         hashes: Default::default(),
     };
     let mut keyed = false;
-    while let Some(r) = rows.next()? {
+    let mut broken: Option<String> = None;
+    st.for_each_row(params![], |r| {
         let rec = rec_row(r)?;
         let stored_prev: String = r.get(12)?;
         let stored_hash: String = r.get(13)?;
         let seq: i64 = r.get(14)?;
         if walk.records > 0 && seq != walk.head.0 + 1 {
-            return Ok(Err(format!(
+            broken = Some(format!(
                 "record seq {} is missing: the record after seq {} was removed",
                 walk.head.0 + 1,
                 walk.head.0
-            )));
+            ));
+            return Ok(false);
         }
         if walk.records == 0 {
             walk.first_seq = seq;
@@ -550,37 +502,44 @@ pub fn verify(conn: &Connection) -> StoreResult<Result<Walk, String>> {
             }
         }
         if stored_prev != prev {
-            return Ok(Err(format!(
+            broken = Some(format!(
                 "record {} (seq {seq}) does not follow the previous record: a record before it was removed, reordered or altered",
                 rec.id
-            )));
+            ));
+            return Ok(false);
         }
         if stored_hash.starts_with(KEYED) {
             keyed = true;
         } else if keyed {
-            return Ok(Err(format!(
+            broken = Some(format!(
                 "record {} (seq {seq}) is not sealed under the audit key: it was written or rewritten without the key file",
                 rec.id
-            )));
+            ));
+            return Ok(false);
         }
         if expected_link(conn, &prev, &rec, &stored_hash)? != stored_hash {
-            return Ok(Err(format!("record {} (seq {seq}) was altered", rec.id)));
+            broken = Some(format!("record {} (seq {seq}) was altered", rec.id));
+            return Ok(false);
         }
         walk.hashes.insert(seq, stored_hash.clone());
         walk.head = (seq, stored_hash.clone());
         prev = stored_hash;
         walk.records += 1;
-    }
-    Ok(Ok(walk))
+        Ok(true)
+    })?;
+    Ok(match broken {
+        Some(why) => Err(why),
+        None => Ok(walk),
+    })
 }
 
 /// Removes the records older than `before` (RFC 3339) and appends an `audit.prune` record that
 /// says where the remaining chain resumes, so what is left still verifies. Returns how many
 /// were removed.
-pub fn prune(conn: &Connection, before: &str, by: &AuditEvent) -> StoreResult<u64> {
+pub fn prune(conn: &Db, before: &str, by: &AuditEvent) -> StoreResult<u64> {
     let first_kept: Option<(i64, String)> = optional(conn.query_row(
         "SELECT seq, prev_hash FROM audit_log WHERE ts >= ?1 ORDER BY seq LIMIT 1",
-        [before],
+        params![before],
         |r| Ok((r.get(0)?, r.get(1)?)),
     ))?;
     // Records a SIEM was never sent (audit forwarding behind) are named in the prune record,
@@ -589,13 +548,13 @@ pub fn prune(conn: &Connection, before: &str, by: &AuditEvent) -> StoreResult<u6
         "SELECT COUNT(*) FROM audit_log
           WHERE seq > (SELECT MIN(seq) FROM audit_forward)
             AND seq < COALESCE((SELECT MIN(seq) FROM audit_log WHERE ts >= ?1), 9223372036854775807)",
-        [before],
+        params![before],
         |r| r.get(0),
     )?;
     let removed = match &first_kept {
-        Some((seq, _)) => conn.execute("DELETE FROM audit_log WHERE seq < ?1", [seq])?,
+        Some((seq, _)) => conn.execute("DELETE FROM audit_log WHERE seq < ?1", params![seq])?,
         // Everything is older: the prune record starts the chain anew.
-        None => conn.execute("DELETE FROM audit_log", [])?,
+        None => conn.execute("DELETE FROM audit_log", params![])?,
     } as u64;
     let mut ev = by.clone();
     let (resume_seq, resume_prev) = first_kept.unzip();

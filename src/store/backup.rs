@@ -4,7 +4,8 @@
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use rusqlite::Connection;
+use super::db::Db;
+use crate::params;
 
 use super::{Pool, StoreError, StoreResult, keyfile};
 
@@ -29,8 +30,8 @@ pub fn copy(pool: &Pool, to: &Path) -> StoreResult<()> {
             _ => StoreError::Unavailable(format!("cannot create {}: {e}", to.display())),
         })?;
     let out = (|| -> StoreResult<()> {
-        let src = pool.get()?;
-        let mut dst = Connection::open(to)?;
+        let src = pool.conns.get()?;
+        let mut dst = rusqlite::Connection::open(to)?;
         {
             let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
             // All pages in one step: one snapshot, so writes meanwhile cannot restart it.
@@ -51,10 +52,14 @@ pub fn copy(pool: &Pool, to: &Path) -> StoreResult<()> {
 }
 
 /// SQLite's own check of the file: `Ok(())`, or what it found.
-pub fn integrity(conn: &Connection) -> StoreResult<Result<(), String>> {
+pub fn integrity(conn: &Db) -> StoreResult<Result<(), String>> {
+    if conn.sqlite_conn().is_none() {
+        // PostgreSQL checks its pages itself (and with data checksums, when the cluster has them).
+        return Ok(Ok(()));
+    }
     let rows: Vec<String> = conn
         .prepare("PRAGMA integrity_check")?
-        .query_map([], |r| r.get(0))?
+        .query_map(params![], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(if rows == ["ok"] {
         Ok(())
@@ -64,11 +69,11 @@ pub fn integrity(conn: &Connection) -> StoreResult<Result<(), String>> {
 }
 
 /// What a copy holds, for the operator.
-pub fn counts(conn: &Connection) -> StoreResult<(i64, i64, i64)> {
-    Ok(conn.query_row(
+pub fn counts(conn: &Db) -> StoreResult<(i64, i64, i64)> {
+    conn.query_row(
         "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM users),
                 (SELECT count(*) FROM audit_log)",
-        [],
+        params![],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?)
+    )
 }

@@ -1,6 +1,7 @@
 //! Platform events of a tenant, kept for the SSE stream's resume and the JSON list.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -20,19 +21,15 @@ pub struct Event {
 }
 
 /// Records an event; call inside the write transaction of the change it reports.
-pub fn emit(
-    conn: &Connection,
-    tenant_id: Option<&str>,
-    kind: &str,
-    data: &Value,
-) -> StoreResult<Event> {
+pub fn emit(conn: &Db, tenant_id: Option<&str>, kind: &str, data: &Value) -> StoreResult<Event> {
     let now = time::fmt(time::now());
-    conn.execute(
-        "INSERT INTO events (tenant_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+    let id: i64 = conn.query_row(
+        "INSERT INTO events (tenant_id, type, data, created_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
         params![tenant_id, kind, data.to_string(), now],
+        |r| r.get(0),
     )?;
     Ok(Event {
-        id: conn.last_insert_rowid(),
+        id,
         kind: kind.to_string(),
         data: data.clone(),
         created_at: now,
@@ -40,7 +37,7 @@ pub fn emit(
     })
 }
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<Event> {
+fn row(r: &Row) -> StoreResult<Event> {
     Ok(Event {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -51,22 +48,17 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Event> {
 }
 
 /// Events of a tenant after `since_id`, oldest first (for SSE resume).
-pub fn after(
-    conn: &Connection,
-    tenant_id: &str,
-    since_id: i64,
-    limit: u32,
-) -> StoreResult<Vec<Event>> {
+pub fn after(conn: &Db, tenant_id: &str, since_id: i64, limit: u32) -> StoreResult<Vec<Event>> {
     let mut st = conn.prepare_cached(
         "SELECT id, type, data, created_at, tenant_id FROM events WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
     let rows = st.query_map(params![tenant_id, since_id, limit], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// A page of a tenant's events, newest first, optionally only those after `since_id`.
 pub fn page(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     since_id: i64,
     limit: u32,

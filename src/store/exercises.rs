@@ -1,6 +1,7 @@
 //! Exercise sessions.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 use serde::Serialize;
 
 use super::{StoreError, StoreResult, new_id};
@@ -20,7 +21,7 @@ pub struct Exercise {
 
 const COLS: &str = "id, name, scenario, status, started_by, started_at, ended_by, ended_at";
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<Exercise> {
+fn row(r: &Row) -> StoreResult<Exercise> {
     Ok(Exercise {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -35,7 +36,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Exercise> {
 
 /// Starts a session; a running one of the same name in the tenant is `Conflict`.
 pub fn start(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     name: &str,
     scenario: Option<&str>,
@@ -55,7 +56,7 @@ pub fn start(
         "INSERT INTO exercise_sessions (id, tenant_id, name, scenario, status, started_by, started_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
         params![e.id, tenant_id, e.name, e.scenario, e.started_by, e.started_at],
     )
-    .map_err(|err| match StoreError::from(err) {
+    .map_err(|err| match err {
         StoreError::Conflict(_) => StoreError::Conflict(format!("An exercise session named {name:?} is already running.")),
         other => other,
     })?;
@@ -63,22 +64,17 @@ pub fn start(
 }
 
 /// Ends running sessions of the tenant (all, or one id); returns those ended.
-pub fn end(
-    conn: &Connection,
-    tenant_id: &str,
-    id: Option<&str>,
-    by: &str,
-) -> StoreResult<Vec<Exercise>> {
+pub fn end(conn: &Db, tenant_id: &str, id: Option<&str>, by: &str) -> StoreResult<Vec<Exercise>> {
     let mut st = conn.prepare_cached(&format!(
         "UPDATE exercise_sessions SET status = 'ended', ended_by = ?3, ended_at = ?4
          WHERE tenant_id = ?1 AND status = 'running' AND (?2 IS NULL OR id = ?2) RETURNING {COLS}"
     ))?;
     let rows = st.query_map(params![tenant_id, id, by, time::fmt(time::now())], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 pub fn list(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     status: Option<&str>,
     limit: u32,
@@ -99,10 +95,10 @@ pub fn list(
     Ok((rows, total as u64))
 }
 
-pub fn count_running(conn: &Connection, tenant_id: &str) -> StoreResult<i64> {
-    Ok(conn.query_row(
+pub fn count_running(conn: &Db, tenant_id: &str) -> StoreResult<i64> {
+    conn.query_row(
         "SELECT COUNT(*) FROM exercise_sessions WHERE tenant_id = ?1 AND status = 'running'",
-        [tenant_id],
+        params![tenant_id],
         |r| r.get(0),
-    )?)
+    )
 }

@@ -1,6 +1,7 @@
 //! Invitations to a tenant; the one-time token itself lives in `one_time_tokens`.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 use serde::Serialize;
 
 use super::{StoreResult, optional};
@@ -17,7 +18,7 @@ pub struct Invitation {
     pub status: String,
 }
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<Invitation> {
+fn row(r: &Row) -> StoreResult<Invitation> {
     let accepted: Option<String> = r.get(6)?;
     let revoked: Option<String> = r.get(7)?;
     let expires_at: String = r.get(5)?;
@@ -43,12 +44,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Invitation> {
 
 const COLS: &str = "id, email, roles, created_by, created_at, expires_at, accepted_at, revoked_at";
 
-pub fn create(
-    conn: &Connection,
-    inv: &Invitation,
-    tenant_id: &str,
-    token_hash: &str,
-) -> StoreResult<()> {
+pub fn create(conn: &Db, inv: &Invitation, tenant_id: &str, token_hash: &str) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO invitations (id, tenant_id, email, roles, token_hash, created_by, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -67,14 +63,14 @@ pub fn create(
 }
 
 pub fn list(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     limit: u32,
     offset: u64,
 ) -> StoreResult<(Vec<Invitation>, u64)> {
     let total: i64 = conn.query_row(
         "SELECT COUNT(*) FROM invitations WHERE tenant_id = ?1",
-        [tenant_id],
+        params![tenant_id],
         |r| r.get(0),
     )?;
     let mut st = conn.prepare_cached(&format!(
@@ -86,15 +82,15 @@ pub fn list(
     Ok((rows, total as u64))
 }
 
-pub fn by_token(conn: &Connection, token_hash: &str) -> StoreResult<Option<(Invitation, String)>> {
+pub fn by_token(conn: &Db, token_hash: &str) -> StoreResult<Option<(Invitation, String)>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLS}, tenant_id FROM invitations WHERE token_hash = ?1"
     ))?;
-    optional(st.query_row([token_hash], |r| Ok((row(r)?, r.get(8)?))))
+    optional(st.query_row(params![token_hash], |r| Ok((row(r)?, r.get(8)?))))
 }
 
 /// Revokes a pending invitation and its token; false when there is none of that id.
-pub fn revoke(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<bool> {
+pub fn revoke(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<bool> {
     let now = time::fmt(time::now());
     let hash: Option<String> = optional(conn.query_row(
         "UPDATE invitations SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2 AND accepted_at IS NULL AND revoked_at IS NULL
@@ -114,7 +110,7 @@ pub fn revoke(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<bool>
     }
 }
 
-pub fn mark_accepted(conn: &Connection, token_hash: &str) -> StoreResult<()> {
+pub fn mark_accepted(conn: &Db, token_hash: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE invitations SET accepted_at = ?2 WHERE token_hash = ?1",
         params![token_hash, time::fmt(time::now())],

@@ -1,6 +1,7 @@
 //! Per-tenant source-IP allow and block lists.
 
-use rusqlite::{Connection, params};
+use super::db::Db;
+use crate::params;
 use serde::Serialize;
 
 use super::{StoreResult, new_id};
@@ -15,7 +16,7 @@ pub struct IpRule {
     pub created_at: String,
 }
 
-pub fn list(conn: &Connection, tenant_id: &str, list: &str) -> StoreResult<Vec<IpRule>> {
+pub fn list(conn: &Db, tenant_id: &str, list: &str) -> StoreResult<Vec<IpRule>> {
     let mut st = conn.prepare_cached(
         "SELECT id, cidr, note, created_by, created_at FROM ip_rules WHERE tenant_id = ?1 AND list = ?2 ORDER BY created_at, rowid",
     )?;
@@ -28,11 +29,11 @@ pub fn list(conn: &Connection, tenant_id: &str, list: &str) -> StoreResult<Vec<I
             created_at: r.get(4)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 pub fn add(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     list: &str,
     cidr: &str,
@@ -53,7 +54,7 @@ pub fn add(
     Ok(r)
 }
 
-pub fn remove(conn: &Connection, tenant_id: &str, list: &str, id: &str) -> StoreResult<bool> {
+pub fn remove(conn: &Db, tenant_id: &str, list: &str, id: &str) -> StoreResult<bool> {
     Ok(conn.execute(
         "DELETE FROM ip_rules WHERE tenant_id = ?1 AND list = ?2 AND id = ?3",
         params![tenant_id, list, id],

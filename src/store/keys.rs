@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, params};
+use super::db::Db;
+use crate::params;
 
 use super::{Pool, StoreError, StoreResult, keyfile};
 use crate::domain::crypto::DataKey;
@@ -37,22 +38,22 @@ fn open_blob(root: &DataKey, sealed: bool, blob: Vec<u8>) -> StoreResult<Vec<u8>
 }
 
 /// Whether any key of the database is sealed (then only its own key file opens it).
-pub fn any_sealed(conn: &Connection) -> StoreResult<bool> {
-    Ok(conn.query_row(
+pub fn any_sealed(conn: &Db) -> StoreResult<bool> {
+    conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM signing_keys WHERE sealed = 1)
              OR EXISTS(SELECT 1 FROM appliance_keys WHERE sealed = 1)",
-        [],
+        params![],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Seals every key still stored in plaintext (a database of an earlier labgate). The caller
 /// runs this with `secure_delete` on, so the old pages are overwritten.
-fn seal_plaintext(conn: &Connection, root: &DataKey) -> StoreResult<usize> {
+fn seal_plaintext(conn: &Db, root: &DataKey) -> StoreResult<usize> {
     let mut n = 0;
     let plain: Vec<(String, Vec<u8>)> = conn
         .prepare("SELECT kid, private_der FROM signing_keys WHERE sealed = 0")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (kid, der) in plain {
         conn.execute(
@@ -63,7 +64,7 @@ fn seal_plaintext(conn: &Connection, root: &DataKey) -> StoreResult<usize> {
     }
     let plain: Vec<(String, Vec<u8>)> = conn
         .prepare("SELECT name, key FROM appliance_keys WHERE sealed = 0")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (name, key) in plain {
         conn.execute(
@@ -76,8 +77,8 @@ fn seal_plaintext(conn: &Connection, root: &DataKey) -> StoreResult<usize> {
 }
 
 /// A signing key, created (sealed) when none exists.
-fn ensure_signing(conn: &Connection, root: &DataKey) -> StoreResult<()> {
-    let n: i64 = conn.query_row("SELECT COUNT(*) FROM signing_keys", [], |r| r.get(0))?;
+fn ensure_signing(conn: &Db, root: &DataKey) -> StoreResult<()> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM signing_keys", params![], |r| r.get(0))?;
     if n == 0 {
         let m = KeyMaterial::generate();
         conn.execute(
@@ -89,14 +90,12 @@ fn ensure_signing(conn: &Connection, root: &DataKey) -> StoreResult<()> {
 }
 
 /// The signing keys retired by rotation: kid, public key, when retired.
-fn retired(
-    conn: &Connection,
-) -> StoreResult<Vec<(String, Vec<u8>, crate::domain::time::Timestamp)>> {
+fn retired(conn: &Db) -> StoreResult<Vec<(String, Vec<u8>, crate::domain::time::Timestamp)>> {
     let rows: Vec<(String, Vec<u8>, String)> = conn
         .prepare(
             "SELECT kid, public_raw, retired_at FROM signing_keys WHERE retired_at IS NOT NULL",
         )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     Ok(rows
         .into_iter()
@@ -139,17 +138,17 @@ pub fn rotate_signing(
     super::write_blocking(pool, |tx| {
         let old: Option<String> = super::optional(tx.query_row(
             "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1",
-            [],
+            params![],
             |r| r.get(0),
         ))?;
         tx.execute(
             "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
-            [time::fmt(now)],
+            params![time::fmt(now)],
         )?;
         let cutoff = time::fmt(now - chrono::Duration::from_std(window).unwrap_or_default());
         let dropped = tx.execute(
             "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < ?1",
-            [cutoff],
+            params![cutoff],
         )?;
         tx.execute(
             "INSERT INTO signing_keys (kid, private_der, public_raw, created_at, sealed) VALUES (?1, ?2, ?3, ?4, 1)",
@@ -176,9 +175,10 @@ pub fn rotate_signing(
 pub fn reload(pool: &Pool, key_file: &Path) -> Result<Unsealed, String> {
     let root = keyfile::read(key_file)?
         .ok_or_else(|| format!("LABGATE_KEY_FILE: {} is missing", key_file.display()))?;
-    let conn = pool
+    let lease = pool
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
+    let conn = lease.db();
     let load = || -> StoreResult<Unsealed> {
         Ok(Unsealed {
             signing: current(&conn, &root)?,
@@ -190,10 +190,10 @@ pub fn reload(pool: &Pool, key_file: &Path) -> Result<Unsealed, String> {
     load().map_err(|e| format!("cannot open the keys: {e}"))
 }
 
-fn named_existing(conn: &Connection, root: &DataKey, name: &str) -> StoreResult<DataKey> {
+fn named_existing(conn: &Db, root: &DataKey, name: &str) -> StoreResult<DataKey> {
     let (blob, sealed): (Vec<u8>, bool) = conn.query_row(
         "SELECT key, sealed FROM appliance_keys WHERE name = ?1",
-        [name],
+        params![name],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let raw = open_blob(root, sealed, blob)?;
@@ -201,11 +201,11 @@ fn named_existing(conn: &Connection, root: &DataKey, name: &str) -> StoreResult<
 }
 
 /// The newest signing key, opened.
-fn current(conn: &Connection, root: &DataKey) -> StoreResult<KeyMaterial> {
+fn current(conn: &Db, root: &DataKey) -> StoreResult<KeyMaterial> {
     let (kid, der, public_raw, sealed): (String, Vec<u8>, Vec<u8>, bool) = conn.query_row(
         "SELECT kid, private_der, public_raw, sealed FROM signing_keys
           WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1",
-        [],
+        params![],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     Ok(KeyMaterial {
@@ -216,10 +216,10 @@ fn current(conn: &Connection, root: &DataKey) -> StoreResult<KeyMaterial> {
 }
 
 /// A named appliance key (`data`, `audit_mac`), created (sealed) on first use.
-fn named(conn: &Connection, root: &DataKey, name: &str) -> StoreResult<DataKey> {
+fn named(conn: &Db, root: &DataKey, name: &str) -> StoreResult<DataKey> {
     let existing: Option<(Vec<u8>, bool)> = super::optional(conn.query_row(
         "SELECT key, sealed FROM appliance_keys WHERE name = ?1",
-        [name],
+        params![name],
         |r| Ok((r.get(0)?, r.get(1)?)),
     ))?;
     if let Some((blob, sealed)) = existing {
@@ -249,9 +249,10 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
         }
         other => format!("cannot open the keys of {}: {other}", db.display()),
     };
-    let mut conn = pool
+    let lease = pool
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
+    let conn = lease.db();
     let (root, existed) = match keyfile::read(key_file)? {
         Some(k) => (k, true),
         None if any_sealed(&conn).map_err(fail)? => {
@@ -272,14 +273,14 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
                 "SELECT (SELECT count(*) FROM signing_keys WHERE sealed = 0)
                       + (SELECT count(*) FROM appliance_keys WHERE sealed = 0),
                         (SELECT count(*) FROM signing_keys) + (SELECT count(*) FROM appliance_keys)",
-                [],
+                params![],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(|e| format!("cannot open database: {e}"))?;
         let names: i64 = conn
             .query_row(
                 "SELECT count(*) FROM appliance_keys WHERE name IN ('data', 'audit_mac')",
-                [],
+                params![],
                 |r| r.get(0),
             )
             .map_err(|e| format!("cannot open database: {e}"))?;
@@ -293,30 +294,38 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
             ));
         }
     }
-    conn.execute_batch("PRAGMA secure_delete = ON")
-        .map_err(|e| format!("cannot open database: {e}"))?;
-    let out = (|| -> StoreResult<(Unsealed, usize)> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let converted = seal_plaintext(&tx, &root)?;
-        ensure_signing(&tx, &root)?;
-        let keys = Unsealed {
-            signing: current(&tx, &root)?,
-            retired: retired(&tx)?,
-            data: named(&tx, &root, "data")?,
-            audit_mac: named(&tx, &root, "audit_mac")?,
+    drop(lease);
+    let (keys, converted) = super::write_blocking(pool, |tx| {
+        // SQLite: the pages that held plaintext keys are overwritten as they are freed.
+        let secure = |on: bool| match tx.sqlite_conn() {
+            Some(c) => c.execute_batch(if on {
+                "PRAGMA secure_delete = ON"
+            } else {
+                "PRAGMA secure_delete = OFF"
+            }),
+            None => Ok(()),
         };
-        tx.commit()?;
-        Ok((keys, converted))
-    })();
-    let _ = conn.execute_batch("PRAGMA secure_delete = OFF");
-    let (keys, converted) = out.map_err(fail)?;
+        secure(true)?;
+        let out = (|| -> StoreResult<(Unsealed, usize)> {
+            let converted = seal_plaintext(tx, &root)?;
+            ensure_signing(tx, &root)?;
+            let keys = Unsealed {
+                signing: current(tx, &root)?,
+                retired: retired(tx)?,
+                data: named(tx, &root, "data")?,
+                audit_mac: named(tx, &root, "audit_mac")?,
+            };
+            Ok((keys, converted))
+        })();
+        let _ = secure(false);
+        out
+    })
+    .map_err(fail)?;
     if converted > 0 {
         // The pages that held the plaintext were overwritten; the log that still has copies of
         // them is folded into the database and emptied.
-        let busy: i64 = conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-            .map_err(|e| format!("cannot open database: {e}"))?;
-        if busy != 0 {
+        let emptied = super::checkpoint(pool).map_err(|e| format!("cannot open database: {e}"))?;
+        if !emptied {
             return Err(format!(
                 "the plaintext keys of {} were sealed, but another process holds the database open, so the log that still holds them could not be emptied; stop it and start again",
                 db.display()
@@ -358,10 +367,10 @@ pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), Str
     let bare = super::open(db).map_err(cannot)?;
     let created = super::migrate(&bare)?;
     {
-        let conn = bare
+        let lease = bare
             .get()
             .map_err(|e| format!("cannot open database: {e}"))?;
-        super::check_schema(&conn).map_err(|e| match e {
+        super::check_schema(&lease.db()).map_err(|e| match e {
             StoreError::Unavailable(why) => {
                 format!("database {}: {why}; refusing to start", db.display())
             }

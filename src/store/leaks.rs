@@ -2,7 +2,8 @@
 //! and its revocation. Each kind of secret lives in its own table; this is the one place that
 //! looks across them.
 
-use rusqlite::{Connection, params};
+use super::db::Db;
+use crate::params;
 
 use super::{StoreResult, optional};
 use crate::domain::time::{self, Timestamp};
@@ -62,7 +63,7 @@ pub enum Found {
 /// The credential whose hash is `hash`, as a `kind` secret, and its state at `now`; `None`
 /// when no such credential exists. `idle` is the session idle limit.
 pub fn find(
-    conn: &Connection,
+    conn: &Db,
     kind: Kind,
     hash: &str,
     now: Timestamp,
@@ -77,7 +78,7 @@ pub fn find(
         Kind::Pat => optional(conn.query_row(
             "SELECT id, user_id, tenant_id, expires_at, revoked_at IS NOT NULL
                FROM personal_tokens WHERE token_hash = ?1",
-            [hash],
+            params![hash],
             |r| {
                 let owner = Owner::Pat {
                     id: r.get(0)?,
@@ -96,7 +97,7 @@ pub fn find(
         ))?,
         Kind::ApiKey => optional(conn.query_row(
             "SELECT id, tenant_id, expires_at, deleted_at IS NOT NULL FROM api_keys WHERE key_hash = ?1",
-            [hash],
+            params![hash],
             |r| {
                 let owner = Owner::ApiKey {
                     id: r.get(0)?,
@@ -141,7 +142,7 @@ pub fn find(
         Kind::OneTime => optional(conn.query_row(
             "SELECT tenant_id, expires_at, used_at IS NOT NULL OR revoked_at IS NOT NULL
                FROM one_time_tokens WHERE token_hash = ?1",
-            [hash],
+            params![hash],
             |r| {
                 let owner = Owner::OneTime {
                     hash: hash.to_string(),
@@ -161,7 +162,7 @@ pub fn find(
 }
 
 /// Ends what `owner` names; true when it was still in force.
-pub fn revoke(conn: &Connection, owner: &Owner, now: Timestamp) -> StoreResult<bool> {
+pub fn revoke(conn: &Db, owner: &Owner, now: Timestamp) -> StoreResult<bool> {
     let at = time::fmt(now);
     let n = match owner {
         Owner::Pat { id, .. } => conn.execute(
@@ -187,12 +188,12 @@ pub fn revoke(conn: &Connection, owner: &Owner, now: Timestamp) -> StoreResult<b
 }
 
 /// The email of a user (a token's owner, to be told).
-pub fn email_of(conn: &Connection, user_id: &str) -> StoreResult<Option<String>> {
-    optional(
-        conn.query_row("SELECT email FROM users WHERE id = ?1", [user_id], |r| {
-            r.get(0)
-        }),
-    )
+pub fn email_of(conn: &Db, user_id: &str) -> StoreResult<Option<String>> {
+    optional(conn.query_row(
+        "SELECT email FROM users WHERE id = ?1",
+        params![user_id],
+        |r| r.get(0),
+    ))
 }
 
 /// A token or key that expires soon, and whom to tell.
@@ -211,7 +212,7 @@ pub struct Expiring {
 /// Tokens and keys in force that expire within `within` of `now` and whose owner (a key's
 /// creator) was not told yet; each is marked told in the same transaction.
 pub fn take_expiring(
-    conn: &Connection,
+    conn: &Db,
     now: Timestamp,
     within: chrono::Duration,
 ) -> StoreResult<Vec<Expiring>> {
@@ -232,7 +233,7 @@ pub fn take_expiring(
     ] {
         let mut st = conn.prepare_cached(sql)?;
         let rows: Vec<(String, String, String, String, String, String)> = st
-            .query_map([], |r| {
+            .query_map(params![], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
             })?
             .collect::<Result<_, _>>()?;

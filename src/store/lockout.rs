@@ -2,7 +2,8 @@
 //! consecutive failures the email is locked for 1 minute, doubling with each further failure up
 //! to 15 minutes. A success resets the count.
 
-use rusqlite::{Connection, params};
+use super::db::Db;
+use crate::params;
 
 use super::{StoreResult, optional};
 use crate::domain::time::{self, Timestamp};
@@ -11,14 +12,10 @@ pub const THRESHOLD: i64 = 5;
 const MAX_LOCK_S: i64 = 15 * 60;
 
 /// When the email is locked now, until when.
-pub fn locked_until(
-    conn: &Connection,
-    email_norm: &str,
-    now: Timestamp,
-) -> StoreResult<Option<Timestamp>> {
+pub fn locked_until(conn: &Db, email_norm: &str, now: Timestamp) -> StoreResult<Option<Timestamp>> {
     let until: Option<Option<String>> = optional(conn.query_row(
         "SELECT locked_until FROM login_failures WHERE email_norm = ?1",
-        [email_norm],
+        params![email_norm],
         |r| r.get(0),
     ))?;
     Ok(until
@@ -32,7 +29,7 @@ pub fn locked_until(
 /// failures so far, this one included. From the fifth on, the lock is set at once (1 minute,
 /// doubling to 15); a success then clears it with `reset`.
 pub fn begin_attempt(
-    conn: &Connection,
+    conn: &Db,
     email_norm: &str,
     now: Timestamp,
 ) -> StoreResult<Result<i64, Timestamp>> {
@@ -56,10 +53,10 @@ pub fn begin_attempt(
     Ok(Ok(failures))
 }
 
-pub fn reset(conn: &Connection, email_norm: &str) -> StoreResult<()> {
+pub fn reset(conn: &Db, email_norm: &str) -> StoreResult<()> {
     conn.execute(
         "DELETE FROM login_failures WHERE email_norm = ?1",
-        [email_norm],
+        params![email_norm],
     )?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod audit_head;
 pub mod backup;
+pub mod db;
 pub mod events;
 pub mod exercises;
 pub mod invitations;
@@ -21,6 +22,10 @@ pub mod sessions;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+
+pub use db::{Db, Engine, Row};
+
+use crate::params;
 
 use std::path::Path;
 use std::time::Duration;
@@ -41,6 +46,9 @@ pub struct Pool {
     jobs: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<Box<dyn Work>>>>,
     /// One permit per pooled connection: reads wait for one here, not on a blocking thread.
     readers: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The audit MAC key, held in memory only (`open_keyed`): work on a pool without it cannot
+    /// append audit records.
+    audit_key: Option<std::sync::Arc<crate::domain::crypto::DataKey>>,
 }
 
 type Init = std::sync::Arc<dyn Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync>;
@@ -122,7 +130,10 @@ pub fn foreign_schema(conn: &Connection) -> StoreResult<Vec<String>> {
 }
 
 /// `foreign_schema` as a refusal naming what was found.
-pub fn check_schema(conn: &Connection) -> StoreResult<()> {
+pub fn check_schema(db: &Db) -> StoreResult<()> {
+    let Some(conn) = db.sqlite_conn() else {
+        return Ok(());
+    };
     let foreign = foreign_schema(conn)?;
     if foreign.is_empty() {
         return Ok(());
@@ -134,9 +145,22 @@ pub fn check_schema(conn: &Connection) -> StoreResult<()> {
 }
 
 impl Pool {
-    /// A pooled connection (for reads; writes go through `write_blocking`).
-    pub fn get(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, r2d2::Error> {
-        self.conns.get()
+    fn audit_key(&self) -> Option<&crate::domain::crypto::DataKey> {
+        self.audit_key.as_deref()
+    }
+
+    /// A pooled connection for reads (writes go through `write_blocking`), as a lease whose
+    /// `db()` the store's functions take.
+    pub fn get(&self) -> StoreResult<Lease> {
+        Ok(Lease {
+            conn: self.conns.get()?,
+            audit_key: self.audit_key.clone(),
+        })
+    }
+
+    /// The database engine the pool is on.
+    pub fn engine(&self) -> Engine {
+        Engine::Sqlite
     }
 
     /// Whether the database file is still the one opened, present and writable (checked at
@@ -170,6 +194,7 @@ impl Pool {
                 writer: self.writer.clone(),
                 jobs: Default::default(),
                 readers: self.readers.clone(),
+                audit_key: self.audit_key.clone(),
             };
             std::thread::Builder::new()
                 .name("labgate-writer".into())
@@ -184,6 +209,18 @@ impl Pool {
             return Err(StoreError::Unavailable(why));
         }
         Ok(self.writer.conn.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A pooled connection, held until the lease is dropped.
+pub struct Lease {
+    conn: r2d2::PooledConnection<SqliteConnectionManager>,
+    audit_key: Option<std::sync::Arc<crate::domain::crypto::DataKey>>,
+}
+
+impl Lease {
+    pub fn db(&self) -> Db<'_> {
+        Db::sqlite(&self.conn, self.audit_key.as_deref())
     }
 }
 
@@ -392,23 +429,24 @@ fn truncate_log(conn: &Connection) -> StoreResult<bool> {
 /// here. Its connections cannot write audit records: those need the audit MAC key
 /// (`open_keyed`).
 pub fn open(path: &Path) -> StoreResult<Pool> {
-    build(path, std::sync::Arc::new(init_connection))
+    build(path, std::sync::Arc::new(init_connection), None)
 }
 
-/// `open`, with every connection able to chain audit records under the audit MAC key (the SQL
-/// function `audit::LINK_FN`). The key lives in the connections, not in the database.
+/// `open`, with work able to chain audit records under the audit MAC key. The key lives in
+/// the process, not in the database.
 pub fn open_keyed(path: &Path, audit_mac: &crate::domain::crypto::DataKey) -> StoreResult<Pool> {
-    let key = std::sync::Arc::new(audit_mac.clone());
     build(
         path,
-        std::sync::Arc::new(move |c: &mut Connection| {
-            init_connection(c)?;
-            audit::register_link(c, key.clone())
-        }),
+        std::sync::Arc::new(init_connection),
+        Some(std::sync::Arc::new(audit_mac.clone())),
     )
 }
 
-fn build(path: &Path, init: Init) -> StoreResult<Pool> {
+fn build(
+    path: &Path,
+    init: Init,
+    audit_key: Option<std::sync::Arc<crate::domain::crypto::DataKey>>,
+) -> StoreResult<Pool> {
     use std::os::unix::fs::OpenOptionsExt;
     if !path.exists() {
         std::fs::OpenOptions::new()
@@ -445,6 +483,7 @@ fn build(path: &Path, init: Init) -> StoreResult<Pool> {
         }),
         jobs: Default::default(),
         readers: std::sync::Arc::new(tokio::sync::Semaphore::new(READERS)),
+        audit_key,
     })
 }
 
@@ -452,6 +491,7 @@ fn build(path: &Path, init: Init) -> StoreResult<Pool> {
 /// Returns true when the database was created just now.
 pub fn migrate(pool: &Pool) -> Result<bool, String> {
     let mut conn = pool
+        .conns
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
     let version: i64 = conn
@@ -472,7 +512,7 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
         if version < 1 {
             // The keys are made, sealed under the key file, by `keys::unseal`.
             tx.execute_batch(SCHEMA)?;
-            tenants::create(&tx, "default", "Default")?;
+            tenants::create(&Db::sqlite(&tx, None), "default", "Default")?;
         } else {
             // Ordered steps from the stored version, each keeping the data.
             if version < 2 {
@@ -543,7 +583,7 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
 pub async fn run<T, F>(pool: &Pool, f: F) -> StoreResult<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
 {
     // A permit first: at most one blocking thread per pooled connection, however many
     // requests read at once.
@@ -556,8 +596,8 @@ where
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let conn = pool.get()?;
-        f(&conn)
+        let lease = pool.get()?;
+        f(&lease.db())
     })
     .await
     .map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))?
@@ -566,10 +606,10 @@ where
 /// `run` for code already off the async workers (start-up, the CLI).
 pub fn run_blocking<T, F>(pool: &Pool, f: F) -> StoreResult<T>
 where
-    F: FnOnce(&Connection) -> StoreResult<T>,
+    F: FnOnce(&Db) -> StoreResult<T>,
 {
-    let conn = pool.get()?;
-    f(&conn)
+    let lease = pool.get()?;
+    f(&lease.db())
 }
 
 /// Runs write work in one IMMEDIATE transaction: the change and its audit record commit
@@ -584,7 +624,7 @@ where
 pub async fn write<T, F>(pool: &Pool, f: F) -> StoreResult<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
+    F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
 {
     write_with(pool, f).await
 }
@@ -595,7 +635,7 @@ pub async fn write_with<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
 where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
-    F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&Db) -> Result<T, E> + Send + 'static,
 {
     write_then(pool, f, |_: &T| {}).await
 }
@@ -607,7 +647,7 @@ pub async fn write_then<T, E, F, A>(pool: &Pool, f: F, then: A) -> Result<T, E>
 where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
-    F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&Db) -> Result<T, E> + Send + 'static,
     A: FnOnce(&T) + Send + 'static,
 {
     let (reply, answer) = tokio::sync::oneshot::channel();
@@ -644,7 +684,7 @@ where
 pub fn write_queued<T, F>(pool: &Pool, f: F) -> StoreResult<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Transaction) -> StoreResult<T> + Send + 'static,
+    F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
 {
     let (reply, answer) = tokio::sync::oneshot::channel();
     let work: Box<dyn Work> = Box::new(Queued {
@@ -693,7 +733,7 @@ const GROUP_MAX: usize = 128;
 /// One piece of queued write work, with where its answer goes.
 trait Work: Send {
     /// Runs the work; whether it succeeded (so its savepoint is kept).
-    fn run(&mut self, tx: &Transaction) -> bool;
+    fn run(&mut self, tx: &Db) -> bool;
     /// Answers the caller once the group's commit is known (`Some` when it failed).
     fn answer(self: Box<Self>, failed: Option<&StoreError>);
 }
@@ -709,10 +749,10 @@ impl<T, E, F, A> Work for Queued<T, E, F, A>
 where
     T: Send,
     E: From<StoreError> + Send,
-    F: FnOnce(&Transaction) -> Result<T, E> + Send,
+    F: FnOnce(&Db) -> Result<T, E> + Send,
     A: FnOnce(&T) + Send,
 {
-    fn run(&mut self, tx: &Transaction) -> bool {
+    fn run(&mut self, tx: &Db) -> bool {
         let Some(f) = self.work.take() else {
             return false;
         };
@@ -782,9 +822,10 @@ fn commit_group(
         return Err(StoreError::Unavailable(why));
     }
     let tx = begin(pool, conn)?;
+    let db = Db::sqlite(&tx, pool.audit_key());
     for w in group.iter_mut() {
         tx.execute_batch("SAVEPOINT work")?;
-        if w.run(&tx) {
+        if w.run(&db) {
             tx.execute_batch("RELEASE work")?;
         } else {
             // A statement that failed badly (a full disk, an I/O error) can end the whole
@@ -805,7 +846,7 @@ fn commit_group(
 /// threads): the work runs alone in its own transaction, in turn with the groups.
 pub fn write_blocking<T, F>(pool: &Pool, f: F) -> StoreResult<T>
 where
-    F: FnOnce(&Transaction) -> StoreResult<T>,
+    F: FnOnce(&Db) -> StoreResult<T>,
 {
     write_blocking_with(pool, f)
 }
@@ -814,11 +855,11 @@ where
 pub fn write_blocking_with<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
 where
     E: From<StoreError>,
-    F: FnOnce(&Transaction) -> Result<T, E>,
+    F: FnOnce(&Db) -> Result<T, E>,
 {
     let mut conn = pool.writer()?;
     let tx = begin(pool, &mut conn)?;
-    let out = f(&tx)?;
+    let out = f(&Db::sqlite(&tx, pool.audit_key()))?;
     tx.commit().map_err(StoreError::from)?;
     pool.writer
         .commits
@@ -842,7 +883,7 @@ fn begin<'c>(pool: &Pool, conn: &'c mut Connection) -> StoreResult<Transaction<'
         (pool.writer.init)(&mut fresh)?;
         *conn = fresh;
         let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
-        if let Err(e) = check_schema(conn) {
+        if let Err(e) = check_schema(&Db::sqlite(conn, None)) {
             log::error!("{e}; refusing to write");
             return Err(e);
         }
@@ -885,8 +926,10 @@ pub fn schema_version_of(db: &Path) -> StoreResult<i64> {
 }
 
 /// A cheap read that needs the schema: whether the database answers.
-pub fn probe(conn: &Connection) -> StoreResult<()> {
-    conn.query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get::<_, i64>(0))?;
+pub fn probe(conn: &Db) -> StoreResult<()> {
+    conn.query_row("SELECT COUNT(*) FROM tenants", params![], |r| {
+        r.get::<_, i64>(0)
+    })?;
     Ok(())
 }
 
@@ -894,23 +937,25 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// `query_row` that maps "no rows" to `None`.
-pub fn optional<T>(r: rusqlite::Result<T>) -> StoreResult<Option<T>> {
+/// A single-row answer that may have no row: `None` for "no rows".
+pub fn optional<T>(r: StoreResult<T>) -> StoreResult<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
 /// Marks a change made outside the server (the CLI): a running server drops its caches.
-pub fn bump_epoch(conn: &Connection) -> StoreResult<()> {
-    conn.execute("UPDATE change_epoch SET n = n + 1 WHERE id = 1", [])?;
+pub fn bump_epoch(conn: &Db) -> StoreResult<()> {
+    conn.execute("UPDATE change_epoch SET n = n + 1 WHERE id = 1", params![])?;
     Ok(())
 }
 
-pub fn epoch(conn: &Connection) -> StoreResult<i64> {
-    Ok(conn.query_row("SELECT n FROM change_epoch WHERE id = 1", [], |r| r.get(0))?)
+pub fn epoch(conn: &Db) -> StoreResult<i64> {
+    conn.query_row("SELECT n FROM change_epoch WHERE id = 1", params![], |r| {
+        r.get(0)
+    })
 }
 
 /// Marks the database as used by a running server: an exclusive lock on `<db>.lock`, held for

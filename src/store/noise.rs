@@ -1,6 +1,7 @@
 //! Noise sinks, runs and schedules.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -19,7 +20,7 @@ pub struct Sink {
     pub created_at: String,
 }
 
-fn sink_row(r: &rusqlite::Row) -> rusqlite::Result<Sink> {
+fn sink_row(r: &Row) -> StoreResult<Sink> {
     let cfg: String = r.get(3)?;
     Ok(Sink {
         id: r.get(0)?,
@@ -32,8 +33,8 @@ fn sink_row(r: &rusqlite::Row) -> rusqlite::Result<Sink> {
 
 const SINK_COLS: &str = "id, name, kind, config, created_at";
 
-fn named_conflict(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| match StoreError::from(e) {
+fn named_conflict(what: &'static str) -> impl Fn(StoreError) -> StoreError {
+    move |e| match e {
         StoreError::Conflict(_) => {
             StoreError::Conflict(format!("A {what} with this name already exists."))
         }
@@ -42,7 +43,7 @@ fn named_conflict(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError 
 }
 
 pub fn create_sink(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     name: &str,
     kind: &str,
@@ -63,16 +64,16 @@ pub fn create_sink(
     Ok(s)
 }
 
-pub fn sinks(conn: &Connection, tenant_id: &str) -> StoreResult<Vec<Sink>> {
+pub fn sinks(conn: &Db, tenant_id: &str) -> StoreResult<Vec<Sink>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {SINK_COLS} FROM noise_sinks WHERE tenant_id = ?1 ORDER BY created_at, rowid"
     ))?;
-    let rows = st.query_map([tenant_id], sink_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = st.query_map(params![tenant_id], sink_row)?;
+    rows.collect::<Result<_, _>>()
 }
 
 /// A sink by id or name.
-pub fn sink(conn: &Connection, tenant_id: &str, id_or_name: &str) -> StoreResult<Option<Sink>> {
+pub fn sink(conn: &Db, tenant_id: &str, id_or_name: &str) -> StoreResult<Option<Sink>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {SINK_COLS} FROM noise_sinks WHERE tenant_id = ?1 AND (id = ?2 OR name = ?2) ORDER BY id = ?2 DESC LIMIT 1"
     ))?;
@@ -80,7 +81,7 @@ pub fn sink(conn: &Connection, tenant_id: &str, id_or_name: &str) -> StoreResult
 }
 
 pub fn update_sink(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     id: &str,
     name: &str,
@@ -101,16 +102,16 @@ pub fn update_sink(
     Ok(())
 }
 
-pub fn sink_in_use(conn: &Connection, id: &str) -> StoreResult<bool> {
+pub fn sink_in_use(conn: &Db, id: &str) -> StoreResult<bool> {
     Ok(optional(conn.query_row(
         "SELECT 1 FROM noise_schedules WHERE sink_id = ?1 LIMIT 1",
-        [id],
+        params![id],
         |_| Ok(()),
     ))?
     .is_some())
 }
 
-pub fn delete_sink(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<bool> {
+pub fn delete_sink(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<bool> {
     Ok(conn.execute(
         "DELETE FROM noise_sinks WHERE tenant_id = ?1 AND id = ?2",
         params![tenant_id, id],
@@ -140,7 +141,7 @@ pub struct Run {
 const RUN_COLS: &str = "id, profile, count, seed, sink_name, sink_id, status, events_sent, trigger, schedule_id, created_at,
     started_at, finished_at, error, tenant_id";
 
-fn run_row(r: &rusqlite::Row) -> rusqlite::Result<Run> {
+fn run_row(r: &Row) -> StoreResult<Run> {
     Ok(Run {
         id: r.get(0)?,
         profile: r.get(1)?,
@@ -171,7 +172,7 @@ pub struct NewRun<'a> {
     pub created_by: &'a str,
 }
 
-pub fn create_run(conn: &Connection, n: NewRun) -> StoreResult<Run> {
+pub fn create_run(conn: &Db, n: NewRun) -> StoreResult<Run> {
     let id = new_id();
     conn.execute(
         "INSERT INTO noise_runs (id, tenant_id, profile, count, seed, sink_id, sink_name, status, trigger, schedule_id, created_by, created_at)
@@ -181,22 +182,17 @@ pub fn create_run(conn: &Connection, n: NewRun) -> StoreResult<Run> {
     run(conn, n.tenant_id, &id)?.ok_or(StoreError::NotFound)
 }
 
-pub fn run(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Run>> {
+pub fn run(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<Option<Run>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {RUN_COLS} FROM noise_runs WHERE tenant_id = ?1 AND id = ?2"
     ))?;
     optional(st.query_row(params![tenant_id, id], run_row))
 }
 
-pub fn runs(
-    conn: &Connection,
-    tenant_id: &str,
-    limit: u32,
-    offset: u64,
-) -> StoreResult<(Vec<Run>, u64)> {
+pub fn runs(conn: &Db, tenant_id: &str, limit: u32, offset: u64) -> StoreResult<(Vec<Run>, u64)> {
     let total: i64 = conn.query_row(
         "SELECT COUNT(*) FROM noise_runs WHERE tenant_id = ?1",
-        [tenant_id],
+        params![tenant_id],
         |r| r.get(0),
     )?;
     let mut st = conn.prepare_cached(&format!(
@@ -208,15 +204,15 @@ pub fn runs(
     Ok((rows, total as u64))
 }
 
-pub fn runs_since(conn: &Connection, tenant_id: &str, since: &str) -> StoreResult<i64> {
-    Ok(conn.query_row(
+pub fn runs_since(conn: &Db, tenant_id: &str, since: &str) -> StoreResult<i64> {
+    conn.query_row(
         "SELECT COUNT(*) FROM noise_runs WHERE tenant_id = ?1 AND created_at >= ?2",
         params![tenant_id, since],
         |r| r.get(0),
-    )?)
+    )
 }
 
-pub fn mark_running(conn: &Connection, id: &str) -> StoreResult<()> {
+pub fn mark_running(conn: &Db, id: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE noise_runs SET status = 'running', started_at = ?2 WHERE id = ?1 AND status = 'queued'",
         params![id, time::fmt(time::now())],
@@ -224,7 +220,7 @@ pub fn mark_running(conn: &Connection, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn progress(conn: &Connection, id: &str, sent: i64) -> StoreResult<()> {
+pub fn progress(conn: &Db, id: &str, sent: i64) -> StoreResult<()> {
     conn.execute(
         "UPDATE noise_runs SET events_sent = ?2 WHERE id = ?1",
         params![id, sent],
@@ -232,12 +228,7 @@ pub fn progress(conn: &Connection, id: &str, sent: i64) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn finish(
-    conn: &Connection,
-    id: &str,
-    sent: i64,
-    error: Option<&str>,
-) -> StoreResult<Option<Run>> {
+pub fn finish(conn: &Db, id: &str, sent: i64, error: Option<&str>) -> StoreResult<Option<Run>> {
     let status = if error.is_some() {
         "failed"
     } else {
@@ -255,17 +246,17 @@ pub fn finish(
 }
 
 /// Runs left queued or running by a previous process (it stopped before they finished).
-pub fn fail_unfinished(conn: &Connection, reason: &str) -> StoreResult<usize> {
-    Ok(conn.execute(
+pub fn fail_unfinished(conn: &Db, reason: &str) -> StoreResult<usize> {
+    conn.execute(
         "UPDATE noise_runs SET status = 'failed', error = ?1, finished_at = ?2 WHERE status IN ('queued', 'running')",
         params![reason, time::fmt(time::now())],
-    )?)
+    )
 }
 
-pub fn unfinished(conn: &Connection, id: &str) -> StoreResult<bool> {
+pub fn unfinished(conn: &Db, id: &str) -> StoreResult<bool> {
     Ok(optional(conn.query_row(
         "SELECT 1 FROM noise_runs WHERE id = ?1 AND status IN ('queued', 'running')",
-        [id],
+        params![id],
         |_| Ok(()),
     ))?
     .is_some())
@@ -293,7 +284,7 @@ pub struct Schedule {
 const SCHED_COLS: &str = "s.id, s.name, s.cron, s.profile, s.count, COALESCE(k.name, ''), s.sink_id, s.enabled, s.misfire,
     s.next_run_at, s.last_run_at, s.last_run_id, s.created_at, s.tenant_id";
 
-fn sched_row(r: &rusqlite::Row) -> rusqlite::Result<Schedule> {
+fn sched_row(r: &Row) -> StoreResult<Schedule> {
     Ok(Schedule {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -314,7 +305,7 @@ fn sched_row(r: &rusqlite::Row) -> rusqlite::Result<Schedule> {
 
 const SCHED_FROM: &str = "FROM noise_schedules s LEFT JOIN noise_sinks k ON k.id = s.sink_id";
 
-pub fn create_schedule(conn: &Connection, tenant_id: &str, s: &Schedule) -> StoreResult<Schedule> {
+pub fn create_schedule(conn: &Db, tenant_id: &str, s: &Schedule) -> StoreResult<Schedule> {
     let id = new_id();
     conn.execute(
         "INSERT INTO noise_schedules (id, tenant_id, name, cron, profile, count, sink_id, enabled, misfire, next_run_at, created_at)
@@ -325,7 +316,7 @@ pub fn create_schedule(conn: &Connection, tenant_id: &str, s: &Schedule) -> Stor
     schedule(conn, tenant_id, &id)?.ok_or(StoreError::NotFound)
 }
 
-pub fn update_schedule(conn: &Connection, tenant_id: &str, s: &Schedule) -> StoreResult<()> {
+pub fn update_schedule(conn: &Db, tenant_id: &str, s: &Schedule) -> StoreResult<()> {
     conn.execute(
         "UPDATE noise_schedules SET name = ?3, cron = ?4, profile = ?5, count = ?6, sink_id = ?7, enabled = ?8, misfire = ?9, next_run_at = ?10
          WHERE tenant_id = ?1 AND id = ?2",
@@ -335,22 +326,22 @@ pub fn update_schedule(conn: &Connection, tenant_id: &str, s: &Schedule) -> Stor
     Ok(())
 }
 
-pub fn schedule(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Schedule>> {
+pub fn schedule(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<Option<Schedule>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {SCHED_COLS} {SCHED_FROM} WHERE s.tenant_id = ?1 AND s.id = ?2"
     ))?;
     optional(st.query_row(params![tenant_id, id], sched_row))
 }
 
-pub fn schedules(conn: &Connection, tenant_id: &str) -> StoreResult<Vec<Schedule>> {
+pub fn schedules(conn: &Db, tenant_id: &str) -> StoreResult<Vec<Schedule>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {SCHED_COLS} {SCHED_FROM} WHERE s.tenant_id = ?1 ORDER BY s.created_at, s.rowid"
     ))?;
-    let rows = st.query_map([tenant_id], sched_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = st.query_map(params![tenant_id], sched_row)?;
+    rows.collect::<Result<_, _>>()
 }
 
-pub fn delete_schedule(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<bool> {
+pub fn delete_schedule(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<bool> {
     Ok(conn.execute(
         "DELETE FROM noise_schedules WHERE tenant_id = ?1 AND id = ?2",
         params![tenant_id, id],
@@ -358,15 +349,15 @@ pub fn delete_schedule(conn: &Connection, tenant_id: &str, id: &str) -> StoreRes
 }
 
 /// Enabled schedules due at `now` (any tenant): the scheduler's work list.
-pub fn due(conn: &Connection, now: &str) -> StoreResult<Vec<Schedule>> {
+pub fn due(conn: &Db, now: &str) -> StoreResult<Vec<Schedule>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {SCHED_COLS} {SCHED_FROM} WHERE s.enabled = 1 AND s.next_run_at IS NOT NULL AND s.next_run_at <= ?1 ORDER BY s.next_run_at"
     ))?;
-    let rows = st.query_map([now], sched_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = st.query_map(params![now], sched_row)?;
+    rows.collect::<Result<_, _>>()
 }
 
-pub fn set_next(conn: &Connection, id: &str, next: Option<&str>) -> StoreResult<()> {
+pub fn set_next(conn: &Db, id: &str, next: Option<&str>) -> StoreResult<()> {
     conn.execute(
         "UPDATE noise_schedules SET next_run_at = ?2 WHERE id = ?1",
         params![id, next],
@@ -374,13 +365,7 @@ pub fn set_next(conn: &Connection, id: &str, next: Option<&str>) -> StoreResult<
     Ok(())
 }
 
-pub fn fired(
-    conn: &Connection,
-    id: &str,
-    at: &str,
-    run_id: &str,
-    next: Option<&str>,
-) -> StoreResult<()> {
+pub fn fired(conn: &Db, id: &str, at: &str, run_id: &str, next: Option<&str>) -> StoreResult<()> {
     conn.execute(
         "UPDATE noise_schedules SET last_run_at = ?2, last_run_id = ?3, next_run_at = ?4 WHERE id = ?1",
         params![id, at, run_id, next],
@@ -389,10 +374,10 @@ pub fn fired(
 }
 
 /// Enabled schedules of a tenant and the soonest next run.
-pub fn schedule_summary(conn: &Connection, tenant_id: &str) -> StoreResult<(i64, Option<String>)> {
-    Ok(conn.query_row(
+pub fn schedule_summary(conn: &Db, tenant_id: &str) -> StoreResult<(i64, Option<String>)> {
+    conn.query_row(
         "SELECT COUNT(*), MIN(next_run_at) FROM noise_schedules WHERE tenant_id = ?1 AND enabled = 1",
-        [tenant_id],
+        params![tenant_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    )
 }

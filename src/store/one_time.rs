@@ -1,6 +1,7 @@
 //! One-time `lgx_` tokens: setup, password reset, invitation, email verification, MFA step.
 
-use rusqlite::{Connection, params};
+use super::db::Db;
+use crate::params;
 use serde_json::Value;
 
 use super::{StoreResult, optional};
@@ -25,7 +26,7 @@ pub enum Refused {
 }
 
 pub fn issue(
-    conn: &Connection,
+    conn: &Db,
     purpose: &str,
     user_id: Option<&str>,
     tenant_id: Option<&str>,
@@ -51,11 +52,7 @@ pub fn issue(
 }
 
 /// Checks a token without spending it.
-pub fn check(
-    conn: &Connection,
-    purpose: &str,
-    presented: &str,
-) -> StoreResult<Result<OneTime, Refused>> {
+pub fn check(conn: &Db, purpose: &str, presented: &str) -> StoreResult<Result<OneTime, Refused>> {
     if !token::well_formed(Kind::OneTime, presented) {
         return Ok(Err(Refused::Invalid));
     }
@@ -63,7 +60,7 @@ pub fn check(
     let row = optional(conn.query_row(
         "SELECT purpose, user_id, tenant_id, data, expires_at, used_at IS NOT NULL OR revoked_at IS NOT NULL
          FROM one_time_tokens WHERE token_hash = ?1",
-        [&h],
+        params![&h],
         |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -93,11 +90,7 @@ pub fn check(
 }
 
 /// Checks and spends a token in the caller's transaction; a concurrent second use loses.
-pub fn consume(
-    conn: &Connection,
-    purpose: &str,
-    presented: &str,
-) -> StoreResult<Result<OneTime, Refused>> {
+pub fn consume(conn: &Db, purpose: &str, presented: &str) -> StoreResult<Result<OneTime, Refused>> {
     let ot = match check(conn, purpose, presented)? {
         Ok(ot) => ot,
         Err(r) => return Ok(Err(r)),
@@ -116,7 +109,7 @@ pub fn consume(
 /// Spends a token known by its hash (a passkey ceremony keeps the MFA step's hash, never the
 /// token): false when it was already spent, revoked, expired or is of another purpose.
 pub fn consume_hash(
-    conn: &Connection,
+    conn: &Db,
     purpose: &str,
     hash: &str,
     now: time::Timestamp,
@@ -130,7 +123,7 @@ pub fn consume_hash(
 }
 
 /// Revokes every open token of a purpose (e.g. earlier setup tokens when a new one is printed).
-pub fn revoke_purpose(conn: &Connection, purpose: &str) -> StoreResult<()> {
+pub fn revoke_purpose(conn: &Db, purpose: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE one_time_tokens SET revoked_at = ?2 WHERE purpose = ?1 AND used_at IS NULL AND revoked_at IS NULL",
         params![purpose, time::fmt(time::now())],
@@ -139,7 +132,7 @@ pub fn revoke_purpose(conn: &Connection, purpose: &str) -> StoreResult<()> {
 }
 
 /// Revokes a user's open tokens of a purpose (e.g. reset links once the password changed).
-pub fn revoke_user_purpose(conn: &Connection, user_id: &str, purpose: &str) -> StoreResult<()> {
+pub fn revoke_user_purpose(conn: &Db, user_id: &str, purpose: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE one_time_tokens SET revoked_at = ?3 WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL AND revoked_at IS NULL",
         params![user_id, purpose, time::fmt(time::now())],

@@ -2,7 +2,8 @@
 //! `start` and its `finish`. A credential row holds only public material (the public key, the
 //! sign counter, the credential id), as webauthn-rs serializes it.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -32,7 +33,7 @@ pub struct Stored {
 pub const CEREMONIES_MAX: i64 = 10_000;
 
 pub fn insert(
-    conn: &Connection,
+    conn: &Db,
     user_id: &str,
     credential_id: &str,
     name: &str,
@@ -54,20 +55,20 @@ pub fn insert(
     })
 }
 
-pub fn credential_id_taken(conn: &Connection, credential_id: &str) -> StoreResult<bool> {
-    Ok(conn.query_row(
+pub fn credential_id_taken(conn: &Db, credential_id: &str) -> StoreResult<bool> {
+    conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM passkeys WHERE credential_id = ?1)",
-        [credential_id],
+        params![credential_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
-pub fn list(conn: &Connection, user_id: &str) -> StoreResult<Vec<PasskeyInfo>> {
+pub fn list(conn: &Db, user_id: &str) -> StoreResult<Vec<PasskeyInfo>> {
     let mut st = conn.prepare(
         "SELECT id, name, created_at, last_used_at FROM passkeys WHERE user_id = ?1
          ORDER BY created_at, id",
     )?;
-    let rows = st.query_map([user_id], |r| {
+    let rows = st.query_map(params![user_id], |r| {
         Ok(PasskeyInfo {
             id: r.get(0)?,
             name: r.get(1)?,
@@ -75,27 +76,27 @@ pub fn list(conn: &Connection, user_id: &str) -> StoreResult<Vec<PasskeyInfo>> {
             last_used_at: r.get(3)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// A user's credentials, for the allow list of a sign-in and the exclude list of a
 /// registration.
-pub fn credentials(conn: &Connection, user_id: &str) -> StoreResult<Vec<Stored>> {
+pub fn credentials(conn: &Db, user_id: &str) -> StoreResult<Vec<Stored>> {
     let mut st = conn
         .prepare("SELECT id, user_id, credential FROM passkeys WHERE user_id = ?1 ORDER BY id")?;
-    let rows = st.query_map([user_id], stored)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = st.query_map(params![user_id], stored)?;
+    rows.collect::<Result<_, _>>()
 }
 
-pub fn by_credential_id(conn: &Connection, credential_id: &str) -> StoreResult<Option<Stored>> {
+pub fn by_credential_id(conn: &Db, credential_id: &str) -> StoreResult<Option<Stored>> {
     optional(conn.query_row(
         "SELECT id, user_id, credential FROM passkeys WHERE credential_id = ?1",
-        [credential_id],
+        params![credential_id],
         stored,
     ))
 }
 
-fn stored(r: &rusqlite::Row) -> rusqlite::Result<Stored> {
+fn stored(r: &Row) -> StoreResult<Stored> {
     Ok(Stored {
         id: r.get(0)?,
         user_id: r.get(1)?,
@@ -103,18 +104,18 @@ fn stored(r: &rusqlite::Row) -> rusqlite::Result<Stored> {
     })
 }
 
-pub fn has_any(conn: &Connection, user_id: &str) -> StoreResult<bool> {
-    Ok(conn.query_row(
+pub fn has_any(conn: &Db, user_id: &str) -> StoreResult<bool> {
+    conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM passkeys WHERE user_id = ?1)",
-        [user_id],
+        params![user_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// After a verified assertion: the new counter (and backup state), and when; only over the
 /// record the assertion was verified against (false when it changed or went meanwhile).
 pub fn used(
-    conn: &Connection,
+    conn: &Db,
     id: &str,
     verified: &str,
     credential: &str,
@@ -129,7 +130,7 @@ pub fn used(
 
 /// Removes one of the user's own passkeys and answers its name; None when the user has none
 /// of that id (another person's is not theirs to remove).
-pub fn delete(conn: &Connection, user_id: &str, id: &str) -> StoreResult<Option<String>> {
+pub fn delete(conn: &Db, user_id: &str, id: &str) -> StoreResult<Option<String>> {
     optional(conn.query_row(
         "DELETE FROM passkeys WHERE id = ?1 AND user_id = ?2 RETURNING name",
         params![id, user_id],
@@ -138,8 +139,8 @@ pub fn delete(conn: &Connection, user_id: &str, id: &str) -> StoreResult<Option<
 }
 
 /// Removes all of a user's passkeys (`labgate user reset-mfa`) and answers how many.
-pub fn delete_all(conn: &Connection, user_id: &str) -> StoreResult<usize> {
-    Ok(conn.execute("DELETE FROM passkeys WHERE user_id = ?1", [user_id])?)
+pub fn delete_all(conn: &Db, user_id: &str) -> StoreResult<usize> {
+    conn.execute("DELETE FROM passkeys WHERE user_id = ?1", params![user_id])
 }
 
 /// A ceremony in progress.
@@ -153,7 +154,7 @@ pub struct Ceremony {
 /// Keeps a ceremony until `expires_at`; expired ones are dropped first, and the oldest beyond
 /// `CEREMONIES_MAX` of its purpose. A user's earlier registration is replaced by a new one.
 pub fn begin(
-    conn: &Connection,
+    conn: &Db,
     purpose: &str,
     user_id: Option<&str>,
     data: &str,
@@ -162,14 +163,14 @@ pub fn begin(
 ) -> StoreResult<String> {
     conn.execute(
         "DELETE FROM passkey_ceremonies WHERE expires_at <= ?1",
-        [time::fmt(now)],
+        params![time::fmt(now)],
     )?;
     if purpose == "register"
         && let Some(u) = user_id
     {
         conn.execute(
             "DELETE FROM passkey_ceremonies WHERE purpose = 'register' AND user_id = ?1",
-            [u],
+            params![u],
         )?;
     }
     conn.execute(
@@ -190,7 +191,7 @@ pub fn begin(
 /// Takes (spends) a ceremony: by id for a sign-in, by user for a registration. An expired one
 /// is spent and not returned.
 pub fn take(
-    conn: &Connection,
+    conn: &Db,
     purpose: &str,
     id: Option<&str>,
     user_id: Option<&str>,

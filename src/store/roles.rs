@@ -1,6 +1,7 @@
 //! Roles of a tenant: the built-ins (read-only) and custom ones.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 use serde::Serialize;
 
 use super::{StoreError, StoreResult, new_id, optional};
@@ -15,7 +16,7 @@ pub struct Role {
     pub builtin: bool,
 }
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<Role> {
+fn row(r: &Row) -> StoreResult<Role> {
     Ok(Role {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -24,23 +25,23 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Role> {
     })
 }
 
-pub fn list(conn: &Connection, tenant_id: &str) -> StoreResult<Vec<Role>> {
+pub fn list(conn: &Db, tenant_id: &str) -> StoreResult<Vec<Role>> {
     let mut st = conn.prepare_cached(
         "SELECT id, name, permissions, builtin FROM roles WHERE tenant_id = ?1 ORDER BY builtin DESC, created_at, name",
     )?;
-    let rows = st.query_map([tenant_id], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = st.query_map(params![tenant_id], row)?;
+    rows.collect::<Result<_, _>>()
 }
 
-pub fn get(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Role>> {
+pub fn get(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<Option<Role>> {
     let mut st = conn.prepare_cached(
         "SELECT id, name, permissions, builtin FROM roles WHERE tenant_id = ?1 AND id = ?2",
     )?;
     optional(st.query_row(params![tenant_id, id], row))
 }
 
-fn conflict(e: rusqlite::Error) -> StoreError {
-    match StoreError::from(e) {
+fn conflict(e: StoreError) -> StoreError {
+    match e {
         StoreError::Conflict(_) => {
             StoreError::Conflict("a role with this name already exists in this tenant".into())
         }
@@ -48,7 +49,7 @@ fn conflict(e: rusqlite::Error) -> StoreError {
     }
 }
 
-pub fn create(conn: &Connection, tenant_id: &str, name: &str, caps: CapSet) -> StoreResult<Role> {
+pub fn create(conn: &Db, tenant_id: &str, name: &str, caps: CapSet) -> StoreResult<Role> {
     let id = new_id();
     conn.execute(
         "INSERT INTO roles (id, tenant_id, name, permissions, builtin, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
@@ -64,7 +65,7 @@ pub fn create(conn: &Connection, tenant_id: &str, name: &str, caps: CapSet) -> S
 }
 
 pub fn update(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     id: &str,
     name: Option<&str>,
@@ -84,16 +85,16 @@ pub fn update(
     Ok(())
 }
 
-pub fn in_use(conn: &Connection, id: &str) -> StoreResult<bool> {
+pub fn in_use(conn: &Db, id: &str) -> StoreResult<bool> {
     Ok(optional(conn.query_row(
         "SELECT 1 FROM membership_roles WHERE role_id = ?1 LIMIT 1",
-        [id],
+        params![id],
         |_| Ok(()),
     ))?
     .is_some())
 }
 
-pub fn delete(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<()> {
+pub fn delete(conn: &Db, tenant_id: &str, id: &str) -> StoreResult<()> {
     conn.execute(
         "DELETE FROM roles WHERE tenant_id = ?1 AND id = ?2 AND builtin = 0",
         params![tenant_id, id],
@@ -102,10 +103,10 @@ pub fn delete(conn: &Connection, tenant_id: &str, id: &str) -> StoreResult<()> {
 }
 
 /// The capabilities a role (by name) of a tenant grants; none for an unknown role.
-pub fn caps_by_name(conn: &Connection, tenant_id: &str, name: &str) -> StoreResult<CapSet> {
+pub fn caps_by_name(conn: &Db, tenant_id: &str, name: &str) -> StoreResult<CapSet> {
     let perms: Option<String> = super::optional(conn.query_row(
         "SELECT permissions FROM roles WHERE tenant_id = ?1 AND name = ?2",
-        rusqlite::params![tenant_id, name],
+        params![tenant_id, name],
         |row| row.get(0),
     ))?;
     let names: Vec<String> = perms

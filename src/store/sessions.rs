@@ -1,6 +1,7 @@
 //! Login sessions and their refresh tokens.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 
 use super::{StoreResult, new_id, optional};
 use crate::domain::time::{self, Timestamp};
@@ -29,9 +30,9 @@ impl SessionState {
 
 const COLS: &str = "id, user_id, tenant_id, amr, csrf_hash, created_at, last_used_at, expires_at, ended_at IS NOT NULL";
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<SessionState> {
+fn row(r: &Row) -> StoreResult<SessionState> {
     let amr: String = r.get(3)?;
-    let ts = |i: usize| -> rusqlite::Result<Timestamp> {
+    let ts = |i: usize| -> StoreResult<Timestamp> {
         let s: String = r.get(i)?;
         Ok(time::parse(&s).unwrap_or_default())
     };
@@ -66,7 +67,7 @@ pub struct StartSession<'a> {
     pub lifetime: std::time::Duration,
 }
 
-pub fn start(conn: &Connection, s: StartSession) -> StoreResult<NewSession> {
+pub fn start(conn: &Db, s: StartSession) -> StoreResult<NewSession> {
     let now = time::now();
     let id = new_id();
     let cookie = token::generate(Kind::Session);
@@ -98,7 +99,7 @@ pub fn start(conn: &Connection, s: StartSession) -> StoreResult<NewSession> {
     })
 }
 
-pub fn add_refresh(conn: &Connection, session_id: &str) -> StoreResult<Secret> {
+pub fn add_refresh(conn: &Db, session_id: &str) -> StoreResult<Secret> {
     let refresh = token::generate(Kind::Refresh);
     conn.execute(
         "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?1, ?2, ?3)",
@@ -111,29 +112,29 @@ pub fn add_refresh(conn: &Connection, session_id: &str) -> StoreResult<Secret> {
     Ok(refresh)
 }
 
-pub fn get(conn: &Connection, id: &str) -> StoreResult<Option<SessionState>> {
+pub fn get(conn: &Db, id: &str) -> StoreResult<Option<SessionState>> {
     let mut st =
         conn.prepare_cached(&format!("SELECT {COLS} FROM login_sessions WHERE id = ?1"))?;
-    optional(st.query_row([id], row))
+    optional(st.query_row(params![id], row))
 }
 
-pub fn find_by_cookie(conn: &Connection, cookie_hash: &str) -> StoreResult<Option<SessionState>> {
+pub fn find_by_cookie(conn: &Db, cookie_hash: &str) -> StoreResult<Option<SessionState>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLS} FROM login_sessions WHERE cookie_hash = ?1"
     ))?;
-    optional(st.query_row([cookie_hash], row))
+    optional(st.query_row(params![cookie_hash], row))
 }
 
 /// A refresh token's session and whether it was already spent.
-pub fn find_refresh(conn: &Connection, token_hash: &str) -> StoreResult<Option<(String, bool)>> {
+pub fn find_refresh(conn: &Db, token_hash: &str) -> StoreResult<Option<(String, bool)>> {
     let mut st = conn.prepare_cached(
         "SELECT session_id, spent_at IS NOT NULL FROM refresh_tokens WHERE token_hash = ?1",
     )?;
-    optional(st.query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?))))
+    optional(st.query_row(params![token_hash], |r| Ok((r.get(0)?, r.get(1)?))))
 }
 
 /// Spends a refresh token; false when it was already spent (a concurrent refresh won).
-pub fn spend_refresh(conn: &Connection, token_hash: &str) -> StoreResult<bool> {
+pub fn spend_refresh(conn: &Db, token_hash: &str) -> StoreResult<bool> {
     let n = conn.execute(
         "UPDATE refresh_tokens SET spent_at = ?2 WHERE token_hash = ?1 AND spent_at IS NULL",
         params![token_hash, time::fmt(time::now())],
@@ -141,7 +142,7 @@ pub fn spend_refresh(conn: &Connection, token_hash: &str) -> StoreResult<bool> {
     Ok(n == 1)
 }
 
-pub fn touch(conn: &Connection, id: &str, at: Timestamp) -> StoreResult<()> {
+pub fn touch(conn: &Db, id: &str, at: Timestamp) -> StoreResult<()> {
     conn.execute(
         "UPDATE login_sessions SET last_used_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
         params![id, time::fmt(at)],
@@ -150,7 +151,7 @@ pub fn touch(conn: &Connection, id: &str, at: Timestamp) -> StoreResult<()> {
 }
 
 /// Ends a session; true when it was still open.
-pub fn end(conn: &Connection, id: &str, reason: &str) -> StoreResult<bool> {
+pub fn end(conn: &Db, id: &str, reason: &str) -> StoreResult<bool> {
     let n = conn.execute(
         "UPDATE login_sessions SET ended_at = ?2, ended_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
         params![id, time::fmt(time::now()), reason],
@@ -160,7 +161,7 @@ pub fn end(conn: &Connection, id: &str, reason: &str) -> StoreResult<bool> {
 
 /// Ends every open session of a user, except `keep`; returns the ids ended.
 pub fn end_all_for_user(
-    conn: &Connection,
+    conn: &Db,
     user_id: &str,
     keep: Option<&str>,
     reason: &str,
@@ -193,7 +194,7 @@ pub struct SessionInfo {
 
 /// Open sessions, of one user (`user_id`) or of a whole tenant, newest first.
 pub fn list_open(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     user_id: Option<&str>,
 ) -> StoreResult<Vec<SessionInfo>> {
@@ -215,5 +216,5 @@ pub fn list_open(
             amr: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }

@@ -1,6 +1,7 @@
 //! Tenants, their built-in roles and their settings.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 use serde::Serialize;
 
 use super::{StoreError, StoreResult, new_id, optional};
@@ -15,7 +16,7 @@ pub struct Tenant {
     pub created_at: String,
 }
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<Tenant> {
+fn row(r: &Row) -> StoreResult<Tenant> {
     Ok(Tenant {
         id: r.get(0)?,
         slug: r.get(1)?,
@@ -37,7 +38,7 @@ pub fn valid_slug(s: &str) -> bool {
 pub const DEFAULT_SETTINGS: &str = r#"{"require_mfa":"off","features":{"exercises":true,"noise":true,"api_keys":true},"password_min_length":12}"#;
 
 /// Creates a tenant with its built-in roles and default settings.
-pub fn create(conn: &Connection, slug: &str, name: &str) -> StoreResult<Tenant> {
+pub fn create(conn: &Db, slug: &str, name: &str) -> StoreResult<Tenant> {
     if !valid_slug(slug) {
         return Err(StoreError::Other(format!("invalid slug {slug:?}")));
     }
@@ -73,37 +74,33 @@ pub fn create(conn: &Connection, slug: &str, name: &str) -> StoreResult<Tenant> 
 }
 
 /// Finds a tenant by id or slug.
-pub fn find(conn: &Connection, id_or_slug: &str) -> StoreResult<Option<Tenant>> {
+pub fn find(conn: &Db, id_or_slug: &str) -> StoreResult<Option<Tenant>> {
     let mut st = conn.prepare_cached(
         "SELECT id, slug, name, created_at FROM tenants WHERE id = ?1 OR slug = ?1 LIMIT 1",
     )?;
-    optional(st.query_row([id_or_slug], row))
+    optional(st.query_row(params![id_or_slug], row))
 }
 
 /// The tenants a user belongs to, oldest membership first.
-pub fn for_user(conn: &Connection, user_id: &str) -> StoreResult<Vec<Tenant>> {
+pub fn for_user(conn: &Db, user_id: &str) -> StoreResult<Vec<Tenant>> {
     let mut st = conn.prepare_cached(
         "SELECT t.id, t.slug, t.name, t.created_at FROM tenants t JOIN memberships m ON m.tenant_id = t.id
          WHERE m.user_id = ?1 ORDER BY m.rowid",
     )?;
-    let rows = st.query_map([user_id], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = st.query_map(params![user_id], row)?;
+    rows.collect::<Result<_, _>>()
 }
 
-pub fn settings(conn: &Connection, tenant_id: &str) -> StoreResult<serde_json::Value> {
+pub fn settings(conn: &Db, tenant_id: &str) -> StoreResult<serde_json::Value> {
     let raw: String = conn.query_row(
         "SELECT settings FROM tenant_settings WHERE tenant_id = ?1",
-        [tenant_id],
+        params![tenant_id],
         |r| r.get(0),
     )?;
     serde_json::from_str(&raw).map_err(|e| StoreError::Other(e.to_string()))
 }
 
-pub fn save_settings(
-    conn: &Connection,
-    tenant_id: &str,
-    settings: &serde_json::Value,
-) -> StoreResult<()> {
+pub fn save_settings(conn: &Db, tenant_id: &str, settings: &serde_json::Value) -> StoreResult<()> {
     conn.execute(
         "UPDATE tenant_settings SET settings = ?2 WHERE tenant_id = ?1",
         params![tenant_id, settings.to_string()],

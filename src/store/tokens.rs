@@ -1,6 +1,7 @@
 //! Personal access tokens.
 
-use rusqlite::{Connection, params};
+use super::db::Db;
+use crate::params;
 use serde::Serialize;
 
 use super::{StoreResult, new_id, optional};
@@ -32,7 +33,7 @@ pub struct TokenState {
 }
 
 pub fn create(
-    conn: &Connection,
+    conn: &Db,
     user_id: &str,
     tenant_id: &str,
     name: &str,
@@ -57,11 +58,11 @@ pub fn create(
     Ok((info, secret))
 }
 
-pub fn find_by_hash(conn: &Connection, hash: &str) -> StoreResult<Option<TokenState>> {
+pub fn find_by_hash(conn: &Db, hash: &str) -> StoreResult<Option<TokenState>> {
     let mut st = conn.prepare_cached(
         "SELECT id, user_id, tenant_id, expires_at, revoked_at IS NOT NULL, amr FROM personal_tokens WHERE token_hash = ?1",
     )?;
-    optional(st.query_row([hash], |r| {
+    optional(st.query_row(params![hash], |r| {
         let exp: Option<String> = r.get(3)?;
         Ok(TokenState {
             id: r.get(0)?,
@@ -77,7 +78,7 @@ pub fn find_by_hash(conn: &Connection, hash: &str) -> StoreResult<Option<TokenSt
 }
 
 /// The owner's live (not revoked) tokens in one tenant, newest first.
-pub fn list(conn: &Connection, user_id: &str, tenant_id: &str) -> StoreResult<Vec<TokenInfo>> {
+pub fn list(conn: &Db, user_id: &str, tenant_id: &str) -> StoreResult<Vec<TokenInfo>> {
     let mut st = conn.prepare_cached(
         "SELECT id, name, prefix, created_at, expires_at, last_used_at, last_used_ip FROM personal_tokens
          WHERE user_id = ?1 AND tenant_id = ?2 AND revoked_at IS NULL ORDER BY created_at DESC, rowid DESC",
@@ -93,19 +94,19 @@ pub fn list(conn: &Connection, user_id: &str, tenant_id: &str) -> StoreResult<Ve
             last_used_ip: r.get(6)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Revokes one of the owner's tokens, whatever tenant it acts in (only its owner may);
 /// `None` when there is no such live token of theirs.
-pub fn revoke(conn: &Connection, user_id: &str, id: &str) -> StoreResult<Option<String>> {
+pub fn revoke(conn: &Db, user_id: &str, id: &str) -> StoreResult<Option<String>> {
     let mut st = conn.prepare_cached(
         "UPDATE personal_tokens SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL RETURNING token_hash",
     )?;
     optional(st.query_row(params![id, user_id, time::fmt(time::now())], |r| r.get(0)))
 }
 
-pub fn touch(conn: &Connection, id: &str, at: Timestamp, ip: Option<&str>) -> StoreResult<()> {
+pub fn touch(conn: &Db, id: &str, at: Timestamp, ip: Option<&str>) -> StoreResult<()> {
     conn.execute(
         "UPDATE personal_tokens SET last_used_at = ?2, last_used_ip = ?3 WHERE id = ?1",
         params![id, time::fmt(at), ip],

@@ -1,6 +1,7 @@
 //! Users, memberships and the permissions they resolve to.
 
-use rusqlite::{Connection, params};
+use super::db::{Db, Row};
+use crate::params;
 
 use super::{StoreError, StoreResult, new_id, optional};
 use crate::domain::capability::CapSet;
@@ -21,7 +22,7 @@ pub struct User {
 const USER_COLS: &str =
     "id, email, name, status, email_verified, totp_secret IS NOT NULL, created_at, password_hash";
 
-fn user_row(r: &rusqlite::Row) -> rusqlite::Result<User> {
+fn user_row(r: &Row) -> StoreResult<User> {
     Ok(User {
         id: r.get(0)?,
         email: r.get(1)?,
@@ -44,25 +45,25 @@ pub fn valid_email(email: &str) -> bool {
     crate::domain::ids::Email::parse(email).is_ok()
 }
 
-pub fn find_by_email(conn: &Connection, email: &str) -> StoreResult<Option<User>> {
+pub fn find_by_email(conn: &Db, email: &str) -> StoreResult<Option<User>> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {USER_COLS} FROM users WHERE email_norm = ?1"
     ))?;
-    optional(st.query_row([normalize_email(email)], user_row))
+    optional(st.query_row(params![normalize_email(email)], user_row))
 }
 
-pub fn get(conn: &Connection, id: &str) -> StoreResult<Option<User>> {
+pub fn get(conn: &Db, id: &str) -> StoreResult<Option<User>> {
     let mut st = conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?;
-    optional(st.query_row([id], user_row))
+    optional(st.query_row(params![id], user_row))
 }
 
-pub fn count(conn: &Connection) -> StoreResult<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+pub fn count(conn: &Db) -> StoreResult<i64> {
+    conn.query_row("SELECT COUNT(*) FROM users", params![], |r| r.get(0))
 }
 
 /// Creates a user; a duplicate email (case-insensitive) is `Conflict`.
 pub fn create(
-    conn: &Connection,
+    conn: &Db,
     email: &str,
     name: &str,
     password_hash: Option<&str>,
@@ -81,7 +82,7 @@ pub fn create(
         "INSERT INTO users (id, email, email_norm, name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![u.id, u.email, normalize_email(email), u.name, u.password_hash, u.created_at],
     )
-    .map_err(|e| match StoreError::from(e) {
+    .map_err(|e| match e {
         StoreError::Conflict(_) => StoreError::Conflict("a user with this email already exists".into()),
         other => other,
     })?;
@@ -89,7 +90,7 @@ pub fn create(
 }
 
 /// Resolves role names of one tenant to ids; an unknown name is `Invalid` on field `roles`.
-pub fn role_ids(conn: &Connection, tenant_id: &str, roles: &[String]) -> StoreResult<Vec<String>> {
+pub fn role_ids(conn: &Db, tenant_id: &str, roles: &[String]) -> StoreResult<Vec<String>> {
     let mut st = conn.prepare_cached("SELECT id FROM roles WHERE tenant_id = ?1 AND name = ?2")?;
     let mut ids = Vec::with_capacity(roles.len());
     for name in roles {
@@ -106,7 +107,7 @@ pub fn role_ids(conn: &Connection, tenant_id: &str, roles: &[String]) -> StoreRe
     Ok(ids)
 }
 
-pub fn is_member(conn: &Connection, user_id: &str, tenant_id: &str) -> StoreResult<bool> {
+pub fn is_member(conn: &Db, user_id: &str, tenant_id: &str) -> StoreResult<bool> {
     let mut st =
         conn.prepare_cached("SELECT 1 FROM memberships WHERE user_id = ?1 AND tenant_id = ?2")?;
     Ok(optional(st.query_row(params![user_id, tenant_id], |_| Ok(())))?.is_some())
@@ -114,7 +115,7 @@ pub fn is_member(conn: &Connection, user_id: &str, tenant_id: &str) -> StoreResu
 
 /// Adds a membership with the given roles; an existing membership is `Conflict`.
 pub fn add_membership(
-    conn: &Connection,
+    conn: &Db,
     user_id: &str,
     tenant_id: &str,
     roles: &[String],
@@ -139,12 +140,7 @@ pub fn add_membership(
 }
 
 /// Adds roles to an existing membership (roles it already holds are kept).
-pub fn add_roles(
-    conn: &Connection,
-    user_id: &str,
-    tenant_id: &str,
-    roles: &[String],
-) -> StoreResult<()> {
+pub fn add_roles(conn: &Db, user_id: &str, tenant_id: &str, roles: &[String]) -> StoreResult<()> {
     for id in role_ids(conn, tenant_id, roles)? {
         conn.execute(
             "INSERT OR IGNORE INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3)",
@@ -176,11 +172,7 @@ impl Principal {
 
 /// The user's principal in a tenant, or `None` when the user is not a member there.
 /// One query: identity joined with every role the membership holds.
-pub fn principal(
-    conn: &Connection,
-    user_id: &str,
-    tenant_id: &str,
-) -> StoreResult<Option<Principal>> {
+pub fn principal(conn: &Db, user_id: &str, tenant_id: &str) -> StoreResult<Option<Principal>> {
     let mut st = conn.prepare_cached(
         "SELECT u.email, u.name, u.status, u.email_verified, u.totp_secret IS NOT NULL, u.created_at,
                 r.name, r.permissions
@@ -191,9 +183,8 @@ pub fn principal(
          WHERE u.id = ?1
          ORDER BY r.name",
     )?;
-    let mut rows = st.query(params![user_id, tenant_id])?;
     let mut p: Option<Principal> = None;
-    while let Some(r) = rows.next()? {
+    st.for_each_row(params![user_id, tenant_id], |r| {
         let p = p.get_or_insert_with(|| Principal {
             user_id: user_id.to_string(),
             email: r.get(0).unwrap_or_default(),
@@ -216,17 +207,21 @@ pub fn principal(
             }
             p.roles.push(role);
         }
-    }
+        Ok(true)
+    })?;
     Ok(p)
 }
 
 /// Removes MFA enrollment (confirmed and pending) and the replay guard.
-pub fn clear_mfa(conn: &Connection, user_id: &str) -> StoreResult<()> {
+pub fn clear_mfa(conn: &Db, user_id: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = ?1",
-        [user_id],
+        params![user_id],
     )?;
-    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+    conn.execute(
+        "DELETE FROM recovery_codes WHERE user_id = ?1",
+        params![user_id],
+    )?;
     Ok(())
 }
 
@@ -248,7 +243,7 @@ const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, u.status, u.email_ver
           WHERE mr.user_id = u.id AND mr.tenant_id = m.tenant_id)
      FROM users u JOIN memberships m ON m.user_id = u.id";
 
-fn member_row(r: &rusqlite::Row) -> rusqlite::Result<Member> {
+fn member_row(r: &Row) -> StoreResult<Member> {
     let roles: String = r.get(7)?;
     let mut roles: Vec<String> = serde_json::from_str(&roles).unwrap_or_default();
     roles.sort();
@@ -264,7 +259,7 @@ fn member_row(r: &rusqlite::Row) -> rusqlite::Result<Member> {
     })
 }
 
-pub fn member(conn: &Connection, tenant_id: &str, user_id: &str) -> StoreResult<Option<Member>> {
+pub fn member(conn: &Db, tenant_id: &str, user_id: &str) -> StoreResult<Option<Member>> {
     let mut st = conn.prepare_cached(&format!(
         "{MEMBER_SELECT} WHERE m.tenant_id = ?1 AND u.id = ?2"
     ))?;
@@ -273,7 +268,7 @@ pub fn member(conn: &Connection, tenant_id: &str, user_id: &str) -> StoreResult<
 
 /// Members of a tenant, filtered by a substring of email or name and by status.
 pub fn members(
-    conn: &Connection,
+    conn: &Db,
     tenant_id: &str,
     q: Option<&str>,
     status: Option<&str>,
@@ -310,12 +305,7 @@ pub fn members(
 }
 
 /// Replaces the roles of a membership.
-pub fn set_roles(
-    conn: &Connection,
-    user_id: &str,
-    tenant_id: &str,
-    roles: &[String],
-) -> StoreResult<()> {
+pub fn set_roles(conn: &Db, user_id: &str, tenant_id: &str, roles: &[String]) -> StoreResult<()> {
     let ids = role_ids(conn, tenant_id, roles)?;
     conn.execute(
         "DELETE FROM membership_roles WHERE user_id = ?1 AND tenant_id = ?2",
@@ -330,7 +320,7 @@ pub fn set_roles(
     Ok(())
 }
 
-pub fn set_name(conn: &Connection, user_id: &str, name: &str) -> StoreResult<()> {
+pub fn set_name(conn: &Db, user_id: &str, name: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE users SET name = ?2 WHERE id = ?1",
         params![user_id, name],
@@ -338,7 +328,7 @@ pub fn set_name(conn: &Connection, user_id: &str, name: &str) -> StoreResult<()>
     Ok(())
 }
 
-pub fn set_status(conn: &Connection, user_id: &str, status: &str) -> StoreResult<()> {
+pub fn set_status(conn: &Db, user_id: &str, status: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE users SET status = ?2 WHERE id = ?1",
         params![user_id, status],
@@ -346,7 +336,7 @@ pub fn set_status(conn: &Connection, user_id: &str, status: &str) -> StoreResult
     Ok(())
 }
 
-pub fn set_password(conn: &Connection, user_id: &str, hash: &str) -> StoreResult<()> {
+pub fn set_password(conn: &Db, user_id: &str, hash: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE users SET password_hash = ?2 WHERE id = ?1",
         params![user_id, hash],
@@ -354,28 +344,28 @@ pub fn set_password(conn: &Connection, user_id: &str, hash: &str) -> StoreResult
     Ok(())
 }
 
-pub fn set_email_verified(conn: &Connection, user_id: &str) -> StoreResult<()> {
+pub fn set_email_verified(conn: &Db, user_id: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE users SET email_verified = 1 WHERE id = ?1",
-        [user_id],
+        params![user_id],
     )?;
     Ok(())
 }
 
 /// Removes a membership; deletes the user when it was their last tenant. Returns true when the
 /// user itself was deleted.
-pub fn remove_from_tenant(conn: &Connection, user_id: &str, tenant_id: &str) -> StoreResult<bool> {
+pub fn remove_from_tenant(conn: &Db, user_id: &str, tenant_id: &str) -> StoreResult<bool> {
     conn.execute(
         "DELETE FROM memberships WHERE user_id = ?1 AND tenant_id = ?2",
         params![user_id, tenant_id],
     )?;
     let left: i64 = conn.query_row(
         "SELECT COUNT(*) FROM memberships WHERE user_id = ?1",
-        [user_id],
+        params![user_id],
         |r| r.get(0),
     )?;
     if left == 0 {
-        conn.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
+        conn.execute("DELETE FROM users WHERE id = ?1", params![user_id])?;
         return Ok(true);
     }
     conn.execute(
@@ -396,15 +386,15 @@ pub fn remove_from_tenant(conn: &Connection, user_id: &str, tenant_id: &str) -> 
 }
 
 /// Active members of a tenant holding `admin.users` through any of their roles.
-pub fn count_active_user_admins(conn: &Connection, tenant_id: &str) -> StoreResult<i64> {
-    Ok(conn.query_row(
+pub fn count_active_user_admins(conn: &Db, tenant_id: &str) -> StoreResult<i64> {
+    conn.query_row(
         "SELECT COUNT(DISTINCT u.id) FROM users u
          JOIN membership_roles mr ON mr.user_id = u.id AND mr.tenant_id = ?1
          JOIN roles r ON r.id = mr.role_id
          WHERE u.status = 'active' AND EXISTS (SELECT 1 FROM json_each(r.permissions) WHERE value = 'admin.users')",
-        [tenant_id],
+        params![tenant_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The encrypted TOTP secrets and the replay guard.
@@ -414,10 +404,10 @@ pub struct MfaState {
     pub last_step: Option<i64>,
 }
 
-pub fn mfa_state(conn: &Connection, user_id: &str) -> StoreResult<MfaState> {
-    Ok(conn.query_row(
+pub fn mfa_state(conn: &Db, user_id: &str) -> StoreResult<MfaState> {
+    conn.query_row(
         "SELECT totp_secret, totp_pending, totp_last_step FROM users WHERE id = ?1",
-        [user_id],
+        params![user_id],
         |r| {
             Ok(MfaState {
                 secret: r.get(0)?,
@@ -425,10 +415,10 @@ pub fn mfa_state(conn: &Connection, user_id: &str) -> StoreResult<MfaState> {
                 last_step: r.get(2)?,
             })
         },
-    )?)
+    )
 }
 
-pub fn set_mfa_pending(conn: &Connection, user_id: &str, enc: &[u8]) -> StoreResult<()> {
+pub fn set_mfa_pending(conn: &Db, user_id: &str, enc: &[u8]) -> StoreResult<()> {
     conn.execute(
         "UPDATE users SET totp_pending = ?2 WHERE id = ?1",
         params![user_id, enc],
@@ -438,7 +428,7 @@ pub fn set_mfa_pending(conn: &Connection, user_id: &str, enc: &[u8]) -> StoreRes
 
 /// Turns the pending enrollment into the active one, recording the step just used.
 pub fn confirm_mfa(
-    conn: &Connection,
+    conn: &Db,
     user_id: &str,
     step: i64,
     recovery_hashes: &[String],
@@ -452,11 +442,14 @@ pub fn confirm_mfa(
 
 /// A new set of recovery codes in place of every earlier one, used or not.
 pub fn replace_recovery_codes(
-    conn: &Connection,
+    conn: &Db,
     user_id: &str,
     recovery_hashes: &[String],
 ) -> StoreResult<()> {
-    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+    conn.execute(
+        "DELETE FROM recovery_codes WHERE user_id = ?1",
+        params![user_id],
+    )?;
     for h in recovery_hashes {
         conn.execute(
             "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
@@ -467,7 +460,7 @@ pub fn replace_recovery_codes(
 }
 
 /// Records an accepted TOTP step; false when a concurrent request already used it or a later one.
-pub fn advance_totp_step(conn: &Connection, user_id: &str, step: i64) -> StoreResult<bool> {
+pub fn advance_totp_step(conn: &Db, user_id: &str, step: i64) -> StoreResult<bool> {
     Ok(conn.execute(
         "UPDATE users SET totp_last_step = ?2 WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
         params![user_id, step],
@@ -475,7 +468,7 @@ pub fn advance_totp_step(conn: &Connection, user_id: &str, step: i64) -> StoreRe
 }
 
 /// Spends an unused recovery code; false when unknown or used.
-pub fn use_recovery_code(conn: &Connection, user_id: &str, hash: &str) -> StoreResult<bool> {
+pub fn use_recovery_code(conn: &Db, user_id: &str, hash: &str) -> StoreResult<bool> {
     Ok(conn.execute(
         "UPDATE recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
         params![user_id, hash, time::fmt(time::now())],
@@ -485,7 +478,7 @@ pub fn use_recovery_code(conn: &Connection, user_id: &str, hash: &str) -> StoreR
 /// Checks a second factor inside a write transaction: a TOTP code (accepted once per time
 /// step) or an unused recovery code (spent). False for anything else, including no enrollment.
 pub fn verify_second_factor(
-    conn: &Connection,
+    conn: &Db,
     key: &crate::domain::crypto::DataKey,
     user_id: &str,
     code: &str,
@@ -507,7 +500,7 @@ pub fn verify_second_factor(
 }
 
 /// The union of the capabilities of role names in a tenant (unknown names are `Invalid`).
-pub fn roles_caps(conn: &Connection, tenant_id: &str, roles: &[String]) -> StoreResult<CapSet> {
+pub fn roles_caps(conn: &Db, tenant_id: &str, roles: &[String]) -> StoreResult<CapSet> {
     role_ids(conn, tenant_id, roles)?;
     let mut st =
         conn.prepare_cached("SELECT permissions FROM roles WHERE tenant_id = ?1 AND name = ?2")?;

@@ -451,18 +451,13 @@ fn last_amr(app: &TestApp) -> Value {
 }
 
 fn stored_counter(app: &TestApp) -> u64 {
-    let conn = app.state.pool.get().unwrap();
-    let cred: String = conn
-        .query_row("SELECT credential FROM passkeys", [], |r| r.get(0))
-        .unwrap();
+    let cred: String = app.value("SELECT credential FROM passkeys");
     let v: Value = serde_json::from_str(&cred).unwrap();
     v["cred"]["counter"].as_u64().unwrap()
 }
 
 fn passkey_rows(app: &TestApp) -> i64 {
-    let conn = app.state.pool.get().unwrap();
-    conn.query_row("SELECT COUNT(*) FROM passkeys", [], |r| r.get(0))
-        .unwrap()
+    app.value("SELECT COUNT(*) FROM passkeys")
 }
 
 #[tokio::test]

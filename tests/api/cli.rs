@@ -105,7 +105,8 @@ fn user_create_reads_the_password_from_stdin_and_adds_memberships() {
     );
 
     let pool = labgate::store::open(&db).unwrap();
-    let conn = pool.get().unwrap();
+    let lease = pool.get().unwrap();
+    let conn = lease.db();
     let tenants = labgate::store::tenants::for_user(&conn, &id).unwrap();
     assert_eq!(
         tenants.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
@@ -621,7 +622,7 @@ fn audit_key(db: &std::path::Path) -> labgate::domain::crypto::DataKey {
 /// Recomputes every record's links: without a key as someone who can edit the database (but
 /// not read the key file) could, or with the audit key (a test's own setup).
 fn recompute_chain(conn: &rusqlite::Connection, key: Option<&labgate::domain::crypto::DataKey>) {
-    let rows = labgate::store::audit::all_records(conn).unwrap();
+    let rows = labgate::store::audit::all_records(&labgate::store::Db::sqlite(conn, None)).unwrap();
     let mut prev = labgate::store::audit::GENESIS.to_string();
     for (seq, rec) in rows {
         let hash = match key {
@@ -802,7 +803,7 @@ fn a_later_write_does_not_bless_a_tampered_chain() {
 
 /// A record as the database holds it, read back for forging.
 fn record_at(conn: &rusqlite::Connection, seq: i64) -> labgate::store::audit::AuditRecord {
-    labgate::store::audit::all_records(conn)
+    labgate::store::audit::all_records(&labgate::store::Db::sqlite(conn, None))
         .unwrap()
         .into_iter()
         .find(|(s, _)| *s == seq)

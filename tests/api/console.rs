@@ -158,11 +158,7 @@ async fn a_person_signs_in_enrolls_an_authenticator_and_manages_tokens() {
         "{row}"
     );
     assert!(row.contains("never"), "never used: {row}");
-    let count: i64 = {
-        let conn = app.state.pool.get().unwrap();
-        conn.query_row("SELECT COUNT(*) FROM personal_tokens", [], |r| r.get(0))
-            .unwrap()
-    };
+    let count: i64 = { app.value::<i64>("SELECT COUNT(*) FROM personal_tokens") };
     assert_eq!(count, 1, "a double click made one token");
     b.grant_clipboard().await;
     b.click_button("#pat-secret", "Copy").await;
@@ -1245,15 +1241,8 @@ async fn signing_in_again_keeps_the_tenant_and_another_tab_signing_in_reloads_th
         .await;
     b.click("#reauth-login button[type=submit]").await;
     b.wait_for_text("#pat-secret", "made-in-red").await;
-    let tenant: String = {
-        let conn = app.state.pool.get().unwrap();
-        conn.query_row(
-            "SELECT tenant_id FROM personal_tokens WHERE name = 'made-in-red'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let tenant: String =
+        { app.value::<String>("SELECT tenant_id FROM personal_tokens WHERE name = 'made-in-red'") };
     assert_eq!(tenant, red, "made in the tenant the page is about");
     assert!(b.text("header .who").await.contains("red"));
 
@@ -1278,11 +1267,7 @@ async fn signing_in_again_keeps_the_tenant_and_another_tab_signing_in_reloads_th
         b.script("return document.body.dataset.email").await,
         "someone-else@lab.example"
     );
-    let tokens: i64 = {
-        let conn = app.state.pool.get().unwrap();
-        conn.query_row("SELECT COUNT(*) FROM personal_tokens", [], |r| r.get(0))
-            .unwrap()
-    };
+    let tokens: i64 = { app.value::<i64>("SELECT COUNT(*) FROM personal_tokens") };
     assert_eq!(tokens, 1, "nothing was made as the other person");
     b.quit().await;
 }

@@ -160,15 +160,7 @@ async fn personal_access_token_errors() {
     )
     .await;
     // expired
-    app.state
-        .pool
-        .get()
-        .unwrap()
-        .execute(
-            "UPDATE personal_tokens SET expires_at = '2020-01-01T00:00:00Z'",
-            [],
-        )
-        .unwrap();
+    app.sql("UPDATE personal_tokens SET expires_at = '2020-01-01T00:00:00Z'");
     app.state.app.changed_outside();
     assert_error(
         ping(format!("token {secret}")).await.unwrap(),
@@ -340,19 +332,18 @@ async fn api_key_validation_and_grants() {
     assert_error(post(json!({"name": "x", "services": {"audit": "read"}, "expires_at": "2001-01-01T00:00:00Z"})).await.unwrap(), 400, "VALIDATION_ERROR").await;
 
     // a key manager without audit.read cannot hand out audit access
-    {
-        let conn = app.state.pool.get().unwrap();
+    app.db(|conn| {
         let tid: String = conn
-            .query_row("SELECT id FROM tenants WHERE slug = 'default'", [], |r| {
+            .query_row("SELECT id FROM tenants WHERE slug = 'default'", labgate::params![], |r| {
                 r.get(0)
             })
             .unwrap();
         conn.execute(
             "INSERT INTO roles (id, tenant_id, name, permissions, builtin, created_at) VALUES (?1, ?2, 'keymaster', '[\"manage_api_keys\"]', 0, '2026-01-01T00:00:00Z')",
-            rusqlite::params![uuid::Uuid::new_v4().to_string(), tid],
+            labgate::params![uuid::Uuid::new_v4().to_string(), tid],
         )
         .unwrap();
-    }
+    });
     app.user_with_role("km@lab.example", "keymaster", "default");
     let km = app.login("km@lab.example").await;
     let res = app
@@ -799,14 +790,7 @@ async fn master_key_acts_in_one_named_tenant_with_exactly_its_capabilities() {
     assert_eq!(ok["details"]["reason"], "incident 42: admin locked out");
     assert_eq!(ok["details"]["route"], "GET /api/auth/me");
     assert!(uses.iter().all(|u| !u.to_string().contains(MASTER)));
-    let conn = app.state.pool.get().unwrap();
-    let n: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM events WHERE type = 'breakglass.used'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let n: i64 = app.value("SELECT COUNT(*) FROM events WHERE type = 'breakglass.used'");
     assert_eq!(n, 4);
 }
 
@@ -1024,10 +1008,7 @@ async fn last_use_is_recorded_without_a_write_per_request() {
     assert!(seen["last_used_at"].is_string(), "{seen}");
     assert!(seen["last_used_ip"].as_str().unwrap().starts_with("127."));
     // one write for twenty uses: the second use within the minute changed nothing
-    let conn = app.state.pool.get().unwrap();
-    let at: String = conn
-        .query_row("SELECT last_used_at FROM personal_tokens", [], |r| r.get(0))
-        .unwrap();
+    let at: String = app.value("SELECT last_used_at FROM personal_tokens");
     assert_eq!(at, seen["last_used_at"].as_str().unwrap());
 }
 

@@ -265,13 +265,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Runs `f` on the app's database, on a thread of its own: the PostgreSQL client blocks,
+    /// which a test's async thread must not do.
+    pub fn db<T: Send>(&self, f: impl FnOnce(&labgate::store::Db) -> T + Send) -> T {
+        on_db(&self.state.pool, f)
+    }
+
     /// Audit records (newest first) straight from the database.
     pub fn audit(&self, action: &str) -> Vec<Value> {
-        let conn = self.state.pool.get().unwrap();
-        let mut st = conn
-            .prepare("SELECT tenant_id, actor_type, actor_id, outcome, details, target, request_id, ip FROM audit_log WHERE action = ?1 ORDER BY seq DESC")
-            .unwrap();
-        st.query_map([action], |r| {
+        self.db(|conn| {
+        conn.query_map("SELECT tenant_id, actor_type, actor_id, outcome, details, target, request_id, ip FROM audit_log WHERE action = ?1 ORDER BY seq DESC", labgate::params![action], |r| {
             Ok(json!({
                 "tenant_id": r.get::<_, Option<String>>(0)?,
                 "actor_type": r.get::<_, String>(1)?,
@@ -284,8 +287,7 @@ impl TestApp {
             }))
         })
         .unwrap()
-        .map(Result::unwrap)
-        .collect()
+        })
     }
 }
 
@@ -351,8 +353,28 @@ impl TestApp {
     }
 
     pub fn sql(&self, sql: &str) {
-        self.state.pool.get().unwrap().execute_batch(sql).unwrap();
+        self.db(|db| db.execute_batch(sql).unwrap());
     }
+
+    /// One value from the database.
+    pub fn value<T: labgate::store::db::FromCol + Send>(&self, sql: &str) -> T {
+        self.db(|db| db.query_row(sql, labgate::params![], |r| r.get(0)).unwrap())
+    }
+}
+
+/// `TestApp::db` for a pool of a test's own.
+pub fn on_db<T: Send>(
+    pool: &labgate::store::Pool,
+    f: impl FnOnce(&labgate::store::Db) -> T + Send,
+) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let lease = pool.get().unwrap();
+            f(&lease.db())
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 /// The `lgx_` token in a mailed link (`...#token=lgx_...` or `?t=lgx_...`), decoding the

@@ -1143,13 +1143,7 @@ async fn a_disabled_noise_module_keeps_its_schedules_from_firing() {
     let skips = app.audit("noise.schedule.skip");
     assert_eq!(skips.len(), 1);
     assert_eq!(skips[0]["details"]["reason"], "module_disabled");
-    let n: i64 = app
-        .state
-        .pool
-        .get()
-        .unwrap()
-        .query_row("SELECT count(*) FROM noise_runs", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = app.value("SELECT count(*) FROM noise_runs");
     assert_eq!(n, 0);
     // switched back on, the next time fires
     app.send_json(

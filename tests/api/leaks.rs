@@ -172,14 +172,7 @@ async fn reported_secrets_are_revoked_audited_announced_and_their_owner_told() {
         );
         assert_eq!(r["details"]["source"], "git.lab.example/ops/deploy.yml");
     }
-    let conn = app.state.pool.get().unwrap();
-    let events: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM events WHERE type = 'credential.leaked'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let events: i64 = app.value("SELECT COUNT(*) FROM events WHERE type = 'credential.leaked'");
     assert_eq!(events, 3);
     let mail = app.mails(1).await.pop().unwrap();
     assert!(mail.contains("To: dev@lab.example"), "{mail}");

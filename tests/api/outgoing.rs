@@ -670,9 +670,7 @@ async fn audit_records_reach_the_siem_in_order_and_those_missed_arrive_when_it_i
     for _ in 0..5 {
         app.login_raw("ops@lab.example", "wrong password").await;
     }
-    let total = labgate::store::audit::all_records(&app.state.pool.get().unwrap())
-        .unwrap()
-        .len();
+    let total = app.db(|db| labgate::store::audit::all_records(db).unwrap().len());
     let mut fwd = Forwarder::new(Target::parse(&url).unwrap());
     let a = app.state.app.clone();
     let (mut fwd, r) = tokio::task::spawn_blocking(move || {
@@ -708,7 +706,7 @@ async fn audit_records_reach_the_siem_in_order_and_those_missed_arrive_when_it_i
     .await
     .unwrap();
     assert!(more >= 1, "the later record went with a later pass");
-    let stored = labgate::store::audit::all_records(&app.state.pool.get().unwrap()).unwrap();
+    let stored = app.db(|db| labgate::store::audit::all_records(db).unwrap());
     let frames = tokio::task::spawn_blocking({
         let n = stored.len();
         move || peer.wait(n)
@@ -763,9 +761,7 @@ async fn a_receiver_that_restarts_gets_the_last_batch_again() {
         .await
         .unwrap()
     }
-    let position = |app: &TestApp| {
-        labgate::store::audit::forwarded(&app.state.pool.get().unwrap(), &url).unwrap()
-    };
+    let position = |app: &TestApp| app.db(|db| labgate::store::audit::forwarded(db, &url).unwrap());
     let (fwd, r) = pass(&app, Forwarder::new(Target::parse(&url).unwrap())).await;
     let first = r.unwrap();
     assert!(first >= 2);

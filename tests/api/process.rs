@@ -539,23 +539,13 @@ async fn a_full_disk_fails_closed_and_recovers_by_itself() {
             .status(),
         200
     );
-    let conn = app.state.pool.get().unwrap();
     assert!(
-        labgate::store::audit::verify(&conn).unwrap().is_ok(),
+        app.db(|db| labgate::store::audit::verify(db).unwrap().is_ok()),
         "nothing half-written in the audit chain"
     );
-    let made: i64 = conn
-        .query_row("SELECT COUNT(*) FROM personal_tokens", [], |r| r.get(0))
-        .unwrap();
-    let audited: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'token.create'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let made: i64 = app.value("SELECT COUNT(*) FROM personal_tokens");
+    let audited: i64 = app.value("SELECT COUNT(*) FROM audit_log WHERE action = 'token.create'");
     assert_eq!(made, audited, "every token that exists was audited with it");
-    drop(conn);
     app.stop().await;
 }
 

@@ -32,14 +32,14 @@ async fn reset_by_response(app: &TestApp, cred: &str, user: &str) -> reqwest::Re
 }
 
 fn member_status(app: &TestApp, user: &str) -> String {
-    app.state
-        .pool
-        .get()
+    app.db(|db| {
+        db.query_row(
+            "SELECT status FROM users WHERE id = ?1",
+            labgate::params![user],
+            |r| r.get(0),
+        )
         .unwrap()
-        .query_row("SELECT status FROM users WHERE id = ?1", [user], |r| {
-            r.get(0)
-        })
-        .unwrap()
+    })
 }
 
 #[tokio::test]
@@ -411,17 +411,9 @@ async fn a_token_made_before_an_mfa_policy_is_held_back_like_its_session() {
     .await
     .unwrap();
     assert_error(res, 403, "MFA_REQUIRED").await;
-    let settings: Value = app
-        .state
-        .pool
-        .get()
-        .unwrap()
-        .query_row(
+    let settings: Value = serde_json::from_str(&app.value::<String>(
             "SELECT s.settings FROM tenant_settings s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = 'default'",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .map(|s| serde_json::from_str(&s).unwrap())
+        ))
         .unwrap();
     assert_eq!(settings["require_mfa"], "admins");
     // what needs no admin capability still works
@@ -466,17 +458,7 @@ async fn a_key_does_not_hold_what_it_may_only_read() {
         )
         .await;
     assert_error(res, 403, "MISSING_CAPABILITY").await;
-    let n: i64 = app
-        .state
-        .pool
-        .get()
-        .unwrap()
-        .query_row(
-            "SELECT count(*) FROM users WHERE email = 'x@lab.example'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let n: i64 = app.value("SELECT count(*) FROM users WHERE email = 'x@lab.example'");
     assert_eq!(n, 0);
 }
 

@@ -118,12 +118,13 @@ async fn an_allow_list_keeps_sign_ins_to_its_networks_including_the_mfa_step() {
     let secret = b"12345678901234567890";
     {
         let enc = app.state.data_key.encrypt(secret);
-        let conn = app.state.pool.get().unwrap();
-        conn.execute(
-            "UPDATE users SET totp_secret = ?1 WHERE id = ?2",
-            rusqlite::params![enc, uid],
-        )
-        .unwrap();
+        app.db(|conn| {
+            conn.execute(
+                "UPDATE users SET totp_secret = ?1 WHERE id = ?2",
+                labgate::params![enc, uid],
+            )
+            .unwrap()
+        });
     }
     let first = app.login_raw("mfa@lab.example", PASSWORD).await;
     let step: Value = first.json().await.unwrap();
@@ -189,15 +190,13 @@ async fn correct_passwords_of_an_mfa_user_never_lock_the_second_step() {
     let secret = b"12345678901234567890";
     {
         let enc = app.state.data_key.encrypt(secret);
-        app.state
-            .pool
-            .get()
-            .unwrap()
-            .execute(
+        app.db(|conn| {
+            conn.execute(
                 "UPDATE users SET totp_secret = ?1 WHERE id = ?2",
-                rusqlite::params![enc, uid],
+                labgate::params![enc, uid],
             )
-            .unwrap();
+            .unwrap()
+        });
     }
     // four wrong guesses by someone else, then the user's own correct passwords, at once
     for _ in 0..4 {

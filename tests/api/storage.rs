@@ -11,7 +11,7 @@ fn fresh_pool() -> (tempfile::TempDir, store::Pool) {
 }
 
 fn epoch(pool: &store::Pool) -> i64 {
-    store::epoch(&pool.get().unwrap()).unwrap()
+    store::epoch(&pool.get().unwrap().db()).unwrap()
 }
 
 /// Holds the writer connection in a write of its own until the returned sender is used (or
@@ -49,7 +49,7 @@ async fn writes_waiting_for_the_writer_commit_together_in_one_transaction() {
     let tasks: Vec<_> = (0..40)
         .map(|_| {
             let p = pool.clone();
-            tokio::spawn(async move { store::write(&p, |tx| store::bump_epoch(tx)).await })
+            tokio::spawn(async move { store::write(&p, store::bump_epoch).await })
         })
         .collect();
     until_queued(&pool, 40).await;
@@ -121,7 +121,7 @@ async fn a_group_whose_commit_cannot_happen_answers_every_write_with_the_failure
     let tasks: Vec<_> = (0..5)
         .map(|_| {
             let p = pool.clone();
-            tokio::spawn(async move { store::write(&p, |tx| store::bump_epoch(tx)).await })
+            tokio::spawn(async move { store::write(&p, store::bump_epoch).await })
         })
         .collect();
     until_queued(&pool, 5).await;
