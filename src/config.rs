@@ -156,6 +156,9 @@ pub struct ServeArgs {
     /// `text` (without timestamps when journald captures the output) or `json`
     #[arg(long, env = "LABGATE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// this node's name among several on one PostgreSQL database (default: host name and port)
+    #[arg(long, env = "LABGATE_NODE_ID", default_value = "")]
+    pub node_id: String,
     /// legacy global API key (empty disables)
     #[arg(
         long,
@@ -211,6 +214,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// The machine's host name (`localhost` when it has none that reads).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// Validated settings. Secrets are kept out of `Debug`.
 #[derive(Clone)]
 pub struct Config {
@@ -256,6 +268,9 @@ pub struct Config {
     /// `LABGATE_TLS_CERT` and `LABGATE_TLS_KEY` (SPEC §12.1): HTTPS only when set.
     pub tls: Option<crate::tls::TlsFiles>,
     pub log_format: LogFormat,
+    /// This server's name among the nodes of one database (SPEC §15): `LABGATE_NODE_ID`, or
+    /// `<host name>:<port>`.
+    pub node: String,
 }
 
 /// Scheduled backups: where, when, how many are kept.
@@ -605,10 +620,26 @@ impl Config {
                 ));
             }
         };
+        let node = match a.node_id.trim() {
+            "" => format!("{}:{}", host_name(), listen.port()),
+            n if n.len() <= 64
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) =>
+            {
+                n.to_string()
+            }
+            _ => {
+                return Err(bad(
+                    "LABGATE_NODE_ID",
+                    "must be at most 64 letters, digits, '-', '_', '.' or ':'",
+                ));
+            }
+        };
         Ok(Config {
             tls,
             metrics_listen,
             log_format,
+            node,
             backups,
             key_file: crate::store::keyfile::default_path(&db, None),
             db,

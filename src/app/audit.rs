@@ -40,7 +40,10 @@ fn anchor_with(app: &App, mode: Mode) -> AppResult<()> {
         return Ok(());
     }
     let mut last = app.anchored.lock().unwrap_or_else(|p| p.into_inner());
-    let path = audit_head::default_path(&app.config.db);
+    let Some(path) = audit_head::default_path(&app.config.db) else {
+        // No head file (PostgreSQL without LABGATE_AUDIT_HEAD): nothing to anchor here.
+        return Ok(());
+    };
     let from_file = || match audit_head::read(&path) {
         Ok(Some(h)) if h.authentic(&app.audit_mac) => Some((h.seq, h.hash)),
         _ => None,
@@ -97,7 +100,9 @@ fn anchor_with(app: &App, mode: Mode) -> AppResult<()> {
 /// removed from the end before now can no longer be detected. A new database's chain was
 /// started and anchored when it was created (`store::keys::open_database`).
 pub fn start(app: &App) -> AppResult<()> {
-    let path = audit_head::default_path(&app.config.db);
+    let Some(path) = audit_head::default_path(&app.config.db) else {
+        return Ok(());
+    };
     let (seq, _) = {
         let lease = app.pool.get().map_err(|_| DomainError::db_unavailable())?;
         let conn = lease.db();
@@ -134,15 +139,15 @@ pub fn start(app: &App) -> AppResult<()> {
 pub fn verify(app: &App, head_file: Option<&std::path::Path>) -> Result<Verified, String> {
     let path = head_file
         .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| audit_head::default_path(&app.config.db));
-    verify_chain(&app.pool, &app.audit_mac, &path)
+        .or_else(|| audit_head::default_path(&app.config.db));
+    verify_chain(&app.pool, &app.audit_mac, path.as_deref())
 }
 
 /// `verify` of any database (a backup too) with its audit key and its head file.
 pub fn verify_chain(
     pool: &crate::store::Pool,
     audit_mac: &crate::domain::crypto::DataKey,
-    path: &std::path::Path,
+    path: Option<&std::path::Path>,
 ) -> Result<Verified, String> {
     let lease = pool
         .get()
@@ -161,35 +166,41 @@ pub fn verify_chain(
         Ok(w) => w,
         Err(bad) => return Err(format!("audit chain broken: {bad}")),
     };
-    let head = audit_head::read(path)?.ok_or_else(|| {
-        format!(
-            "audit head {} is missing: nothing shows whether records were removed at the end",
-            path.display()
-        )
-    })?;
-    if !head.authentic(audit_mac) {
-        return Err(format!(
-            "audit head {} is not authentic (its MAC does not match): it was altered or belongs to another database",
-            path.display()
-        ));
-    }
-    if walk.records == 0 && head.seq > 0 {
-        return Err(format!(
-            "audit chain broken: every record was removed (the anchored head is record seq {})",
-            head.seq
-        ));
-    }
-    if head.seq > walk.head.0 {
-        return Err(format!(
-            "audit chain broken: records were removed at the end (the chain ends at seq {}, the anchored head is seq {})",
-            walk.head.0, head.seq
-        ));
-    }
-    if head.seq > 0 && walk.hash_at(head.seq) != Some(head.hash.as_str()) {
-        return Err(format!(
-            "audit chain broken: the chain was rewritten (record seq {} is not the anchored one)",
-            head.seq
-        ));
+    // Without a head file (PostgreSQL without LABGATE_AUDIT_HEAD) the chain is checked as it
+    // stands; its end is anchored outside by audit forwarding.
+    let mut anchored_at = None;
+    if let Some(path) = path {
+        let head = audit_head::read(path)?.ok_or_else(|| {
+            format!(
+                "audit head {} is missing: nothing shows whether records were removed at the end",
+                path.display()
+            )
+        })?;
+        if !head.authentic(audit_mac) {
+            return Err(format!(
+                "audit head {} is not authentic (its MAC does not match): it was altered or belongs to another database",
+                path.display()
+            ));
+        }
+        if walk.records == 0 && head.seq > 0 {
+            return Err(format!(
+                "audit chain broken: every record was removed (the anchored head is record seq {})",
+                head.seq
+            ));
+        }
+        if head.seq > walk.head.0 {
+            return Err(format!(
+                "audit chain broken: records were removed at the end (the chain ends at seq {}, the anchored head is seq {})",
+                walk.head.0, head.seq
+            ));
+        }
+        if head.seq > 0 && walk.hash_at(head.seq) != Some(head.hash.as_str()) {
+            return Err(format!(
+                "audit chain broken: the chain was rewritten (record seq {} is not the anchored one)",
+                head.seq
+            ));
+        }
+        anchored_at = head.at;
     }
     let reached = audit::sequence_reached(&conn).map_err(|e| e.to_string())?;
     if reached > walk.head.0 {
@@ -200,7 +211,7 @@ pub fn verify_chain(
     }
     Ok(Verified {
         records: walk.records,
-        anchored_at: head.at,
+        anchored_at,
         head_losses: audit::head_losses(&conn).map_err(|e| e.to_string())?,
     })
 }

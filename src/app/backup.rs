@@ -21,7 +21,7 @@ pub struct Summary {
 
 /// `FILE.audit-head`: where a copy's own head lives.
 pub fn head_of(file: &Path) -> PathBuf {
-    audit_head::default_path(file)
+    audit_head::beside(file)
 }
 
 /// Checks a copy: SQLite's integrity check and the whole audit chain. Returns the chain's end.
@@ -59,7 +59,8 @@ pub fn backup(app: &App, to: &Path) -> Result<Summary, String> {
         let (seq, hash, walk) = check(&copy)?;
         // The copy's chain is the live one up to where the copy ends: it agrees with the head
         // the live database anchored (when that lies within the copy).
-        if let Ok(Some(live)) = audit_head::read(&audit_head::default_path(&app.config.db))
+        if let Some(live_head) = audit_head::default_path(&app.config.db)
+            && let Ok(Some(live)) = audit_head::read(&live_head)
             && live.authentic(&app.audit_mac)
             && live.seq <= seq
             && walk.hash_at(live.seq) != Some(live.hash.as_str())
@@ -112,7 +113,7 @@ pub fn check_backup(from: &Path, key_file: &Path) -> Result<Summary, String> {
     drop(bare);
     let pool = store::open_keyed(from, &keys.audit_mac).map_err(|e| e.to_string())?;
     check(&pool)?;
-    super::audit::verify_chain(&pool, &keys.audit_mac, &head_of(from))
+    super::audit::verify_chain(&pool, &keys.audit_mac, Some(&head_of(from)))
         .map_err(|e| format!("the backup does not verify: {e}"))?;
     let lease = pool.get().map_err(|e| e.to_string())?;
     let conn = lease.db();
@@ -199,7 +200,7 @@ pub fn restore(db: &Path, key_file: &Path, from: &Path) -> Result<Summary, Strin
             let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }
         std::fs::rename(db, &before).map_err(|e| io("keep the old database", e))?;
-        let old_head = audit_head::default_path(db);
+        let old_head = audit_head::beside(db);
         if old_head.exists() {
             std::fs::rename(&old_head, head_of(&before))
                 .map_err(|e| io("keep the old audit head", e))?;
@@ -211,7 +212,7 @@ pub fn restore(db: &Path, key_file: &Path, from: &Path) -> Result<Summary, Strin
     install(from, db).map_err(|e| io("install the backup", e))?;
     let head = head_of(from);
     if head.exists() {
-        install(&head, &audit_head::default_path(db))
+        install(&head, &audit_head::beside(db))
             .map_err(|e| io("install the backup's audit head", e))?;
     }
     Ok(summary)

@@ -20,13 +20,14 @@ pub fn default_key_file(db: &Path, named: Option<&Path>) -> std::path::PathBuf {
 
 /// Marks the database as used by this server for the process's life (`<db>.lock`); a second
 /// server on the same file, and `labgate restore` while one runs, are refused.
-pub fn lock_for_server(db: &Path) -> Result<std::fs::File, String> {
+pub fn lock_for_server(db: &Path) -> Result<Option<std::fs::File>, String> {
     store::lock_for_server(db)
 }
 
 /// The schema version of a database file, read without changing it (0: not set up).
 pub fn schema_version_of(db: &Path) -> Result<i64, String> {
-    store::schema_version_of(db).map_err(|e| format!("cannot read database {}: {e}", db.display()))
+    store::schema_version_of(db)
+        .map_err(|e| format!("cannot read database {}: {e}", store::shown(db)))
 }
 
 /// Opens (creating and migrating as needed) the database with the key file's keys.
@@ -218,17 +219,17 @@ pub fn check_database(db: &Path, key_file: &Path) -> Checked {
 /// Opens an existing database's keys with the key file (reading only: nothing is created or
 /// sealed) and counts its users.
 fn open_existing(db: &Path, key_file: &Path) -> Result<i64, String> {
-    let pool =
-        store::open(db).map_err(|e| format!("LABGATE_DB: cannot open {}: {e}", db.display()))?;
+    let pool = store::open(db)
+        .map_err(|e| format!("LABGATE_DB: cannot open {}: {e}", store::shown(db)))?;
     keys::reload(&pool, key_file).map_err(|e| {
         format!(
             "LABGATE_KEY_FILE: the keys of {} do not open with {}: {e}",
-            db.display(),
+            store::shown(db),
             key_file.display()
         )
     })?;
     store::run_blocking(&pool, store::users::count)
-        .map_err(|e| format!("LABGATE_DB: cannot read {}: {e}", db.display()))
+        .map_err(|e| format!("LABGATE_DB: cannot read {}: {e}", store::shown(db)))
 }
 
 /// Whether files can be created in `dir` (tried, not guessed from its mode: ownership,

@@ -42,6 +42,17 @@ fn absolute(p: &Path) -> PathBuf {
 /// Refuses a command that works on existing data when the database is not there: a wrong
 /// directory or `--db` is named, never answered with an empty database (SPEC §1.1).
 pub(crate) fn existing(t: &Target) -> Result<(), String> {
+    if t.db.to_str().is_some_and(crate::store::pg::is_url) {
+        // A PostgreSQL database exists for labgate once it holds labgate's schema.
+        return match crate::app::lifecycle::schema_version_of(&t.db) {
+            Ok(v) if v > 0 => Ok(()),
+            Ok(_) => Err(
+                "the PostgreSQL database LABGATE_DB names holds no labgate data (start the server or run `labgate migrate` first)"
+                    .into(),
+            ),
+            Err(e) => Err(e),
+        };
+    }
     if t.db.exists() {
         return Ok(());
     }
@@ -80,7 +91,7 @@ pub fn migrate(t: &Target) -> Result<(), String> {
     let db = &t.db;
     println!(
         "database {} is at schema version {}",
-        db.display(),
+        crate::store::shown(db),
         SCHEMA_VERSION
     );
     Ok(())
@@ -155,7 +166,7 @@ pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
     if version == 0 {
         return Err(format!(
             "{} is not a labgate database (it is empty): audit chain broken: every record was removed",
-            t.db.display()
+            crate::store::shown(&t.db)
         ));
     }
     let app = app(t)?;
@@ -241,7 +252,7 @@ pub fn restore(t: &Target, from: &Path) -> Result<(), String> {
     say("restored", &s);
     println!(
         "the replaced database (if any) is kept as {}.before-restore",
-        t.db.display()
+        crate::store::shown(&t.db)
     );
     Ok(())
 }

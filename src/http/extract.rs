@@ -41,6 +41,17 @@ fn is_json(req: &HttpRequest) -> bool {
 
 /// Parses a JSON body; errors name the field (serde_path_to_error) without echoing values.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // A NUL character is refused wherever it is (SPEC §10 "bad input"): no field of labgate's
+    // can hold one, and neither engine treats it alike (PostgreSQL cannot store it at all).
+    if bytes.windows(5).any(|w| w.eq_ignore_ascii_case(b"u0000"))
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = nul_at(&v, String::new())
+    {
+        return Err(ApiError::validation(
+            &field,
+            "must not contain a NUL character",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let out: Result<T, _> = serde_path_to_error::deserialize(de);
     match out {
@@ -66,6 +77,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             Err(err)
         }
+    }
+}
+
+/// The path of the first string (or key) that holds a NUL character.
+fn nul_at(v: &serde_json::Value, path: String) -> Option<String> {
+    let here = || {
+        if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.clone()
+        }
+    };
+    match v {
+        serde_json::Value::String(s) if s.contains('\0') => Some(here()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_at(x, format!("{}[{i}]", here()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| {
+            let at = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(at)
+            } else {
+                nul_at(x, at)
+            }
+        }),
+        _ => None,
     }
 }
 

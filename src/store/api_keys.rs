@@ -221,7 +221,7 @@ pub fn is_shared_with(conn: &Db, id: &str, user_id: &str) -> StoreResult<bool> {
 
 pub fn share(conn: &Db, id: &str, user_id: &str) -> StoreResult<()> {
     conn.execute(
-        "INSERT OR IGNORE INTO api_key_shares (key_id, user_id, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO api_key_shares (key_id, user_id, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![id, user_id, time::fmt(time::now())],
     )?;
     Ok(())
@@ -249,10 +249,13 @@ pub fn touch(conn: &Db, id: &str, at: Timestamp, ip: Option<&str>) -> StoreResul
 
 /// Every origin some live key of the appliance allows (for CORS preflights).
 pub fn all_origins(conn: &Db) -> StoreResult<Vec<String>> {
-    let mut st = conn.prepare_cached(
+    let mut st = conn.prepare_cached(conn.pick(
         "SELECT DISTINCT value FROM api_keys, json_each(api_keys.allowed_origins)
          WHERE deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
-    )?;
+        "SELECT DISTINCT value FROM api_keys,
+                json_array_elements_text(api_keys.allowed_origins::json) AS o(value)
+         WHERE deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
+    ))?;
     let rows = st.query_map(params![time::fmt(time::now())], |r| r.get(0))?;
     rows.collect::<Result<_, _>>()
 }

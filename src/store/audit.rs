@@ -143,12 +143,21 @@ pub fn chain_hash(prev: &str, r: &AuditRecord) -> String {
 
 /// Appends a record. Call inside a write transaction.
 pub fn append(conn: &Db, ev: &AuditEvent) -> StoreResult<AuditRecord> {
-    let prev: String = optional(conn.query_row(
-        "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+    let pg = conn.engine() == super::Engine::Postgres;
+    if pg {
+        // Every node appends to one chain: one append at a time, until the transaction ends,
+        // so the chain's order is the order of the commits.
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(?1)",
+            params![super::pg::AUDIT_LOCK],
+        )?;
+    }
+    let (last, prev): (i64, String) = optional(conn.query_row(
+        "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
         params![],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     ))?
-    .unwrap_or_else(|| GENESIS.to_string());
+    .unwrap_or_else(|| (0, GENESIS.to_string()));
     let rec = AuditRecord {
         id: new_id(),
         ts: time::fmt(time::now()),
@@ -171,14 +180,20 @@ pub fn append(conn: &Db, ev: &AuditEvent) -> StoreResult<AuditRecord> {
         },
     };
     let hash = link(conn, &prev, &rec)?;
-    let mut st = conn.prepare_cached(
+    // SQLite numbers the record itself (AUTOINCREMENT: a rolled-back write takes its number
+    // back); PostgreSQL's sequences never give one back, so there the record takes the last
+    // one's plus one, under the lock above.
+    let mut st = conn.prepare_cached(conn.pick(
         "INSERT INTO audit_log (id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip,
                                 user_agent, request_id, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?;
-    // Exactly one row, or nothing is committed: a record silently not stored would otherwise
-    // leave a chain that still walks.
-    let stored = st.execute(params![
+        "INSERT INTO audit_log (id, ts, tenant_id, actor_type, actor_id, action, target, outcome, ip,
+                                user_agent, request_id, details, prev_hash, hash, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    ))?;
+    let seq = last + 1;
+    let details = rec.details.to_string();
+    let mut values = params![
         rec.id,
         rec.ts,
         rec.tenant_id,
@@ -190,10 +205,18 @@ pub fn append(conn: &Db, ev: &AuditEvent) -> StoreResult<AuditRecord> {
         rec.ip,
         rec.user_agent,
         rec.request_id,
-        rec.details.to_string(),
+        details,
         prev,
-        hash
-    ])?;
+        hash,
+        seq
+    ]
+    .to_vec();
+    if !pg {
+        values.pop();
+    }
+    // Exactly one row, or nothing is committed: a record silently not stored would otherwise
+    // leave a chain that still walks.
+    let stored = st.execute(&values)?;
     if stored != 1 {
         return Err(super::StoreError::Unavailable(
             "an audit record was not stored: the database's schema was altered".into(),
@@ -350,8 +373,9 @@ pub fn page_before(
     let mut st = conn.prepare(&format!(
         // Walked by sequence number from the cursor (no index): each page costs its own rows
         // and those it skips, so a whole export is linear, whatever the filter.
-        "SELECT {REC_COLS}, seq FROM audit_log NOT INDEXED
-          WHERE seq < CAST(?{n} AS INTEGER) AND {cond} ORDER BY seq DESC LIMIT {limit}"
+        "SELECT {REC_COLS}, seq FROM audit_log {}
+          WHERE seq < CAST(?{n} AS BIGINT) AND {cond} ORDER BY seq DESC LIMIT {limit}",
+        conn.pick("NOT INDEXED", "")
     ))?;
     let rows = st
         .query_map(&super::db::params_from(&args), |r| {
@@ -416,6 +440,11 @@ pub fn pruned_after(conn: &Db, seq: i64) -> StoreResult<bool> {
 /// The highest sequence number the chain ever reached (SQLite's `sqlite_sequence`); with the
 /// last record's, it shows records removed at the end.
 pub fn sequence_reached(conn: &Db) -> StoreResult<i64> {
+    if conn.engine() == super::Engine::Postgres {
+        // Each record's number is the last one's plus one (`append`): no counter beside the
+        // chain; its end is anchored by the head file or by forwarding.
+        return Ok(0);
+    }
     Ok(optional(conn.query_row(
         "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
         params![],
@@ -455,8 +484,14 @@ impl Walk {
 /// the hash that record follows.
 fn resume_point(conn: &Db, first_seq: i64) -> StoreResult<Option<String>> {
     let details: Option<String> = optional(conn.query_row(
-        "SELECT details FROM audit_log WHERE action = 'audit.prune' AND hash LIKE 'm1:%'
-           AND json_extract(details, '$.resume_seq') = ?1 ORDER BY seq DESC LIMIT 1",
+        &format!(
+            "SELECT details FROM audit_log WHERE action = 'audit.prune' AND hash LIKE 'm1:%'
+           AND {} = ?1 ORDER BY seq DESC LIMIT 1",
+            conn.pick(
+                "json_extract(details, '$.resume_seq')",
+                "CAST(details::json->>'resume_seq' AS BIGINT)"
+            )
+        ),
         params![first_seq],
         |r| r.get(0),
     ))?;

@@ -11,11 +11,23 @@ use sha2::Sha256;
 
 use crate::domain::crypto::DataKey;
 
-/// `<db>.audit-head`.
-pub fn default_path(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_os_string();
+/// `<file>.audit-head`: the head of a SQLite database file (or of a backup).
+pub fn beside(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_os_string();
     s.push(".audit-head");
     PathBuf::from(s)
+}
+
+/// Where the head of the database `LABGATE_DB` names is kept: beside a SQLite file; on
+/// PostgreSQL at `LABGATE_AUDIT_HEAD` (a path on each node), or nowhere when that is unset
+/// (audit forwarding is then the outside anchor).
+pub fn default_path(db: &Path) -> Option<PathBuf> {
+    if db.to_str().is_some_and(super::pg::is_url) {
+        return std::env::var_os("LABGATE_AUDIT_HEAD")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+    }
+    Some(beside(db))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

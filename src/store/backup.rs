@@ -7,7 +7,7 @@ use std::path::Path;
 use super::db::Db;
 use crate::params;
 
-use super::{Pool, StoreError, StoreResult, keyfile};
+use super::{Conns, Pool, StoreError, StoreResult, keyfile};
 
 /// Copies the database into `to`, a file that must not exist (a backup never overwrites
 /// one); created 0600 and synced to disk.
@@ -30,7 +30,13 @@ pub fn copy(pool: &Pool, to: &Path) -> StoreResult<()> {
             _ => StoreError::Unavailable(format!("cannot create {}: {e}", to.display())),
         })?;
     let out = (|| -> StoreResult<()> {
-        let src = pool.conns.get()?;
+        let Conns::Lite(lite) = &pool.conns else {
+            return Err(StoreError::Invalid {
+                field: "LABGATE_DB".into(),
+                message: "a PostgreSQL database is backed up with pg_dump (see README), not labgate backup".into(),
+            });
+        };
+        let src = lite.get()?;
         let mut dst = rusqlite::Connection::open(to)?;
         {
             let b = rusqlite::backup::Backup::new(&src, &mut dst)?;

@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::{StoreError, StoreResult};
 use crate::domain::crypto::DataKey;
@@ -236,7 +236,7 @@ impl Stmt<'_, '_> {
 /// One row of an answer.
 pub enum Row<'r> {
     Lite(&'r rusqlite::Row<'r>),
-    Pg(&'r postgres::Row),
+    Pg(&'r tokio_postgres::Row),
 }
 
 /// A column by position (as in the statement's select list, from 0).
@@ -369,7 +369,23 @@ impl FromCol for String {
 impl FromCol for Vec<u8> {
     fn pg(v: Option<(&Type, &[u8])>) -> Decoded<Self> {
         let (ty, raw) = not_null::<Self>(v)?;
-        Vec::<u8>::from_sql(ty, raw)
+        if *ty == Type::BYTEA {
+            return Vec::<u8>::from_sql(ty, raw);
+        }
+        // Bytes kept in a text column (as SQLite lets the schema do): PostgreSQL stored them
+        // as bytea's text form, `\x` and hex digits.
+        let text = String::from_sql(ty, raw)?;
+        let hex = text
+            .strip_prefix("\\x")
+            .ok_or("bytes were expected in a text column")?;
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| "bytes were expected in a text column".into())
+            })
+            .collect()
     }
 }
 
@@ -509,41 +525,58 @@ pub fn params_from<T: Param>(values: &[T]) -> Vec<&dyn Param> {
 }
 
 /// A PostgreSQL connection with its prepared statements (by SQL and parameter types).
+///
+/// The store's work is synchronous (it runs inside one transaction on the writer thread or a
+/// blocking reader), so each call waits for its answer here; the connections themselves are
+/// driven by a small runtime of their own (`pg_runtime`), which makes waiting safe on any
+/// thread, whatever runtime that thread belongs to.
 pub struct PgConn {
-    client: RefCell<postgres::Client>,
-    statements: RefCell<HashMap<(String, Vec<Type>), postgres::Statement>>,
+    client: tokio_postgres::Client,
+    statements: RefCell<HashMap<(String, Vec<Type>), tokio_postgres::Statement>>,
 }
 
 /// The most statements a connection keeps prepared (the store has fewer than this).
 const STATEMENTS_MAX: usize = 512;
 
+/// The runtime that drives every PostgreSQL connection's socket (one thread).
+pub fn pg_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("labgate-postgres")
+            .enable_all()
+            .build()
+            .expect("the PostgreSQL runtime starts")
+    })
+}
+
+/// Waits for a future of the PostgreSQL client: its answer comes from the connection's task
+/// on `pg_runtime`, so no runtime of the caller's is needed (or blocked on).
+pub fn wait<F: std::future::Future>(f: F) -> F::Output {
+    futures_executor::block_on(f)
+}
+
 impl PgConn {
-    pub fn new(client: postgres::Client) -> PgConn {
+    pub fn new(client: tokio_postgres::Client) -> PgConn {
         PgConn {
-            client: RefCell::new(client),
+            client,
             statements: Default::default(),
         }
     }
 
     /// Whether the connection can no longer be used (the server closed it).
     pub fn is_closed(&self) -> bool {
-        self.client
-            .try_borrow()
-            .map(|c| c.is_closed())
-            .unwrap_or(false)
+        self.client.is_closed()
     }
 
-    fn statement(&self, sql: &str, types: Vec<Type>) -> StoreResult<postgres::Statement> {
+    fn statement(&self, sql: &str, types: Vec<Type>) -> StoreResult<tokio_postgres::Statement> {
         let key = (sql.to_string(), types);
         if let Some(st) = self.statements.borrow().get(&key) {
             return Ok(st.clone());
         }
         let text = numbered(sql);
-        let st = self
-            .client
-            .borrow_mut()
-            .prepare_typed(&text, &key.1)
-            .map_err(pg_error)?;
+        let st = wait(self.client.prepare_typed(&text, &key.1)).map_err(pg_error)?;
         let mut cache = self.statements.borrow_mut();
         if cache.len() >= STATEMENTS_MAX {
             cache.clear();
@@ -556,7 +589,7 @@ impl PgConn {
         &self,
         sql: &str,
         params: &'p [&'p dyn Param],
-    ) -> StoreResult<(postgres::Statement, Vec<PgValue<'p>>)> {
+    ) -> StoreResult<(tokio_postgres::Statement, Vec<PgValue<'p>>)> {
         let values: Vec<PgValue<'p>> = params.iter().map(|p| p.pg()).collect();
         let st = self.statement(sql, values.iter().map(PgValue::ty).collect())?;
         // A parameter the statement leaves untyped (never used) is sent as NULL of its type.
@@ -571,33 +604,27 @@ impl PgConn {
     pub fn execute(&self, sql: &str, params: &[&dyn Param]) -> StoreResult<usize> {
         let (st, values) = self.bind(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
-        let n = self
-            .client
-            .borrow_mut()
-            .execute(&st, &refs)
-            .map_err(pg_error)?;
+        let n = wait(self.client.execute(&st, &refs)).map_err(pg_error)?;
         Ok(n as usize)
     }
 
     pub fn batch(&self, sql: &str) -> StoreResult<()> {
-        self.client
-            .borrow_mut()
-            .batch_execute(sql)
-            .map_err(pg_error)
+        wait(self.client.batch_execute(sql)).map_err(pg_error)
     }
 
+    /// Every row is received before the first is visited: the work a visit does may query the
+    /// same connection, which cannot answer while a statement's rows are still coming.
     pub fn for_each_row(
         &self,
         sql: &str,
         params: &[&dyn Param],
-        mut f: impl FnMut(&postgres::Row) -> StoreResult<bool>,
+        mut f: impl FnMut(&tokio_postgres::Row) -> StoreResult<bool>,
     ) -> StoreResult<()> {
-        use postgres::fallible_iterator::FallibleIterator;
         let (st, values) = self.bind(sql, params)?;
-        let mut client = self.client.borrow_mut();
-        let mut rows = client.query_raw(&st, values.iter()).map_err(pg_error)?;
-        while let Some(r) = rows.next().map_err(pg_error)? {
-            if !f(&r)? {
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as _).collect();
+        let rows = wait(self.client.query(&st, &refs)).map_err(pg_error)?;
+        for r in &rows {
+            if !f(r)? {
                 break;
             }
         }
@@ -605,8 +632,10 @@ impl PgConn {
     }
 }
 
-/// SQLite's `?N` parameters as PostgreSQL's `$N`, outside quoted text and names.
+/// SQLite's `?N` parameters as PostgreSQL's `$N`, outside quoted text and names, and the one
+/// function whose name alone differs (`json_group_array`, PostgreSQL's `json_agg`).
 pub fn numbered(sql: &str) -> String {
+    let sql = sql.replace("json_group_array(", "json_agg(");
     let mut out = String::with_capacity(sql.len() + 8);
     let mut quote: Option<char> = None;
     for c in sql.chars() {
@@ -632,8 +661,8 @@ pub fn numbered(sql: &str) -> String {
 
 /// A PostgreSQL failure as the store's error: constraint violations are conflicts, a lost or
 /// refused connection and the server's resource and availability errors fail closed.
-pub fn pg_error(e: postgres::Error) -> StoreError {
-    use postgres::error::SqlState;
+pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
     let Some(code) = e.code() else {
         // No server error: the connection (I/O, TLS, closed) or the client.
         return StoreError::Unavailable(e.to_string());
@@ -649,6 +678,14 @@ pub fn pg_error(e: postgres::Error) -> StoreError {
         || *code == SqlState::EXCLUSION_VIOLATION
     {
         return StoreError::Conflict(text);
+    }
+    if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE || *code == SqlState::UNTRANSLATABLE_CHARACTER
+    {
+        // A NUL character (or invalid text) in a value from the caller: PostgreSQL cannot hold it.
+        return StoreError::Invalid {
+            field: "body".into(),
+            message: "must not contain a NUL character".into(),
+        };
     }
     let class = &code.code()[..2];
     // 08 connection, 53 resources, 57 operator intervention (shutdown), 58 system, 40 a

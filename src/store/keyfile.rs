@@ -28,6 +28,10 @@ pub fn default_path(db: &Path, configured: Option<&Path>) -> PathBuf {
             return p;
         }
     }
+    if db.to_str().is_some_and(super::pg::is_url) {
+        // No default beside a database that is not a file: `open_database` asks for one.
+        return PathBuf::new();
+    }
     let mut s = db.as_os_str().to_os_string();
     s.push(".key");
     PathBuf::from(s)

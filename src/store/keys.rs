@@ -247,7 +247,7 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
         StoreError::Invalid { field, message } => {
             format!("{field}: {} ({message})", key_file.display())
         }
-        other => format!("cannot open the keys of {}: {other}", db.display()),
+        other => format!("cannot open the keys of {}: {other}", super::shown(db)),
     };
     let lease = pool
         .get()
@@ -259,7 +259,7 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
             return Err(format!(
                 "LABGATE_KEY_FILE: {} is missing; the keys of database {} are sealed under it. Restore the key file (labgate never makes a new key over existing data)",
                 key_file.display(),
-                db.display()
+                super::shown(db)
             ));
         }
         None => (keyfile::create(key_file)?, false),
@@ -289,7 +289,7 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
         if plain > 0 || (present > 0 && names < 2) || (present == 0 && !new_db) {
             return Err(format!(
                 "LABGATE_KEY_FILE: database {} holds keys that were not sealed under {} (a key in plaintext or missing): refusing to start",
-                db.display(),
+                super::shown(db),
                 key_file.display()
             ));
         }
@@ -306,6 +306,13 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
             None => Ok(()),
         };
         secure(true)?;
+        if tx.engine() == super::Engine::Postgres {
+            // Nodes starting together on one new database make one set of keys.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(?1)",
+                params![super::pg::SETUP_LOCK],
+            )?;
+        }
         let out = (|| -> StoreResult<(Unsealed, usize)> {
             let converted = seal_plaintext(tx, &root)?;
             ensure_signing(tx, &root)?;
@@ -328,7 +335,7 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
         if !emptied {
             return Err(format!(
                 "the plaintext keys of {} were sealed, but another process holds the database open, so the log that still holds them could not be emptied; stop it and start again",
-                db.display()
+                super::shown(db)
             ));
         }
         log::info!(
@@ -342,12 +349,20 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
 /// Opens the database for work: created and migrated as needed, its keys unsealed with the key
 /// file, and a pool whose connections hold the audit MAC key (so they can append to the chain).
 pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), String> {
-    let cannot = |e: StoreError| format!("cannot open database {}: {e}", db.display());
+    let cannot = |e: StoreError| format!("cannot open database {}: {e}", super::shown(db));
     // A database that is not there (or empty) beside the head anchored for one means the one
     // that was here is gone: starting a new chain over it would erase its trail and overwrite
     // its head. Only an operator who restores it, or removes the head file, decides.
     let head = super::audit_head::default_path(db);
+    let on_pg = db.to_str().is_some_and(super::pg::is_url);
+    if on_pg && key_file.as_os_str().is_empty() {
+        return Err(
+            "LABGATE_KEY_FILE: on PostgreSQL the key file has no default path; name it (the same key file on every node)"
+                .into(),
+        );
+    }
     let fresh = match std::fs::metadata(db) {
+        _ if on_pg => super::schema_version_of(db).map_err(cannot)? == 0,
         Err(_) => true,
         Ok(m) if m.len() == 0 => true,
         // Any SQLite file that labgate never set up (its version 0) is new to labgate too.
@@ -357,10 +372,10 @@ pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), Str
                 .is_ok_and(|v| v == 0)
         }
     };
-    if fresh && head.exists() {
+    if fresh && let Some(head) = head.as_ref().filter(|h| h.exists()) {
         return Err(format!(
             "database {} is missing or empty, but {} anchors the audit trail of one that was there: restore it (`labgate restore`), or remove the head file to start a new database",
-            db.display(),
+            super::shown(db),
             head.display()
         ));
     }
@@ -372,7 +387,7 @@ pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), Str
             .map_err(|e| format!("cannot open database: {e}"))?;
         super::check_schema(&lease.db()).map_err(|e| match e {
             StoreError::Unavailable(why) => {
-                format!("database {}: {why}; refusing to start", db.display())
+                format!("database {}: {why}; refusing to start", super::shown(db))
             }
             other => other.to_string(),
         })?;
@@ -395,8 +410,10 @@ pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), Str
         .map_err(cannot)?;
         let head =
             super::audit_head::Head::new(&keys.audit_mac, rec.0, &rec.1, time::now().timestamp());
-        super::audit_head::write(&super::audit_head::default_path(db), &head)
-            .map_err(|e| format!("cannot write the audit head: {e}"))?;
+        if let Some(path) = super::audit_head::default_path(db) {
+            super::audit_head::write(&path, &head)
+                .map_err(|e| format!("cannot write the audit head: {e}"))?;
+        }
     }
     Ok((pool, keys))
 }

@@ -38,7 +38,7 @@ pub fn begin_attempt(
     }
     let failures: i64 = conn.query_row(
         "INSERT INTO login_failures (email_norm, failures, updated_at) VALUES (?1, 1, ?2)
-         ON CONFLICT(email_norm) DO UPDATE SET failures = failures + 1, updated_at = ?2
+         ON CONFLICT(email_norm) DO UPDATE SET failures = login_failures.failures + 1, updated_at = ?2
          RETURNING failures",
         params![email_norm, time::fmt(now)],
         |r| r.get(0),

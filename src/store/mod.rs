@@ -17,6 +17,7 @@ pub mod lockout;
 pub mod noise;
 pub mod one_time;
 pub mod passkeys;
+pub mod pg;
 pub mod roles;
 pub mod sessions;
 pub mod tenants;
@@ -39,7 +40,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 /// no pooled connection a reader needs, and the log's checkpoint gets its turn between them.
 #[derive(Clone)]
 pub struct Pool {
-    conns: r2d2::Pool<SqliteConnectionManager>,
+    conns: Conns,
     writer: std::sync::Arc<Writer>,
     /// Where `write` queues work for the writer thread (started with the first such write;
     /// it ends when the last clone of the pool is gone).
@@ -53,13 +54,33 @@ pub struct Pool {
 
 type Init = std::sync::Arc<dyn Fn(&mut Connection) -> rusqlite::Result<()> + Send + Sync>;
 
-struct Writer {
-    conn: std::sync::Mutex<Connection>,
-    /// Opens a writer connection again (its settings and the audit key's function).
+/// The pooled read connections, of one engine or the other.
+#[derive(Clone)]
+enum Conns {
+    Lite(r2d2::Pool<SqliteConnectionManager>),
+    Pg(r2d2::Pool<pg::Manager>),
+}
+
+/// The writer's connection.
+enum WriterConn {
+    Lite(Connection),
+    Pg(db::PgConn),
+}
+
+/// What only a SQLite writer has: its file, watched, and the schema check.
+struct LiteWriter {
+    /// Opens a writer connection again (its settings).
     init: Init,
     file: FileGuard,
     /// The schema version last found to hold only labgate's own schema.
     schema_checked: std::sync::atomic::AtomicI64,
+}
+
+struct Writer {
+    conn: std::sync::Mutex<WriterConn>,
+    lite: Option<LiteWriter>,
+    /// Where a PostgreSQL writer connects again when its connection was lost.
+    target: Option<pg::Target>,
     /// Write transactions committed since the pool was opened.
     commits: std::sync::atomic::AtomicU64,
     /// Writes queued (`write`) and not answered yet.
@@ -153,20 +174,26 @@ impl Pool {
     /// `db()` the store's functions take.
     pub fn get(&self) -> StoreResult<Lease> {
         Ok(Lease {
-            conn: self.conns.get()?,
+            conn: match &self.conns {
+                Conns::Lite(p) => LeaseConn::Lite(p.get()?),
+                Conns::Pg(p) => LeaseConn::Pg(p.get()?),
+            },
             audit_key: self.audit_key.clone(),
         })
     }
 
     /// The database engine the pool is on.
     pub fn engine(&self) -> Engine {
-        Engine::Sqlite
+        match self.conns {
+            Conns::Lite(_) => Engine::Sqlite,
+            Conns::Pg(_) => Engine::Postgres,
+        }
     }
 
     /// Whether the database file is still the one opened, present and writable (checked at
-    /// most every 200 ms); the reason when not.
+    /// most every 200 ms); the reason when not. (PostgreSQL has no file: `None`.)
     pub fn file_problem(&self) -> Option<String> {
-        self.writer.file.problem()
+        self.writer.lite.as_ref().and_then(|l| l.file.problem())
     }
 
     /// How many write transactions were committed since the pool was opened (each one
@@ -204,8 +231,8 @@ impl Pool {
         })
     }
 
-    fn writer(&self) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
-        if let Some(why) = self.writer.file.problem_now() {
+    fn writer(&self) -> StoreResult<std::sync::MutexGuard<'_, WriterConn>> {
+        if let Some(why) = self.writer.lite.as_ref().and_then(|l| l.file.problem_now()) {
             return Err(StoreError::Unavailable(why));
         }
         Ok(self.writer.conn.lock().unwrap_or_else(|p| p.into_inner()))
@@ -214,13 +241,21 @@ impl Pool {
 
 /// A pooled connection, held until the lease is dropped.
 pub struct Lease {
-    conn: r2d2::PooledConnection<SqliteConnectionManager>,
+    conn: LeaseConn,
     audit_key: Option<std::sync::Arc<crate::domain::crypto::DataKey>>,
+}
+
+enum LeaseConn {
+    Lite(r2d2::PooledConnection<SqliteConnectionManager>),
+    Pg(r2d2::PooledConnection<pg::Manager>),
 }
 
 impl Lease {
     pub fn db(&self) -> Db<'_> {
-        Db::sqlite(&self.conn, self.audit_key.as_deref())
+        match &self.conn {
+            LeaseConn::Lite(c) => Db::sqlite(c, self.audit_key.as_deref()),
+            LeaseConn::Pg(c) => Db::postgres(c, self.audit_key.as_deref()),
+        }
     }
 }
 
@@ -412,7 +447,10 @@ pub const WAL_BOUND: u64 = 8 << 20;
 pub fn checkpoint(pool: &Pool) -> StoreResult<bool> {
     // On the writer's connection, between two writes: no writer of labgate's competes.
     let conn = pool.writer()?;
-    truncate_log(&conn)
+    match &*conn {
+        WriterConn::Lite(c) => truncate_log(c),
+        WriterConn::Pg(_) => Ok(true),
+    }
 }
 
 fn truncate_log(conn: &Connection) -> StoreResult<bool> {
@@ -429,17 +467,55 @@ fn truncate_log(conn: &Connection) -> StoreResult<bool> {
 /// here. Its connections cannot write audit records: those need the audit MAC key
 /// (`open_keyed`).
 pub fn open(path: &Path) -> StoreResult<Pool> {
-    build(path, std::sync::Arc::new(init_connection), None)
+    open_with(path, None)
+}
+
+fn open_with(
+    path: &Path,
+    audit_key: Option<std::sync::Arc<crate::domain::crypto::DataKey>>,
+) -> StoreResult<Pool> {
+    match path.to_str().filter(|p| pg::is_url(p)) {
+        Some(url) => build_pg(
+            pg::Target::parse(url).map_err(StoreError::Unavailable)?,
+            audit_key,
+        ),
+        None => build(path, std::sync::Arc::new(init_connection), audit_key),
+    }
 }
 
 /// `open`, with work able to chain audit records under the audit MAC key. The key lives in
 /// the process, not in the database.
 pub fn open_keyed(path: &Path, audit_mac: &crate::domain::crypto::DataKey) -> StoreResult<Pool> {
-    build(
-        path,
-        std::sync::Arc::new(init_connection),
-        Some(std::sync::Arc::new(audit_mac.clone())),
-    )
+    open_with(path, Some(std::sync::Arc::new(audit_mac.clone())))
+}
+
+/// The pool on PostgreSQL: as many read connections as on SQLite, and the writer's own.
+fn build_pg(
+    target: pg::Target,
+    audit_key: Option<std::sync::Arc<crate::domain::crypto::DataKey>>,
+) -> StoreResult<Pool> {
+    let conns = r2d2::Pool::builder()
+        .max_size(READERS as u32)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(3))
+        // r2d2 logs each failed attempt itself; the pool's caller answers 503 and says why.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build(pg::Manager(target.clone()))
+        .map_err(StoreError::from)?;
+    let writer = target.connect()?;
+    Ok(Pool {
+        conns: Conns::Pg(conns),
+        writer: std::sync::Arc::new(Writer {
+            conn: std::sync::Mutex::new(WriterConn::Pg(writer)),
+            lite: None,
+            target: Some(target),
+            commits: Default::default(),
+            pending: Default::default(),
+        }),
+        jobs: Default::default(),
+        readers: std::sync::Arc::new(tokio::sync::Semaphore::new(READERS)),
+        audit_key,
+    })
 }
 
 fn build(
@@ -472,12 +548,15 @@ fn build(
     let mut conn = Connection::open(path)?;
     init(&mut conn)?;
     Ok(Pool {
-        conns,
+        conns: Conns::Lite(conns),
         writer: std::sync::Arc::new(Writer {
-            conn: std::sync::Mutex::new(conn),
-            init,
-            file: FileGuard::new(path)?,
-            schema_checked: std::sync::atomic::AtomicI64::new(-1),
+            conn: std::sync::Mutex::new(WriterConn::Lite(conn)),
+            lite: Some(LiteWriter {
+                init,
+                file: FileGuard::new(path)?,
+                schema_checked: std::sync::atomic::AtomicI64::new(-1),
+            }),
+            target: None,
             commits: Default::default(),
             pending: Default::default(),
         }),
@@ -490,8 +569,14 @@ fn build(
 /// Brings the schema to `SCHEMA_VERSION`; refuses a database newer than this binary.
 /// Returns true when the database was created just now.
 pub fn migrate(pool: &Pool) -> Result<bool, String> {
-    let mut conn = pool
-        .conns
+    let lite = match &pool.conns {
+        Conns::Lite(p) => p,
+        Conns::Pg(p) => {
+            let conn = p.get().map_err(|e| format!("cannot open database: {e}"))?;
+            return pg::migrate(&conn, SCHEMA, SCHEMA_VERSION);
+        }
+    };
+    let mut conn = lite
         .get()
         .map_err(|e| format!("cannot open database: {e}"))?;
     let version: i64 = conn
@@ -815,31 +900,68 @@ fn writer_thread(pool: Pool, mut jobs: tokio::sync::mpsc::Receiver<Box<dyn Work>
 
 fn commit_group(
     pool: &Pool,
-    conn: &mut Connection,
+    conn: &mut WriterConn,
     group: &mut [Box<dyn Work>],
 ) -> StoreResult<()> {
-    if let Some(why) = pool.writer.file.problem_now() {
-        return Err(StoreError::Unavailable(why));
-    }
-    let tx = begin(pool, conn)?;
-    let db = Db::sqlite(&tx, pool.audit_key());
-    for w in group.iter_mut() {
-        tx.execute_batch("SAVEPOINT work")?;
-        if w.run(&db) {
-            tx.execute_batch("RELEASE work")?;
-        } else {
-            // A statement that failed badly (a full disk, an I/O error) can end the whole
-            // transaction; then this fails, and so does the group.
-            tx.execute_batch("ROLLBACK TO work; RELEASE work")?;
+    transaction(pool, conn, |db| {
+        for w in group.iter_mut() {
+            db.execute_batch("SAVEPOINT work")?;
+            if w.run(db) {
+                db.execute_batch("RELEASE work")?;
+            } else {
+                // A statement that failed badly (a full disk, an I/O error) can end the whole
+                // transaction; then this fails, and so does the group.
+                db.execute_batch("ROLLBACK TO work; RELEASE work")?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Runs `f` in one write transaction on the writer's connection and commits it: on SQLite an
+/// IMMEDIATE transaction on the file checked before and after; on PostgreSQL a transaction on
+/// a connection made again first if the last one was lost.
+fn transaction<T, E, F>(pool: &Pool, conn: &mut WriterConn, f: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&Db) -> Result<T, E>,
+{
+    let commits = &pool.writer.commits;
+    match conn {
+        WriterConn::Lite(c) => {
+            if let Some(why) = pool.writer.lite.as_ref().and_then(|l| l.file.problem_now()) {
+                return Err(StoreError::Unavailable(why).into());
+            }
+            let tx = begin(pool, c)?;
+            let out = f(&Db::sqlite(&tx, pool.audit_key()))?;
+            tx.commit().map_err(StoreError::from)?;
+            commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stored(pool)?;
+            bound_log(pool, c);
+            Ok(out)
+        }
+        WriterConn::Pg(c) => {
+            if c.is_closed()
+                && let Some(target) = &pool.writer.target
+            {
+                *c = target.connect()?;
+            }
+            c.batch("BEGIN")?;
+            let out = match f(&Db::postgres(c, pool.audit_key())) {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = c.batch("ROLLBACK");
+                    return Err(e);
+                }
+            };
+            if let Err(e) = c.batch("COMMIT") {
+                let _ = c.batch("ROLLBACK");
+                return Err(e.into());
+            }
+            commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(out)
         }
     }
-    tx.commit()?;
-    pool.writer
-        .commits
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    stored(pool)?;
-    bound_log(pool, conn);
-    Ok(())
 }
 
 /// `write` for code that is already off the async workers (the CLI, start-up, the lab's
@@ -858,15 +980,7 @@ where
     F: FnOnce(&Db) -> Result<T, E>,
 {
     let mut conn = pool.writer()?;
-    let tx = begin(pool, &mut conn)?;
-    let out = f(&Db::sqlite(&tx, pool.audit_key()))?;
-    tx.commit().map_err(StoreError::from)?;
-    pool.writer
-        .commits
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    stored(pool)?;
-    bound_log(pool, &conn);
-    Ok(out)
+    transaction(pool, &mut conn, f)
 }
 
 /// Opens the write transaction on the writer connection, once the schema it writes with is
@@ -876,11 +990,16 @@ fn begin<'c>(pool: &Pool, conn: &'c mut Connection) -> StoreResult<Transaction<'
     // header read a write when it has not) on a connection opened anew, so what is checked
     // is what the connection that writes has loaded: SQLite keeps a connection's schema until
     // the version moves, and the rows on disk can be changed without moving it.
-    let checked = &pool.writer.schema_checked;
+    let lite = pool
+        .writer
+        .lite
+        .as_ref()
+        .ok_or_else(|| StoreError::Other("not a SQLite writer".into()))?;
+    let checked = &lite.schema_checked;
     let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
     if checked.load(std::sync::atomic::Ordering::Relaxed) != version {
-        let mut fresh = Connection::open(&pool.writer.file.path)?;
-        (pool.writer.init)(&mut fresh)?;
+        let mut fresh = Connection::open(&lite.file.path)?;
+        (lite.init)(&mut fresh)?;
         *conn = fresh;
         let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
         if let Err(e) = check_schema(&Db::sqlite(conn, None)) {
@@ -904,7 +1023,7 @@ fn begin<'c>(pool: &Pool, conn: &'c mut Connection) -> StoreResult<Transaction<'
 /// not answered as stored (it went into a file removed or replaced meanwhile).
 fn stored(pool: &Pool) -> StoreResult<()> {
     // A file made read-only after the commit still holds it.
-    match pool.writer.file.fault() {
+    match pool.writer.lite.as_ref().and_then(|l| l.file.fault()) {
         Some(f) if f != FileFault::ReadOnly => Err(StoreError::Unavailable(f.to_string())),
         _ => Ok(()),
     }
@@ -914,13 +1033,21 @@ fn stored(pool: &Pool) -> StoreResult<()> {
 /// cut back before the next write (a `stat` a commit; SQLite's own checkpoints cannot cut it
 /// back while readers are always present).
 fn bound_log(pool: &Pool, conn: &Connection) {
-    if wal_size(&pool.writer.file.path) > WAL_BOUND / 2 {
+    if let Some(l) = &pool.writer.lite
+        && wal_size(&l.file.path) > WAL_BOUND / 2
+    {
         let _ = truncate_log(conn);
     }
 }
 
 /// The `user_version` of a database file, opened read-only (nothing is created or changed).
 pub fn schema_version_of(db: &Path) -> StoreResult<i64> {
+    if let Some(url) = db.to_str().filter(|d| pg::is_url(d)) {
+        let conn = pg::Target::parse(url)
+            .map_err(StoreError::Unavailable)?
+            .connect()?;
+        return pg::schema_version(&conn);
+    }
     let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
@@ -931,6 +1058,22 @@ pub fn probe(conn: &Db) -> StoreResult<()> {
         r.get::<_, i64>(0)
     })?;
     Ok(())
+}
+
+/// The database `LABGATE_DB` names, as messages show it: a URL without its password.
+pub fn shown(db: &Path) -> String {
+    match db.to_str().filter(|d| pg::is_url(d)) {
+        Some(url) => match url::Url::parse(url) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                u.to_string()
+            }
+            Err(_) => "the PostgreSQL database of LABGATE_DB".into(),
+        },
+        None => db.display().to_string(),
+    }
 }
 
 pub fn new_id() -> String {
@@ -961,8 +1104,13 @@ pub fn epoch(conn: &Db) -> StoreResult<i64> {
 /// Marks the database as used by a running server: an exclusive lock on `<db>.lock`, held for
 /// the process's life (the kernel drops it when the process ends, however it ends). A second
 /// server on the same file, and `labgate restore` while one runs, are refused.
-pub fn lock_for_server(db: &Path) -> Result<std::fs::File, String> {
+///
+/// On PostgreSQL several servers share one database by design (SPEC §15): no lock (`None`).
+pub fn lock_for_server(db: &Path) -> Result<Option<std::fs::File>, String> {
     use std::os::unix::fs::OpenOptionsExt;
+    if db.to_str().is_some_and(pg::is_url) {
+        return Ok(None);
+    }
     let mut p = db.as_os_str().to_os_string();
     p.push(".lock");
     let path = std::path::PathBuf::from(p);
@@ -975,10 +1123,10 @@ pub fn lock_for_server(db: &Path) -> Result<std::fs::File, String> {
         .open(&path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     match f.try_lock() {
-        Ok(()) => Ok(f),
+        Ok(()) => Ok(Some(f)),
         Err(std::fs::TryLockError::WouldBlock) => Err(format!(
             "a labgate server is using {} (it holds {})",
-            db.display(),
+            shown(db),
             path.display()
         )),
         Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),

@@ -176,7 +176,7 @@ pub fn begin(
     conn.execute(
         "DELETE FROM passkey_ceremonies WHERE id IN (
             SELECT id FROM passkey_ceremonies WHERE purpose = ?1
-            ORDER BY expires_at DESC LIMIT -1 OFFSET ?2)",
+            ORDER BY expires_at DESC LIMIT 9223372036854775807 OFFSET ?2)",
         params![purpose, CEREMONIES_MAX - 1],
     )?;
     let id = new_id();

@@ -168,7 +168,7 @@ pub fn end_all_for_user(
 ) -> StoreResult<Vec<String>> {
     let mut st = conn.prepare_cached(
         "UPDATE login_sessions SET ended_at = ?3, ended_reason = ?4
-         WHERE user_id = ?1 AND ended_at IS NULL AND id IS NOT ?2 RETURNING id",
+         WHERE user_id = ?1 AND ended_at IS NULL AND id IS DISTINCT FROM ?2 RETURNING id",
     )?;
     let ids = st
         .query_map(

@@ -132,7 +132,7 @@ pub fn add_membership(
     )?;
     for id in ids {
         conn.execute(
-            "INSERT OR IGNORE INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3)",
+            "INSERT INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![user_id, tenant_id, id],
         )?;
     }
@@ -143,7 +143,7 @@ pub fn add_membership(
 pub fn add_roles(conn: &Db, user_id: &str, tenant_id: &str, roles: &[String]) -> StoreResult<()> {
     for id in role_ids(conn, tenant_id, roles)? {
         conn.execute(
-            "INSERT OR IGNORE INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3)",
+            "INSERT INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![user_id, tenant_id, id],
         )?;
     }
@@ -283,7 +283,7 @@ pub fn members(
                 .replace('_', "\\_")
         )
     });
-    let cond = "m.tenant_id = ?1 AND (?2 IS NULL OR u.email LIKE ?2 ESCAPE '\\' OR u.name LIKE ?2 ESCAPE '\\')
+    let cond = "m.tenant_id = ?1 AND (?2 IS NULL OR lower(u.email) LIKE lower(?2) ESCAPE '\\' OR lower(u.name) LIKE lower(?2) ESCAPE '\\')
                 AND (?3 IS NULL OR u.status = ?3)";
     let total: i64 = conn.query_row(
         &format!(
@@ -313,7 +313,7 @@ pub fn set_roles(conn: &Db, user_id: &str, tenant_id: &str, roles: &[String]) ->
     )?;
     for id in ids {
         conn.execute(
-            "INSERT OR IGNORE INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3)",
+            "INSERT INTO membership_roles (user_id, tenant_id, role_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![user_id, tenant_id, id],
         )?;
     }
@@ -388,10 +388,17 @@ pub fn remove_from_tenant(conn: &Db, user_id: &str, tenant_id: &str) -> StoreRes
 /// Active members of a tenant holding `admin.users` through any of their roles.
 pub fn count_active_user_admins(conn: &Db, tenant_id: &str) -> StoreResult<i64> {
     conn.query_row(
-        "SELECT COUNT(DISTINCT u.id) FROM users u
+        conn.pick(
+            "SELECT COUNT(DISTINCT u.id) FROM users u
          JOIN membership_roles mr ON mr.user_id = u.id AND mr.tenant_id = ?1
          JOIN roles r ON r.id = mr.role_id
          WHERE u.status = 'active' AND EXISTS (SELECT 1 FROM json_each(r.permissions) WHERE value = 'admin.users')",
+            "SELECT COUNT(DISTINCT u.id) FROM users u
+         JOIN membership_roles mr ON mr.user_id = u.id AND mr.tenant_id = ?1
+         JOIN roles r ON r.id = mr.role_id
+         WHERE u.status = 'active'
+           AND EXISTS (SELECT 1 FROM json_array_elements_text(r.permissions::json) AS p(value) WHERE value = 'admin.users')",
+        ),
         params![tenant_id],
         |r| r.get(0),
     )

@@ -49,10 +49,13 @@ async fn enroll(app: &TestApp, login: &Login) -> (String, Vec<String>) {
             json!({"code": code(&secret, 0)}),
         )
         .await;
-    assert_eq!(res.status(), 200);
-    let codes: Vec<String> =
-        serde_json::from_value(res.json::<Value>().await.unwrap()["recovery_codes"].clone())
-            .unwrap();
+    let status = res.status();
+    let res = {
+        let t = res.text().await.unwrap();
+        assert_eq!(status, 200, "{t}");
+        serde_json::from_str::<Value>(&t).unwrap()
+    };
+    let codes: Vec<String> = serde_json::from_value(res["recovery_codes"].clone()).unwrap();
     assert_eq!(codes.len(), 10);
     (secret, codes)
 }

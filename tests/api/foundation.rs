@@ -191,7 +191,8 @@ async fn bad_bodies_are_refused_with_clear_errors() {
             json!({"email": "a\u{0}@b.example", "password": "x\u{0}"}),
         )
         .await;
-    assert_eq!(res.status(), 401);
+    let b = assert_error(res, 400, "VALIDATION_ERROR").await;
+    assert_eq!(b["details"][0]["field"], "email", "{b}");
     // deep nesting
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let res = app

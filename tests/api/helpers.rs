@@ -45,6 +45,9 @@ async fn spawn_clocked(
 ) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::for_dir(dir.path());
+    if let Some(url) = postgres_database() {
+        cfg.db = url.into();
+    }
     adjust(&mut cfg);
     let mut built = AppState::build(cfg).expect("state builds");
     if let Some(c) = clock {
@@ -66,6 +69,36 @@ async fn spawn_clocked(
         dir,
         handle,
     }
+}
+
+/// With `LABGATE_TEST_POSTGRES` set (a server's URL, `postgres://user@127.0.0.1:port`), the
+/// suite's servers run on PostgreSQL: each on a new database of its own there.
+pub fn postgres_base() -> Option<String> {
+    std::env::var("LABGATE_TEST_POSTGRES")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.trim_end_matches('/').to_string())
+}
+
+/// A new, empty PostgreSQL database's URL (when the suite runs on PostgreSQL).
+pub fn postgres_database() -> Option<String> {
+    let base = postgres_base()?;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = format!("{base}/postgres");
+    let create = format!("CREATE DATABASE {name}");
+    std::thread::spawn(move || {
+        let pool = labgate::store::open(std::path::Path::new(&admin)).expect("PostgreSQL answers");
+        let lease = pool.get().unwrap();
+        lease.db().execute_batch(&create).unwrap();
+    })
+    .join()
+    .unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+/// Whether the suite runs on PostgreSQL (tests of SQLite's file skip then).
+pub fn on_postgres() -> bool {
+    postgres_base().is_some()
 }
 
 /// The labgate binary as a command whose environment holds none of the caller's labgate

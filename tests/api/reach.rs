@@ -714,9 +714,15 @@ async fn another_tenants_mfa_policy_holds_back_what_reaches_into_it() {
     let victim = app.user_with_role("v@lab.example", "viewer", "default");
     app.user_with_role("v@lab.example", "viewer", "blue");
     let policy = |p: &str| {
-        app.sql(&format!(
-            "UPDATE tenant_settings SET settings = json_set(settings, '$.require_mfa', '{p}') WHERE tenant_id = '{blue}'"
-        ))
+        app.sql(&if crate::helpers::on_postgres() {
+            format!(
+                "UPDATE tenant_settings SET settings = jsonb_set(settings::jsonb, '{{require_mfa}}', '\"{p}\"')::text WHERE tenant_id = '{blue}'"
+            )
+        } else {
+            format!(
+                "UPDATE tenant_settings SET settings = json_set(settings, '$.require_mfa', '{p}') WHERE tenant_id = '{blue}'"
+            )
+        })
     };
     // blue asks admins for a second factor; this session has none
     policy("admins");

@@ -20,6 +20,8 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     if state.config.global_api_key.is_some() {
         body["global_api_key"] = json!("enabled");
     }
+    body["engine"] = json!(state.app.pool.engine().as_str());
+    body["node"] = json!(state.config.node);
     if body["status"] == "ok" {
         HttpResponse::Ok().json(body)
     } else {

@@ -1,0 +1,303 @@
+//! PostgreSQL (SPEC §15): where `LABGATE_DB` names a `postgres://` URL, the connections, TLS
+//! with the appliance's trust anchors, the schema (SQLite's, in PostgreSQL's types) and its
+//! version, kept in a table of its own.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use super::db::PgConn;
+use super::{StoreError, StoreResult};
+
+/// Whether `LABGATE_DB` names a PostgreSQL database rather than a SQLite file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// Where and how to connect: the URL's settings, and TLS when its `sslmode` asks for it.
+#[derive(Clone)]
+pub struct Target {
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// The URL without its password, for messages.
+    shown: String,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+/// The trust anchors PostgreSQL's TLS is verified against (SPEC §12.2), set once at start from
+/// the configuration; without it, the system's bundle and `LABGATE_CA_FILE` as the environment
+/// names it.
+static TRUST: std::sync::OnceLock<crate::tls::Trust> = std::sync::OnceLock::new();
+
+/// Sets the trust anchors of PostgreSQL's TLS (before the first connection).
+pub fn set_trust(trust: crate::tls::Trust) {
+    let _ = TRUST.set(trust);
+}
+
+fn trust() -> Result<Arc<rustls::ClientConfig>, String> {
+    if let Some(t) = TRUST.get() {
+        return Ok(t.client.clone());
+    }
+    let ca = std::env::var_os("LABGATE_CA_FILE")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    let t = crate::tls::Trust::load(ca.as_deref())?;
+    Ok(TRUST.get_or_init(|| t).client.clone())
+}
+
+impl Target {
+    /// Parses a `postgres://` URL. `sslmode=require`, `verify-ca` and `verify-full` connect with
+    /// TLS and verify the server's certificate and name (labgate never connects to a server it
+    /// has not verified); `disable`, or no `sslmode`, connect without TLS (a socket on the same
+    /// host or a private network). `prefer` and `allow` are refused: they fall back to no TLS
+    /// without saying so.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let bad = |why: String| format!("LABGATE_DB: {why}");
+        let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL: {e}")))?;
+        let mut shown = parsed.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        let mut mode = None;
+        let mut rest = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in parsed.query_pairs() {
+            if k == "sslmode" {
+                mode = Some(v.to_string());
+            } else {
+                rest.append_pair(&k, &v);
+            }
+        }
+        let mut plain = parsed.clone();
+        let rest = rest.finish();
+        plain.set_query(if rest.is_empty() { None } else { Some(&rest) });
+        let mut config = tokio_postgres::Config::from_str(plain.as_str())
+            .map_err(|e| bad(format!("{e} ({shown})")))?;
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        config.connect_timeout(std::time::Duration::from_secs(5));
+        if config.get_application_name().is_none() {
+            config.application_name("labgate");
+        }
+        let tls = match mode.as_deref() {
+            None | Some("disable") => None,
+            Some("require" | "verify-ca" | "verify-full") => {
+                let mut c = (*trust()?).clone();
+                c.alpn_protocols = vec![b"postgresql".to_vec()];
+                Some(tokio_postgres_rustls::MakeRustlsConnect::new(c))
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "sslmode={other} is not supported: use require or verify-full (TLS, verified), or disable"
+                )));
+            }
+        };
+        if tls.is_some() {
+            // TLS from the first byte of every connection, never a plaintext start.
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+        }
+        Ok(Target {
+            config,
+            tls,
+            shown: shown.to_string(),
+        })
+    }
+
+    /// A new connection, its socket driven by the PostgreSQL runtime until it closes.
+    pub fn connect(&self) -> StoreResult<PgConn> {
+        let config = self.config.clone();
+        let tls = self.tls.clone();
+        let made = super::db::wait(super::db::pg_runtime().spawn(async move {
+            fn drive<S>(conn: tokio_postgres::Connection<tokio_postgres::Socket, S>)
+            where
+                S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+            {
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        log::warn!("a PostgreSQL connection ended: {e}");
+                    }
+                });
+            }
+            match tls {
+                Some(tls) => config.connect(tls).await.map(|(client, conn)| {
+                    drive(conn);
+                    client
+                }),
+                None => config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map(|(client, conn)| {
+                        drive(conn);
+                        client
+                    }),
+            }
+        }))
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.shown)))?
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.shown)))?;
+        Ok(PgConn::new(made))
+    }
+}
+
+/// The pool's way to make and check PostgreSQL connections.
+pub struct Manager(pub Target);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<PgConn, StoreError> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), StoreError> {
+        conn.batch("")
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.is_closed()
+    }
+}
+
+/// SQLite's schema in PostgreSQL's types: integers are 64-bit, blobs are `bytea`, the
+/// sequence columns are identities, and every table has SQLite's `rowid`.
+pub fn schema(sqlite: &str) -> String {
+    let mut out = String::with_capacity(sqlite.len());
+    for line in sqlite.lines() {
+        // SQLite's tables have a `rowid` in insertion order, which the store's lists use to
+        // order rows made in the same second; PostgreSQL's get one of their own.
+        if line.starts_with("CREATE TABLE ") && line.trim_end().ends_with('(') {
+            out.push_str(line);
+            out.push_str("\n    rowid BIGINT GENERATED ALWAYS AS IDENTITY,\n");
+            continue;
+        }
+        let (code, comment) = match line.find("--") {
+            Some(i) => line.split_at(i),
+            None => (line, ""),
+        };
+        let code = code
+            .replace(
+                "INTEGER PRIMARY KEY AUTOINCREMENT",
+                "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            )
+            .replace("INTEGER", "BIGINT")
+            .replace("BLOB", "BYTEA");
+        out.push_str(&code);
+        out.push_str(comment);
+        out.push('\n');
+    }
+    out
+}
+
+/// The lock every node takes to change the schema or the keys, so two nodes starting on one
+/// empty database make one schema and one set of keys.
+pub const SETUP_LOCK: i64 = 0x6c61_6267_6174_6501;
+/// The lock that orders the audit chain's appends: one writer at a time across every node, so
+/// the chain's order is the order of its commits.
+pub const AUDIT_LOCK: i64 = 0x6c61_6267_6174_6502;
+
+/// Brings the schema to `version` under the setup lock; refuses a newer one. Returns true when
+/// the database was created just now.
+pub fn migrate(conn: &PgConn, sqlite_schema: &str, version: i64) -> Result<bool, String> {
+    let fail = |e: StoreError| format!("cannot migrate database: {e}");
+    conn.batch("BEGIN").map_err(fail)?;
+    let out = (|| -> Result<bool, String> {
+        let db = super::Db::postgres(conn, None);
+        db.execute(
+            "SELECT pg_advisory_xact_lock(?1)",
+            crate::params![SETUP_LOCK],
+        )
+        .map_err(fail)?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS labgate_schema (id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)",
+        )
+        .map_err(fail)?;
+        let found: Option<i64> = super::optional(db.query_row(
+            "SELECT version FROM labgate_schema WHERE id = 1",
+            crate::params![],
+            |r| r.get(0),
+        ))
+        .map_err(fail)?;
+        let found = found.unwrap_or(0);
+        if found > version {
+            return Err(format!(
+                "database schema version {found} is newer than this binary understands ({version}); refusing to touch it"
+            ));
+        }
+        if found == version {
+            return Ok(false);
+        }
+        if found < 1 {
+            db.execute_batch(&schema(sqlite_schema)).map_err(fail)?;
+            super::tenants::create(&db, "default", "Default").map_err(fail)?;
+        }
+        // Versions before 7 never existed on PostgreSQL; later steps go here, one per version,
+        // beside SQLite's.
+        db.execute(
+            "INSERT INTO labgate_schema (id, version) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+            crate::params![version],
+        )
+        .map_err(fail)?;
+        Ok(found < 1)
+    })();
+    match out {
+        Ok(v) => {
+            conn.batch("COMMIT").map_err(fail)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The schema version of a PostgreSQL database (0: not set up).
+pub fn schema_version(conn: &PgConn) -> StoreResult<i64> {
+    let db = super::Db::postgres(conn, None);
+    let exists: bool = db.query_row(
+        "SELECT to_regclass('labgate_schema') IS NOT NULL",
+        crate::params![],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    Ok(super::optional(db.query_row(
+        "SELECT version FROM labgate_schema WHERE id = 1",
+        crate::params![],
+        |r| r.get(0),
+    ))?
+    .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_is_translated_outside_comments() {
+        let s = schema(
+            "CREATE TABLE t (\n  seq INTEGER PRIMARY KEY AUTOINCREMENT, -- INTEGER stays\n  b BLOB NOT NULL\n);",
+        );
+        assert!(
+            s.contains("seq BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, -- INTEGER stays")
+        );
+        assert!(s.contains("b BYTEA NOT NULL"));
+    }
+
+    #[test]
+    fn urls_name_their_engine_and_modes_are_checked() {
+        assert!(is_url("postgres://u@127.0.0.1:5432/db"));
+        assert!(is_url("postgresql://u@h/db"));
+        assert!(!is_url("./labgate.db"));
+        let t = Target::parse("postgres://u:secret@127.0.0.1:5432/db").unwrap();
+        assert!(t.tls.is_none());
+        assert!(!format!("{t:?}").contains("secret"));
+        assert!(Target::parse("postgres://u@127.0.0.1/db?sslmode=prefer").is_err());
+        let t = Target::parse("postgres://u@127.0.0.1/db?sslmode=verify-full").unwrap();
+        assert!(t.tls.is_some());
+    }
+}
