@@ -44,7 +44,7 @@ pub use events::EventHub;
 pub use passwords::PasswordWorkers;
 
 /// What a committed change may have made stale in a cache of resolved credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Invalidation {
     /// Users, memberships or roles: every resolved permission.
     Principals,
@@ -435,11 +435,14 @@ impl App {
         // Through the writer's group commit: many changes, one `fsync`. The invalidations are
         // applied on the writer thread right after the commit, whatever becomes of the caller.
         let app = self.clone();
+
         let (out, _) = store::write_then(
             &self.pool,
             move |tx| {
                 let mut changes = Changes::default();
-                f(tx, &mut changes).map(|out| (out, changes))
+                let out = f(tx, &mut changes)?;
+                tell_nodes(tx, &changes)?;
+                Ok::<_, WriteError>((out, changes))
             },
             move |(_, changes): &(T, Changes)| app.apply(changes),
         )
@@ -455,7 +458,9 @@ impl App {
     {
         let (out, changes) = store::write_blocking_with(&self.pool, |tx| {
             let mut changes = Changes::default();
-            f(tx, &mut changes).map(|out| (out, changes))
+            let out = f(tx, &mut changes)?;
+            tell_nodes(tx, &changes)?;
+            Ok::<_, WriteError>((out, changes))
         })
         .map_err(DomainError::from)?;
         self.apply(&changes);
@@ -481,4 +486,58 @@ impl App {
             self.cache.invalidate(i);
         }
     }
+
+    /// What another node's commit changed (`tell_nodes`), applied to this node's caches; a
+    /// node's own notices are already applied.
+    pub fn changed_elsewhere(&self, payload: &str) {
+        match serde_json::from_str::<NodeChanges>(payload) {
+            Ok(c) if c.origin == origin() => {}
+            Ok(c) => {
+                for i in &c.changes {
+                    self.cache.invalidate(i);
+                }
+            }
+            // Not understood (another version's notice): nothing cached is trusted.
+            Err(_) => self.changed_outside(),
+        }
+    }
+}
+
+/// A commit's invalidations as the other nodes on one PostgreSQL database receive them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NodeChanges {
+    /// The process that committed (`origin`): its own caches are already up to date.
+    origin: String,
+    changes: Vec<Invalidation>,
+}
+
+/// This process among those on one database: a random name of its own, so two processes
+/// never take each other's notices for their own (a command beside a server on one host, two
+/// servers given one node name by mistake).
+fn origin() -> &'static str {
+    static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// The largest notice PostgreSQL delivers is 8000 bytes: a longer list is sent as
+/// `Everything`.
+const NOTICE_MAX: usize = 7000;
+
+/// On PostgreSQL, tells the other nodes (at commit, with the change) what their caches must
+/// drop: a change takes effect on every node, not just this one (SPEC §15).
+fn tell_nodes(tx: &crate::store::Db, changes: &Changes) -> Result<(), WriteError> {
+    if tx.engine() != crate::store::Engine::Postgres || changes.invalidations.is_empty() {
+        return Ok(());
+    }
+    let mut notice = NodeChanges {
+        origin: origin().to_string(),
+        changes: changes.invalidations.clone(),
+    };
+    let mut text = serde_json::to_string(&notice).map_err(|e| StoreError::Other(e.to_string()))?;
+    if text.len() > NOTICE_MAX {
+        notice.changes = vec![Invalidation::Everything];
+        text = serde_json::to_string(&notice).map_err(|e| StoreError::Other(e.to_string()))?;
+    }
+    crate::store::pg::notify(tx, &text)?;
+    Ok(())
 }

@@ -74,14 +74,33 @@ pub async fn first_admin(app: &App, origin: &Origin, new: FirstAdmin) -> AppResu
 }
 
 /// Issues a fresh setup token while no user exists (earlier ones are revoked); at start.
+///
+/// Several nodes on one PostgreSQL database (SPEC §15) issue one token for the database: a
+/// node that finds one still open from another node issues none (it says which node has it);
+/// a node restarted under its own name replaces its own.
 pub fn issue_setup_token(app: &App) -> AppResult<Option<String>> {
+    let node = app.config.node.clone();
     app.write_blocking(|tx, _| {
+        if tx.engine() == crate::store::Engine::Postgres {
+            // Nodes starting together take turns here.
+            crate::store::pg::lock_setup(tx)?;
+        }
         if users::count(tx)? > 0 {
+            return Ok(None);
+        }
+        if tx.engine() == crate::store::Engine::Postgres
+            && let Some(other) = one_time::open_issuers(tx, SETUP_PURPOSE)?
+                .into_iter()
+                .find(|n| *n != node)
+        {
+            log::info!(
+                "no setup token printed here: node {other} issued the database's one (see its log)"
+            );
             return Ok(None);
         }
         one_time::revoke_purpose(tx, SETUP_PURPOSE)?;
         let ttl = std::time::Duration::from_secs(7 * 86400);
-        let t = one_time::issue(tx, SETUP_PURPOSE, None, None, &json!({}), ttl)?;
+        let t = one_time::issue(tx, SETUP_PURPOSE, None, None, &json!({"node": node}), ttl)?;
         Ok(Some(t.expose().to_string()))
     })
 }

@@ -71,6 +71,7 @@ pub fn bind(state: web::Data<AppState>, workers: usize) -> std::io::Result<Bound
     let listener = TcpListener::bind(state.config.listen)?;
     let addr = listener.local_addr()?;
     let _ = state.app.listening.set(addr);
+    listen_to_other_nodes(&state);
     let st = state.clone();
     let server = HttpServer::new(move || app(st.clone()))
         .workers(workers.max(1))
@@ -87,6 +88,36 @@ pub fn bind(state: web::Data<AppState>, workers: usize) -> std::io::Result<Bound
         server: server.run(),
         addr,
     })
+}
+
+/// On PostgreSQL, what other nodes' commits change reaches this node's caches at once (their
+/// notices), and everything cached is dropped when the notices' connection was lost. The
+/// listener ends with the server.
+fn listen_to_other_nodes(state: &web::Data<AppState>) {
+    let Some(target) = state
+        .config
+        .db
+        .to_str()
+        .filter(|d| crate::store::pg::is_url(d))
+        .and_then(|d| crate::store::pg::Target::parse(d).ok())
+    else {
+        return;
+    };
+    let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
+    crate::store::pg::listen(
+        target,
+        std::sync::Arc::new(move |notice| {
+            let Some(state) = weak.upgrade() else {
+                return false;
+            };
+            match notice {
+                crate::store::pg::Notice::Changed(payload) => state.app.changed_elsewhere(payload),
+                crate::store::pg::Notice::Lost => state.app.changed_outside(),
+                crate::store::pg::Notice::Tick => {}
+            }
+            !state.shutting_down()
+        }),
+    );
 }
 
 /// The second listener of `LABGATE_METRICS_LISTEN` (SPEC §14): `GET /metrics` and nothing

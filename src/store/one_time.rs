@@ -131,6 +131,22 @@ pub fn revoke_purpose(conn: &Db, purpose: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// The `node` named in the data of every open, unexpired token of a purpose (the nodes that
+/// issued the setup tokens still usable).
+pub fn open_issuers(conn: &Db, purpose: &str) -> StoreResult<Vec<String>> {
+    let rows = conn.query_map(
+        "SELECT data FROM one_time_tokens
+          WHERE purpose = ?1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2",
+        params![purpose, time::fmt(time::now())],
+        |r| r.get::<_, String>(0),
+    )?;
+    Ok(rows
+        .iter()
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .map(|d| d["node"].as_str().unwrap_or_default().to_string())
+        .collect())
+}
+
 /// Revokes a user's open tokens of a purpose (e.g. reset links once the password changed).
 pub fn revoke_user_purpose(conn: &Db, user_id: &str, purpose: &str) -> StoreResult<()> {
     conn.execute(

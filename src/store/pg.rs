@@ -197,6 +197,126 @@ pub const SETUP_LOCK: i64 = 0x6c61_6267_6174_6501;
 /// the chain's order is the order of its commits.
 pub const AUDIT_LOCK: i64 = 0x6c61_6267_6174_6502;
 
+/// Takes the setup lock until the transaction ends.
+pub fn lock_setup(tx: &super::Db) -> StoreResult<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(?1)",
+        crate::params![SETUP_LOCK],
+    )?;
+    Ok(())
+}
+
+/// Where nodes tell each other what a commit changed (`NOTIFY`, delivered at commit).
+pub const CHANGES_CHANNEL: &str = "labgate_changes";
+
+/// Tells every node listening, at commit, what this transaction changed (`payload` is JSON).
+pub fn notify(tx: &super::Db, payload: &str) -> StoreResult<()> {
+    tx.execute(
+        "SELECT pg_notify(?1, ?2)",
+        crate::params![CHANGES_CHANNEL, payload],
+    )?;
+    Ok(())
+}
+
+/// What the listener of `listen` reports.
+pub enum Notice<'a> {
+    /// Another process's commit (its `notify` payload).
+    Changed(&'a str),
+    /// The connection was lost and made again: what came meanwhile is unknown.
+    Lost,
+    /// A second passed (the answer says whether to go on listening).
+    Tick,
+}
+
+/// Listens to the other nodes' notices (`notify`) on a connection of its own, until `on`
+/// answers false.
+pub fn listen(target: Target, on: Arc<dyn Fn(Notice) -> bool + Send + Sync>) {
+    super::db::pg_runtime().spawn(async move {
+        let mut first = true;
+        let tick = std::time::Duration::from_secs(1);
+        'connect: loop {
+            match listening(&target).await {
+                Ok((client, mut notices)) => {
+                    if !first && !on(Notice::Lost) {
+                        break;
+                    }
+                    first = false;
+                    loop {
+                        match tokio::time::timeout(tick, notices.recv()).await {
+                            Ok(Some(payload)) => {
+                                if !on(Notice::Changed(&payload)) {
+                                    break 'connect;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(_) => {
+                                if !on(Notice::Tick) {
+                                    break 'connect;
+                                }
+                            }
+                        }
+                    }
+                    drop(client);
+                    log::warn!(
+                        "the connection for other nodes' changes was lost; connecting again"
+                    );
+                }
+                Err(e) => log::warn!("cannot listen for other nodes' changes: {e}"),
+            }
+            tokio::time::sleep(tick).await;
+            if !on(Notice::Tick) {
+                break;
+            }
+        }
+    });
+}
+
+/// A connection that has run `LISTEN`, and the payloads it receives.
+async fn listening(
+    target: &Target,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio::sync::mpsc::UnboundedReceiver<String>,
+    ),
+    tokio_postgres::Error,
+> {
+    fn drive<S>(
+        mut conn: tokio_postgres::Connection<tokio_postgres::Socket, S>,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        use futures_util::StreamExt;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(Ok(m)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(n) = m
+                    && tx.send(n.payload().to_string()).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+    let (client, rx) = match &target.tls {
+        Some(tls) => {
+            let (c, conn) = target.config.connect(tls.clone()).await?;
+            (c, drive(conn))
+        }
+        None => {
+            let (c, conn) = target.config.connect(tokio_postgres::NoTls).await?;
+            (c, drive(conn))
+        }
+    };
+    client
+        .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+        .await?;
+    Ok((client, rx))
+}
+
 /// Brings the schema to `version` under the setup lock; refuses a newer one. Returns true when
 /// the database was created just now.
 pub fn migrate(conn: &PgConn, sqlite_schema: &str, version: i64) -> Result<bool, String> {

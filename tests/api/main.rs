@@ -1,4 +1,5 @@
-//! Integration tests: the real server on a loopback port, a temp SQLite file, reqwest.
+//! Integration tests: the real server on a loopback port, a temp SQLite file (or, with
+//! LABGATE_TEST_POSTGRES, a PostgreSQL database of its own), reqwest.
 
 mod helpers;
 
@@ -13,6 +14,7 @@ mod jwt;
 mod keys;
 mod lab;
 mod leaks;
+mod nodes;
 mod observability;
 mod outgoing;
 mod pages;

@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-struct Proc {
+pub struct Proc {
     child: Child,
     base: String,
     log: Arc<Mutex<String>>,
 }
 
 /// Starts `labgate serve` on a random port and waits until it listens.
-fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
+pub fn start(dir: &std::path::Path, envs: &[(&str, &str)]) -> Proc {
     launch(dir, envs, false)
 }
 
@@ -86,17 +86,17 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    fn setup_token(&self) -> Option<String> {
+    pub fn setup_token(&self) -> Option<String> {
         let log = self.log.lock().unwrap();
         log.lines()
             .find_map(|l| l.strip_prefix("setup token: ").map(str::to_string))
     }
-    fn url(&self, p: &str) -> String {
+    pub fn url(&self, p: &str) -> String {
         format!("{}{p}", self.base)
     }
     /// Whether the server's log holds `text` (its stderr is read by another thread, so a line
     /// may arrive a moment after the answer that follows it: waited for, up to 5 s).
-    async fn logged(&self, text: &str) -> bool {
+    pub async fn logged(&self, text: &str) -> bool {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while std::time::Instant::now() < until {
             if self.log.lock().unwrap().contains(text) {
@@ -117,7 +117,7 @@ impl Proc {
     }
 }
 
-async fn first_admin(p: &Proc, client: &reqwest::Client) -> Value {
+pub async fn first_admin(p: &Proc, client: &reqwest::Client) -> Value {
     let token = p.setup_token().expect("setup token printed");
     let res = client
         .post(p.url("/api/setup"))
