@@ -307,7 +307,9 @@ CREATE TABLE noise_runs (
     created_at   TEXT NOT NULL,
     started_at   TEXT,
     finished_at  TEXT,
-    error        TEXT
+    error        TEXT,
+    node         TEXT,                         -- the node that runs it (schema 8)
+    heartbeat_at TEXT                          -- its node's last sign of life (schema 8)
 );
 CREATE INDEX noise_runs_tenant ON noise_runs(tenant_id, created_at);
 CREATE INDEX noise_runs_status ON noise_runs(status);

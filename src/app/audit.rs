@@ -212,6 +212,7 @@ pub fn verify_chain(
     Ok(Verified {
         records: walk.records,
         anchored_at,
+        anchored: path.is_some(),
         head_losses: audit::head_losses(&conn).map_err(|e| e.to_string())?,
     })
 }
@@ -222,6 +223,9 @@ pub struct Verified {
     /// When the head was anchored (Unix seconds; `None` for heads of the first format). A
     /// server anchors every second: an old head is expected only when none has run since.
     pub anchored_at: Option<i64>,
+    /// Whether the chain's end was checked against a head file (none on PostgreSQL without
+    /// `LABGATE_AUDIT_HEAD`).
+    pub anchored: bool,
     /// When the head file was found missing or not authentic (time, record): records removed
     /// from the end before then could not be detected.
     pub head_losses: Vec<(String, i64)>,

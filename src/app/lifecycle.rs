@@ -52,7 +52,11 @@ pub fn open_for_server(config: &Config) -> Result<(Pool, Unsealed), String> {
         }
     }
     store::write_blocking(&pool, |tx| {
-        store::noise::fail_unfinished(tx, "the server stopped before the run finished")
+        store::noise::fail_unfinished(
+            tx,
+            &config.node,
+            "the server stopped before the run finished",
+        )
     })
     .map_err(cannot)?;
     Ok((pool, unsealed))

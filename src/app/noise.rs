@@ -118,6 +118,7 @@ pub async fn queue_run(app: &App, actor: Actor, r: RunRequest) -> AppResult<Run>
         tenant(&actor),
         actor.template.actor_id.clone().unwrap_or_default(),
     );
+    let node = app.config.node.clone();
     let (profile, trigger) = (r.profile, r.trigger);
     let details = json!({"profile": profile, "count": count, "sink": sink_ref, "trigger": trigger});
     let mut ev = actor.event("noise.run", String::new(), details);
@@ -136,6 +137,7 @@ pub async fn queue_run(app: &App, actor: Actor, r: RunRequest) -> AppResult<Run>
                 trigger,
                 schedule_id: None,
                 created_by: &by,
+                node: &node,
             };
             let run = noise::create_run(tx, new)?;
             ev.target = Some(format!("noise_run:{}", run.id));

@@ -36,6 +36,10 @@ fn open(t: &Target) -> Result<(Pool, crate::store::keys::Unsealed), String> {
 }
 
 fn absolute(p: &Path) -> PathBuf {
+    if p.to_str().is_some_and(crate::store::pg::is_url) {
+        // Not a path: shown as given, without its password.
+        return PathBuf::from(crate::store::shown(p));
+    }
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
@@ -65,7 +69,11 @@ pub(crate) fn existing(t: &Target) -> Result<(), String> {
 /// The use cases' context for a command: no cache of its own (the epoch tells a running
 /// server), hashing on this thread's pool. A database it creates is named, with its key file.
 pub(crate) fn app(t: &Target) -> Result<App, String> {
-    let created = !t.db.exists();
+    let created = if t.db.to_str().is_some_and(crate::store::pg::is_url) {
+        crate::app::lifecycle::schema_version_of(&t.db)? == 0
+    } else {
+        !t.db.exists()
+    };
     let (pool, keys) = open(t)?;
     if created {
         eprintln!(
@@ -188,8 +196,12 @@ pub fn audit_verify(t: &Target, head: Option<&Path>) -> Result<(), String> {
                 );
             }
         }
-        None => println!(
+        None if v.anchored => println!(
             "audit chain intact: {} records, its end anchored",
+            v.records
+        ),
+        None => println!(
+            "audit chain intact: {} records; its end is not anchored here (no head file: set LABGATE_AUDIT_HEAD, or forward the audit records)",
             v.records
         ),
     }

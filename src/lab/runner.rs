@@ -181,9 +181,10 @@ pub async fn drain(app: &App, runner: &Runner, grace: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let pool = app.pool.clone();
+    let node = app.config.node.clone();
     let _ = tokio::task::spawn_blocking(move || {
         store::write_blocking(&pool, |tx| {
-            noise::fail_unfinished(tx, "the server shut down before the run finished")
+            noise::fail_unfinished(tx, &node, "the server shut down before the run finished")
         })
     })
     .await;

@@ -30,6 +30,7 @@ fn next(expr: &str, after: DateTime<Utc>) -> Option<String> {
 /// left due for the first tick) or not at all (`skip`, moved to their next time).
 pub fn catch_up(state: &App, now: DateTime<Utc>) -> StoreResult<Vec<events::Event>> {
     store::write_blocking(&state.pool, |tx| {
+        store::pg::lock_scheduler(tx)?;
         let mut emitted = vec![];
         for s in noise::due(tx, &time::fmt(now))? {
             if s.misfire == "skip" {
@@ -50,6 +51,9 @@ pub fn catch_up(state: &App, now: DateTime<Utc>) -> StoreResult<Vec<events::Even
 /// is unfinished is skipped (and the skip recorded).
 pub fn tick(state: &App, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<events::Event>)> {
     store::write_blocking(&state.pool, |tx| {
+        // Every node ticks; one at a time, each seeing what the one before moved, so a
+        // schedule fires once per time across them (SPEC §15).
+        store::pg::lock_scheduler(tx)?;
         let mut runs = vec![];
         let mut emitted = vec![];
         let at = time::fmt(now);
@@ -89,6 +93,7 @@ pub fn tick(state: &App, now: DateTime<Utc>) -> StoreResult<(Vec<Run>, Vec<event
                     trigger: "schedule",
                     schedule_id: Some(&s.id),
                     created_by: "scheduler",
+                    node: &state.config.node,
                 },
             )?;
             noise::fired(tx, &s.id, &at, &run.id, following.as_deref())?;
@@ -154,6 +159,39 @@ fn scheduler_event(
     }
 }
 
+/// How often a node renews the leases of its runs (PostgreSQL), in seconds.
+const LEASE_EVERY_S: i64 = 5;
+/// A run whose node has not renewed its lease for this long is failed by another node: its
+/// node died (SPEC §15: within a minute).
+const LEASE_S: i64 = 20;
+
+/// Several nodes on PostgreSQL: renews this node's runs' leases, and fails the runs of nodes
+/// that stopped renewing theirs (announced like any failed run).
+pub fn leases(app: &App, now: DateTime<Utc>) -> StoreResult<()> {
+    let node = app.config.node.clone();
+    let at = time::fmt(now);
+    let before = time::fmt(now - chrono::Duration::seconds(LEASE_S));
+    let emitted = store::write_blocking(&app.pool, |tx| {
+        noise::heartbeat(tx, &node, &at)?;
+        let mut emitted = vec![];
+        for (tenant, run, dead, sent) in noise::fail_abandoned(tx, &node, &before, &at)? {
+            log::warn!("noise run {run} failed: its node {dead} stopped answering");
+            let error = format!("the node running it ({dead}) stopped answering");
+            emitted.push(events::emit(
+                tx,
+                Some(&tenant),
+                "noise.run.finished",
+                &json!({"run_id": run, "status": "failed", "events_sent": sent, "error": error}),
+            )?);
+        }
+        Ok(emitted)
+    })?;
+    for e in emitted {
+        app.events.publish(e);
+    }
+    Ok(())
+}
+
 /// One tick with its side effects: events published, runs started.
 pub fn tick_and_start(
     app: &App,
@@ -183,6 +221,14 @@ pub async fn run(app: App, runner: Arc<Runner>) {
         tokio::time::sleep(Duration::from_millis(ms.max(1))).await;
         if runner.stopping.load(std::sync::atomic::Ordering::SeqCst) || app.shutting_down() {
             break;
+        }
+        if app.pool.engine() == store::Engine::Postgres
+            && time::now().timestamp() % LEASE_EVERY_S == 0
+        {
+            let a = app.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || leases(&a, time::now())).await {
+                log::warn!("the runs' leases were not renewed: {e}");
+            }
         }
         let (s, r) = (app.clone(), runner.clone());
         if let Ok(Err(e)) =

@@ -77,6 +77,18 @@ impl<'c> Db<'c> {
         }
     }
 
+    /// The parameters for this engine's form of a statement (`pick`).
+    pub fn pick_params<'p>(
+        &self,
+        sqlite: &'p [&'p dyn Param],
+        postgres: &'p [&'p dyn Param],
+    ) -> &'p [&'p dyn Param] {
+        match self.engine() {
+            Engine::Sqlite => sqlite,
+            Engine::Postgres => postgres,
+        }
+    }
+
     pub fn audit_key(&self) -> Option<&'c DataKey> {
         self.audit_key
     }

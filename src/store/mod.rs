@@ -350,9 +350,13 @@ enum FileFault {
 }
 
 /// The schema version this binary writes and understands.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 /// The whole current schema, for a new database.
 const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// Schema 8: each noise run's node and its lease (SPEC §15), on both engines.
+const RUN_OWNERS: &str = "ALTER TABLE noise_runs ADD COLUMN node TEXT;
+     ALTER TABLE noise_runs ADD COLUMN heartbeat_at TEXT;";
 
 /// The tables schema 7 added: the part of `schema.sql` between its passkeys heading and the
 /// end marker, so the migration makes exactly what a new database gets (and nothing a later
@@ -653,6 +657,9 @@ pub fn migrate(pool: &Pool) -> Result<bool, String> {
             }
             if version < 7 {
                 tx.execute_batch(passkey_tables())?;
+            }
+            if version < 8 {
+                tx.execute_batch(RUN_OWNERS)?;
             }
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -170,14 +170,16 @@ pub struct NewRun<'a> {
     pub trigger: &'a str,
     pub schedule_id: Option<&'a str>,
     pub created_by: &'a str,
+    /// The node that runs it (SPEC §15): its owner, which keeps its lease.
+    pub node: &'a str,
 }
 
 pub fn create_run(conn: &Db, n: NewRun) -> StoreResult<Run> {
     let id = new_id();
     conn.execute(
-        "INSERT INTO noise_runs (id, tenant_id, profile, count, seed, sink_id, sink_name, status, trigger, schedule_id, created_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11)",
-        params![id, n.tenant_id, n.profile, n.count, n.seed, n.sink.id, n.sink.name, n.trigger, n.schedule_id, n.created_by, time::fmt(time::now())],
+        "INSERT INTO noise_runs (id, tenant_id, profile, count, seed, sink_id, sink_name, status, trigger, schedule_id, created_by, created_at, node, heartbeat_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?12, ?11)",
+        params![id, n.tenant_id, n.profile, n.count, n.seed, n.sink.id, n.sink.name, n.trigger, n.schedule_id, n.created_by, time::fmt(time::now()), n.node],
     )?;
     run(conn, n.tenant_id, &id)?.ok_or(StoreError::NotFound)
 }
@@ -246,10 +248,47 @@ pub fn finish(conn: &Db, id: &str, sent: i64, error: Option<&str>) -> StoreResul
 }
 
 /// Runs left queued or running by a previous process (it stopped before they finished).
-pub fn fail_unfinished(conn: &Db, reason: &str) -> StoreResult<usize> {
+/// Fails the runs a stopped server left unfinished: on SQLite every one (one server per file);
+/// on PostgreSQL only `node`'s own (and those of no node), the others belong to nodes still
+/// running (`fail_abandoned` takes care of those whose node died).
+pub fn fail_unfinished(conn: &Db, node: &str, reason: &str) -> StoreResult<usize> {
     conn.execute(
-        "UPDATE noise_runs SET status = 'failed', error = ?1, finished_at = ?2 WHERE status IN ('queued', 'running')",
-        params![reason, time::fmt(time::now())],
+        conn.pick(
+            "UPDATE noise_runs SET status = 'failed', error = ?1, finished_at = ?2 WHERE status IN ('queued', 'running')",
+            "UPDATE noise_runs SET status = 'failed', error = ?1, finished_at = ?2
+              WHERE status IN ('queued', 'running') AND (node IS NULL OR node = ?3)",
+        ),
+        &conn.pick_params(
+            params![reason, time::fmt(time::now())],
+            params![reason, time::fmt(time::now()), node],
+        ),
+    )
+}
+
+/// `node` is alive: its unfinished runs' lease runs on from `now`.
+pub fn heartbeat(conn: &Db, node: &str, now: &str) -> StoreResult<usize> {
+    conn.execute(
+        "UPDATE noise_runs SET heartbeat_at = ?2 WHERE node = ?1 AND status IN ('queued', 'running')",
+        params![node, now],
+    )
+}
+
+/// Fails the unfinished runs of other nodes whose last heartbeat is older than `before` (their
+/// node died): the failed runs, as (tenant, run, node, events sent).
+pub fn fail_abandoned(
+    conn: &Db,
+    node: &str,
+    before: &str,
+    now: &str,
+) -> StoreResult<Vec<(String, String, String, i64)>> {
+    conn.query_map(
+        "UPDATE noise_runs SET status = 'failed', finished_at = ?3,
+                error = 'the node running it (' || node || ') stopped answering'
+          WHERE status IN ('queued', 'running') AND node IS NOT NULL AND node <> ?1
+            AND heartbeat_at < ?2
+          RETURNING tenant_id, id, node, events_sent",
+        params![node, before, now],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )
 }
 

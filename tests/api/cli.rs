@@ -404,6 +404,8 @@ fn a_version_1_database_is_upgraded_in_place_and_its_keys_sealed() {
              ALTER TABLE api_keys DROP COLUMN expiry_noticed_at;
              DROP TABLE passkey_ceremonies;
              DROP TABLE passkeys;
+             ALTER TABLE noise_runs DROP COLUMN node;
+             ALTER TABLE noise_runs DROP COLUMN heartbeat_at;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -183,3 +183,130 @@ async fn a_revocation_on_one_node_is_refused_on_the_other_within_a_second() {
     println!("user disabled on B, refused on A after {lag:?}");
     assert!(lag < Duration::from_secs(1), "{lag:?}");
 }
+
+/// A collector that takes connections and never answers: a run sending to it stays running.
+fn silent_collector() -> (u16, std::net::TcpListener) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let held = l.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut open = vec![];
+        while let Ok((s, _)) = held.accept() {
+            open.push(s);
+        }
+    });
+    (port, l)
+}
+
+#[tokio::test]
+async fn the_runs_of_a_node_killed_mid_run_are_failed_by_another_node() {
+    let Some(pair) = Pair::new() else {
+        return;
+    };
+    let mut a = pair.node("a");
+    let b = pair.node("b");
+    let client = reqwest::Client::new();
+    let admin = first_admin(&a, &client).await;
+    let jwt = admin["token"].as_str().unwrap().to_string();
+    let (port, _collector) = silent_collector();
+    let res = client
+        .post(a.url("/api/noise/sinks"))
+        .bearer_auth(&jwt)
+        .json(&json!({"name": "held", "kind": "http", "url": format!("http://127.0.0.1:{port}/ingest"), "batch_size": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = client
+        .post(a.url("/api/noise/run"))
+        .bearer_auth(&jwt)
+        .json(&json!({"profile": "dns", "count": 1000, "sink": "held"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let run = json_of(res).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    let status = async |p: &Proc| {
+        json_of(
+            client
+                .get(p.url(&format!("/api/noise/runs/{id}")))
+                .bearer_auth(&jwt)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    };
+    within(async || status(&b).await["status"] == "running").await;
+    // A second node starting meanwhile leaves A's run alone: it is A's.
+    let c = pair.node("c");
+    assert_eq!(status(&c).await["status"], "running");
+    a.kill();
+    let t0 = Instant::now();
+    let failed = loop {
+        let r = status(&b).await;
+        if r["status"] == "failed" {
+            break r;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "still {r}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    println!(
+        "the run of a killed node was failed after {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("(a) stopped answering"),
+        "{failed}"
+    );
+}
+
+#[tokio::test]
+async fn a_schedule_fires_once_across_two_nodes_ticking_at_the_same_time() {
+    use labgate::lab::scheduler;
+    if !on_postgres() {
+        return;
+    }
+    let a = spawn_app().await;
+    let (db, key) = (a.state.config.db.clone(), a.state.config.key_file.clone());
+    let b = spawn_with(move |c| {
+        c.db = db;
+        c.key_file = key;
+        c.node = "b".into();
+    })
+    .await;
+    assert_ne!(a.state.config.node, b.state.config.node);
+    let admin = a.admin().await;
+    let res = a
+        .send_json(
+            reqwest::Method::POST,
+            "/api/noise/schedules",
+            &admin.jwt,
+            json!({"name": "minutely", "cron": "* * * * *", "profile": "dns", "count": 1}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let s: Value = res.json().await.unwrap();
+    let mut at = chrono::DateTime::parse_from_rfc3339(s["next_run_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    // Three times, each ticked by both nodes at once.
+    for _ in 0..3 {
+        let (x, y) = (a.state.app.clone(), b.state.app.clone());
+        let fired = std::thread::scope(|s| {
+            let one = s.spawn(|| scheduler::tick(&x, at).map(|r| (r.0.len(), r.1.len())));
+            let two = s.spawn(|| scheduler::tick(&y, at).map(|r| (r.0.len(), r.1.len())));
+            one.join().unwrap().unwrap().0 + two.join().unwrap().unwrap().0
+        });
+        assert_eq!(fired, 1, "one run for the time {at}");
+        // (the run is not started here: finished, so the next time does not overlap it)
+        a.sql("UPDATE noise_runs SET status = 'succeeded'");
+        at += chrono::Duration::minutes(1);
+    }
+    assert_eq!(a.audit("noise.schedule.fire").len(), 3);
+    assert!(a.db(|db| labgate::store::audit::verify(db).unwrap().is_ok()));
+}

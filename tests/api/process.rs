@@ -86,6 +86,12 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// `kill -9`: the process ends at once, without a word.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn setup_token(&self) -> Option<String> {
         let log = self.log.lock().unwrap();
         log.lines()
