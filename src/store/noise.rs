@@ -258,7 +258,7 @@ pub fn fail_unfinished(conn: &Db, node: &str, reason: &str) -> StoreResult<usize
             "UPDATE noise_runs SET status = 'failed', error = ?1, finished_at = ?2
               WHERE status IN ('queued', 'running') AND (node IS NULL OR node = ?3)",
         ),
-        &conn.pick_params(
+        conn.pick_params(
             params![reason, time::fmt(time::now())],
             params![reason, time::fmt(time::now()), node],
         ),
