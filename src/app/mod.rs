@@ -487,6 +487,26 @@ impl App {
         }
     }
 
+    /// A platform event another node raised, for this node's subscribers. (Called on the
+    /// PostgreSQL runtime's thread, which must never wait for a connection: an event that
+    /// came as its id alone is read on a thread of its own.)
+    pub fn event_elsewhere(&self, payload: &str) {
+        match crate::store::events::from_notice(payload) {
+            None => {}
+            Some(Ok(e)) => self.events.publish(e),
+            Some(Err(id)) => {
+                let app = self.clone();
+                std::thread::spawn(move || {
+                    if let Ok(Some(e)) = crate::store::run_blocking(&app.pool, |db| {
+                        crate::store::events::get(db, id)
+                    }) {
+                        app.events.publish(e);
+                    }
+                });
+            }
+        }
+    }
+
     /// What another node's commit changed (`tell_nodes`), applied to this node's caches; a
     /// node's own notices are already applied.
     pub fn changed_elsewhere(&self, payload: &str) {
@@ -511,17 +531,12 @@ struct NodeChanges {
     changes: Vec<Invalidation>,
 }
 
-/// This process among those on one database: a random name of its own, so two processes
-/// never take each other's notices for their own (a command beside a server on one host, two
-/// servers given one node name by mistake).
 fn origin() -> &'static str {
-    static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ORIGIN.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+    crate::store::pg::origin()
 }
 
-/// The largest notice PostgreSQL delivers is 8000 bytes: a longer list is sent as
-/// `Everything`.
-const NOTICE_MAX: usize = 7000;
+/// Past what a notice carries, the list is sent as `Everything`.
+const NOTICE_MAX: usize = crate::store::pg::NOTICE_MAX;
 
 /// On PostgreSQL, tells the other nodes (at commit, with the change) what their caches must
 /// drop: a change takes effect on every node, not just this one (SPEC §15).

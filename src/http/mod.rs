@@ -112,6 +112,7 @@ fn listen_to_other_nodes(state: &web::Data<AppState>) {
             };
             match notice {
                 crate::store::pg::Notice::Changed(payload) => state.app.changed_elsewhere(payload),
+                crate::store::pg::Notice::Event(payload) => state.app.event_elsewhere(payload),
                 crate::store::pg::Notice::Lost => state.app.changed_outside(),
                 crate::store::pg::Notice::Tick => {}
             }

@@ -2,7 +2,7 @@
 
 use super::db::{Db, Row};
 use crate::params;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::StoreResult;
@@ -28,6 +28,25 @@ pub fn emit(conn: &Db, tenant_id: Option<&str>, kind: &str, data: &Value) -> Sto
         params![tenant_id, kind, data.to_string(), now],
         |r| r.get(0),
     )?;
+    if conn.engine() == super::Engine::Postgres {
+        // The other nodes' subscribers get it too, at commit (SPEC §15).
+        let notice = Notice {
+            origin: super::pg::origin().to_string(),
+            id,
+            kind: kind.to_string(),
+            data: data.clone(),
+            created_at: now.clone(),
+            tenant_id: tenant_id.map(str::to_string),
+        };
+        let text = serde_json::to_string(&notice).unwrap_or_default();
+        // Past what NOTIFY carries, the others read it from the table by its id.
+        let text = if text.len() > super::pg::NOTICE_MAX {
+            serde_json::json!({"origin": notice.origin, "id": id}).to_string()
+        } else {
+            text
+        };
+        super::pg::notify_on(conn, super::pg::EVENTS_CHANNEL, &text)?;
+    }
     Ok(Event {
         id,
         kind: kind.to_string(),
@@ -35,6 +54,51 @@ pub fn emit(conn: &Db, tenant_id: Option<&str>, kind: &str, data: &Value) -> Sto
         created_at: now,
         tenant_id: tenant_id.map(str::to_string),
     })
+}
+
+/// An event as the other nodes receive it: the event, and the process that raised it; an event
+/// too large for a notice comes as its id alone.
+#[derive(Serialize, Deserialize)]
+struct Notice {
+    origin: String,
+    id: i64,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+}
+
+/// What another process's event notice holds: the event, or its id when it was too large to
+/// carry (`Err`, read it with `get`). `None` for this process's own (published already) and
+/// for what is not understood.
+pub fn from_notice(payload: &str) -> Option<Result<Event, i64>> {
+    let n = serde_json::from_str::<Notice>(payload).ok()?;
+    if n.origin == super::pg::origin() {
+        return None;
+    }
+    if n.kind.is_empty() {
+        return Some(Err(n.id));
+    }
+    Some(Ok(Event {
+        id: n.id,
+        kind: n.kind,
+        data: n.data,
+        created_at: n.created_at,
+        tenant_id: n.tenant_id,
+    }))
+}
+
+/// One event by its id.
+pub fn get(conn: &Db, id: i64) -> StoreResult<Option<Event>> {
+    super::optional(conn.query_row(
+        "SELECT id, type, data, created_at, tenant_id FROM events WHERE id = ?1",
+        params![id],
+        row,
+    ))
 }
 
 fn row(r: &Row) -> StoreResult<Event> {

@@ -226,13 +226,27 @@ pub fn lock_scheduler(tx: &super::Db) -> StoreResult<()> {
 
 /// Where nodes tell each other what a commit changed (`NOTIFY`, delivered at commit).
 pub const CHANGES_CHANNEL: &str = "labgate_changes";
+/// Where nodes tell each other of the platform events a commit raised.
+pub const EVENTS_CHANNEL: &str = "labgate_events";
+/// The largest notice PostgreSQL delivers is 8000 bytes; past this, a notice says less.
+pub const NOTICE_MAX: usize = 7000;
+
+/// This process among those on one database: a random name of its own, so two processes
+/// never take each other's notices for their own (a command beside a server on one host, two
+/// servers given one node name by mistake).
+pub fn origin() -> &'static str {
+    static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+}
 
 /// Tells every node listening, at commit, what this transaction changed (`payload` is JSON).
 pub fn notify(tx: &super::Db, payload: &str) -> StoreResult<()> {
-    tx.execute(
-        "SELECT pg_notify(?1, ?2)",
-        crate::params![CHANGES_CHANNEL, payload],
-    )?;
+    notify_on(tx, CHANGES_CHANNEL, payload)
+}
+
+/// `notify` on a channel of the listener's.
+pub fn notify_on(tx: &super::Db, channel: &str, payload: &str) -> StoreResult<()> {
+    tx.execute("SELECT pg_notify(?1, ?2)", crate::params![channel, payload])?;
     Ok(())
 }
 
@@ -240,6 +254,8 @@ pub fn notify(tx: &super::Db, payload: &str) -> StoreResult<()> {
 pub enum Notice<'a> {
     /// Another process's commit (its `notify` payload).
     Changed(&'a str),
+    /// A platform event a commit raised (an `events::emit` notice; this process's own too).
+    Event(&'a str),
     /// The connection was lost and made again: what came meanwhile is unknown.
     Lost,
     /// A second passed (the answer says whether to go on listening).
@@ -261,8 +277,13 @@ pub fn listen(target: Target, on: Arc<dyn Fn(Notice) -> bool + Send + Sync>) {
                     first = false;
                     loop {
                         match tokio::time::timeout(tick, notices.recv()).await {
-                            Ok(Some(payload)) => {
-                                if !on(Notice::Changed(&payload)) {
+                            Ok(Some((channel, payload))) => {
+                                let notice = if channel == EVENTS_CHANNEL {
+                                    Notice::Event(&payload)
+                                } else {
+                                    Notice::Changed(&payload)
+                                };
+                                if !on(notice) {
                                     break 'connect;
                                 }
                             }
@@ -295,13 +316,13 @@ async fn listening(
 ) -> Result<
     (
         tokio_postgres::Client,
-        tokio::sync::mpsc::UnboundedReceiver<String>,
+        tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
     ),
     tokio_postgres::Error,
 > {
     fn drive<S>(
         mut conn: tokio_postgres::Connection<tokio_postgres::Socket, S>,
-    ) -> tokio::sync::mpsc::UnboundedReceiver<String>
+    ) -> tokio::sync::mpsc::UnboundedReceiver<(String, String)>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -311,7 +332,9 @@ async fn listening(
             let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
             while let Some(Ok(m)) = messages.next().await {
                 if let tokio_postgres::AsyncMessage::Notification(n) = m
-                    && tx.send(n.payload().to_string()).is_err()
+                    && tx
+                        .send((n.channel().to_string(), n.payload().to_string()))
+                        .is_err()
                 {
                     break;
                 }
@@ -330,7 +353,9 @@ async fn listening(
         }
     };
     client
-        .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+        .batch_execute(&format!(
+            "LISTEN {CHANGES_CHANNEL}; LISTEN {EVENTS_CHANNEL}"
+        ))
         .await?;
     Ok((client, rx))
 }

@@ -310,3 +310,97 @@ async fn a_schedule_fires_once_across_two_nodes_ticking_at_the_same_time() {
     assert_eq!(a.audit("noise.schedule.fire").len(), 3);
     assert!(a.db(|db| labgate::store::audit::verify(db).unwrap().is_ok()));
 }
+
+#[tokio::test]
+async fn a_subscriber_on_one_node_sees_what_another_node_raised() {
+    let Some(pair) = Pair::new() else {
+        return;
+    };
+    let a = pair.node("a");
+    let b = pair.node("b");
+    let client = reqwest::Client::new();
+    let admin = first_admin(&a, &client).await;
+    let jwt = admin["token"].as_str().unwrap().to_string();
+    let mut stream = client
+        .get(b.url("/api/platform-status/events"))
+        .bearer_auth(&jwt)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let res = client
+        .post(a.url("/api/sessions/start"))
+        .bearer_auth(&jwt)
+        .json(&json!({"name": "red team day"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let t0 = Instant::now();
+    let mut seen = String::new();
+    while !seen.contains("event: exercise.started") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+            .await
+            .expect("an event within 5 s")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    println!(
+        "an event raised on A reached a subscriber on B after {:?}",
+        t0.elapsed()
+    );
+    assert!(seen.contains("red team day"), "{seen}");
+}
+
+#[tokio::test]
+async fn concurrent_writes_through_two_nodes_make_one_chain_that_verifies() {
+    let Some(pair) = Pair::new() else {
+        return;
+    };
+    let a = pair.node("a");
+    let b = pair.node("b");
+    let client = reqwest::Client::new();
+    let admin = first_admin(&a, &client).await;
+    let jwt = admin["token"].as_str().unwrap().to_string();
+    let writes = (0..60).map(|i| {
+        let (client, jwt) = (client.clone(), jwt.clone());
+        let url = if i % 2 == 0 {
+            a.url("/api/tokens")
+        } else {
+            b.url("/api/tokens")
+        };
+        async move {
+            client
+                .post(url)
+                .bearer_auth(jwt)
+                .json(&json!({"name": format!("t{i}"), "expires_in": "30d"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let answers = futures_util::future::join_all(writes).await;
+    assert!(answers.iter().all(|s| s.as_u16() == 201), "{answers:?}");
+    let out = labgate_command()
+        .env("LABGATE_DB", &pair.db)
+        .env("LABGATE_KEY_FILE", pair.dir.path().join("labgate.key"))
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: u64 = said
+        .split_whitespace()
+        .nth(3)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    // the chain's start, setup, sign-in and sixty token records at least, in one chain
+    assert!(records >= 63, "{said}");
+}
