@@ -19,6 +19,105 @@ pub struct Summary {
     pub audit_records: i64,
 }
 
+/// What `copy_database` copied.
+pub struct Copied {
+    pub tables: usize,
+    pub rows: u64,
+    pub audit_records: u64,
+    pub head_seq: i64,
+}
+
+/// Copies the appliance of `from` (opened with `key_file`) into `to`, a new database on
+/// either engine, then verifies the copy: every table's rows counted on both sides, the copy's
+/// audit chain walked under the audit key, its end the source's. A SQLite copy gets its
+/// anchored head beside it (as a backup does). A copy that fails is removed (a SQLite file) or
+/// left without rows (PostgreSQL: the transaction is rolled back).
+pub fn copy_database(from: &Path, key_file: &Path, to: &Path) -> Result<Copied, String> {
+    use crate::store::copy;
+    if store::shown(from) == store::shown(to) {
+        return Err("--to is the database copied".into());
+    }
+    let to_pg = to.to_str().is_some_and(store::pg::is_url);
+    let new = if to_pg {
+        store::schema_version_of(to).map_err(|e| format!("--to: {e}"))? == 0
+    } else {
+        std::fs::metadata(to).map(|m| m.len() == 0).unwrap_or(true)
+    };
+    if !new {
+        return Err(format!(
+            "--to: {} holds a database already; a copy goes into a new one",
+            store::shown(to)
+        ));
+    }
+    let (source, keys) = store::keys::open_database(from, key_file)?;
+    let out = (|| -> Result<Copied, String> {
+        let target = store::open_keyed(to, &keys.audit_mac)
+            .map_err(|e| format!("--to: cannot open {}: {e}", store::shown(to)))?;
+        store::migrate(&target).map_err(|e| format!("--to: {e}"))?;
+        let tables = copy::tables().map_err(|e| e.to_string())?;
+        let lease = source.get().map_err(|e| e.to_string())?;
+        let src = lease.db();
+        let rows = store::write_blocking(&target, |tx| {
+            // The new schema's own first rows (its default tenant) give way to the source's.
+            for t in tables.iter().rev() {
+                tx.execute(&format!("DELETE FROM {}", t.name), crate::params![])?;
+            }
+            let mut rows = 0;
+            for t in &tables {
+                rows += copy::table(&src, tx, t)?;
+            }
+            copy::continue_sequences(tx)?;
+            Ok(rows)
+        })
+        .map_err(|e| format!("cannot copy: {e}"))?;
+        let lease_to = target.get().map_err(|e| e.to_string())?;
+        let dst = lease_to.db();
+        for t in &tables {
+            let (a, b) = (
+                copy::count(&src, &t.name).map_err(|e| e.to_string())?,
+                copy::count(&dst, &t.name).map_err(|e| e.to_string())?,
+            );
+            if a != b {
+                return Err(format!(
+                    "the copy does not verify: {} has {a} rows in the source, {b} in the copy",
+                    t.name
+                ));
+            }
+        }
+        let walk = audit::verify(&dst)
+            .map_err(|e| e.to_string())?
+            .map_err(|bad| format!("the copy's audit chain does not verify: {bad}"))?;
+        if walk.head != audit::head(&src).map_err(|e| e.to_string())? {
+            return Err("the copy's audit chain does not end where the source's does".into());
+        }
+        if !to_pg && walk.head.0 > 0 {
+            let head = Head::new(
+                &keys.audit_mac,
+                walk.head.0,
+                &walk.head.1,
+                chrono::Utc::now().timestamp(),
+            );
+            audit_head::write(&head_of(to), &head)
+                .map_err(|e| format!("cannot write {}: {e}", head_of(to).display()))?;
+        }
+        Ok(Copied {
+            tables: tables.len(),
+            rows,
+            audit_records: walk.records,
+            head_seq: walk.head.0,
+        })
+    })();
+    if out.is_err() && !to_pg {
+        let _ = std::fs::remove_file(to);
+        for suffix in ["-wal", "-shm"] {
+            let mut p = to.as_os_str().to_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
+    }
+    out
+}
+
 /// `FILE.audit-head`: where a copy's own head lives.
 pub fn head_of(file: &Path) -> PathBuf {
     audit_head::beside(file)

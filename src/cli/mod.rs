@@ -73,6 +73,9 @@ pub enum Command {
     /// The appliance's keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Whole databases
+    #[command(subcommand)]
+    Db(DbCommand),
     /// TLS certificates
     #[command(subcommand)]
     Cert(CertCommand),
@@ -131,6 +134,27 @@ pub enum CertCommand {
         /// the directory the two files are written in
         #[arg(long, default_value = ".")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Copy a whole appliance into a new database (SQLite to PostgreSQL, or back)
+    ///
+    /// Each side is a SQLite file or a postgres:// URL, as LABGATE_DB takes. The target must be
+    /// new (a file that does not exist, or a PostgreSQL database without labgate's schema).
+    /// Every table is copied row for row in one transaction, the audit chain included, and the
+    /// copy is verified (its rows counted, its chain walked, its end the source's) before this
+    /// answers. The keys stay sealed under the same key file (--key-file / LABGATE_KEY_FILE,
+    /// default: the source's). Stop the servers on the source first, or what they write
+    /// meanwhile is not in the copy.
+    Copy {
+        /// the database copied (default: LABGATE_DB)
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// the new database
+        #[arg(long)]
+        to: PathBuf,
     },
 }
 
@@ -324,6 +348,11 @@ pub fn main() -> i32 {
         Some(Command::Restore { from }) => admin::restore(&target, &from),
         Some(Command::Keys(KeysCommand::RotateSigning)) => {
             admin::rotate_signing(&target, &cli.serve)
+        }
+        Some(Command::Db(DbCommand::Copy { from, to })) => {
+            let from = from.clone().unwrap_or_else(|| cli.db.clone());
+            let key_file = crate::app::lifecycle::default_key_file(&from, cli.key_file.as_deref());
+            admin::copy(&admin::Target { db: from, key_file }, &to)
         }
         Some(Command::Scan { .. } | Command::Man) => Ok(()),
     };

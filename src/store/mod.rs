@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod audit_head;
 pub mod backup;
+pub mod copy;
 pub mod db;
 pub mod events;
 pub mod exercises;

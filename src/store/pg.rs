@@ -160,11 +160,31 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+/// Columns SQLite's schema declares as text that hold bytes (the encrypted TOTP secrets):
+/// `bytea` on PostgreSQL.
+pub fn bytes_in_text(table: &str, column: &str) -> bool {
+    table == "users" && matches!(column, "totp_secret" | "totp_pending")
+}
+
 /// SQLite's schema in PostgreSQL's types: integers are 64-bit, blobs are `bytea`, the
 /// sequence columns are identities, and every table has SQLite's `rowid`.
 pub fn schema(sqlite: &str) -> String {
     let mut out = String::with_capacity(sqlite.len());
+    let mut table = String::new();
     for line in sqlite.lines() {
+        if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+            table = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+        let column = line.split_whitespace().next().unwrap_or_default();
+        if bytes_in_text(&table, column) {
+            out.push_str(&line.replacen(" TEXT", " BYTEA", 1));
+            out.push('\n');
+            continue;
+        }
         // SQLite's tables have a `rowid` in insertion order, which the store's lists use to
         // order rows made in the same second; PostgreSQL's get one of their own.
         if line.starts_with("CREATE TABLE ") && line.trim_end().ends_with('(') {

@@ -404,3 +404,90 @@ async fn concurrent_writes_through_two_nodes_make_one_chain_that_verifies() {
     // the chain's start, setup, sign-in and sixty token records at least, in one chain
     assert!(records >= 63, "{said}");
 }
+
+#[tokio::test]
+async fn db_copy_takes_an_appliance_from_sqlite_to_postgres_and_back() {
+    let Some(pg) = postgres_database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let (sqlite, key) = (
+        dir.path().join("labgate.db"),
+        dir.path().join("labgate.db.key"),
+    );
+    // An appliance on SQLite, with a person and a token, stopped.
+    let secret = {
+        let p = start(dir.path(), &[]);
+        let admin = first_admin(&p, &client).await;
+        let made = json_of(
+            client
+                .post(p.url("/api/tokens"))
+                .bearer_auth(admin["token"].as_str().unwrap())
+                .json(&json!({"name": "ci", "expires_in": "30d"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        made["token"].as_str().unwrap().to_string()
+    };
+    let copy = |from: &str, to: &str| {
+        let out = labgate_command()
+            .env("LABGATE_KEY_FILE", &key)
+            .args(["db", "copy", "--from", from, "--to", to])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code(), said, err)
+    };
+    let (code, said, err) = copy(sqlite.to_str().unwrap(), &pg);
+    assert_eq!(code, Some(0), "{said} {err}");
+    assert!(said.contains("the chain verified"), "{said}");
+    // The copy serves: the same person signs in, the same token works.
+    let own = dir.path().join("node");
+    std::fs::create_dir_all(&own).unwrap();
+    let key_s = key.to_str().unwrap().to_string();
+    let p = start(&own, &[("LABGATE_DB", &pg), ("LABGATE_KEY_FILE", &key_s)]);
+    let res = client
+        .get(p.url("/api/ping"))
+        .header("authorization", format!("token {secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    first_login(&p, &client).await;
+    drop(p);
+    // A copy never goes over a database.
+    let (code, _, err) = copy(sqlite.to_str().unwrap(), &pg);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("holds a database already"), "{err}");
+    // And back into a new SQLite file, which verifies on its own.
+    let back = dir.path().join("back.db");
+    let (code, said, err) = copy(&pg, back.to_str().unwrap());
+    assert_eq!(code, Some(0), "{said} {err}");
+    let out = labgate_command()
+        .env("LABGATE_DB", &back)
+        .env("LABGATE_KEY_FILE", &key)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("its end anchored"));
+}
+
+/// The first admin of `first_admin` signs in again.
+async fn first_login(p: &Proc, client: &reqwest::Client) {
+    let res = client
+        .post(p.url("/api/auth/login"))
+        .json(&json!({"email": "ops@lab.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
