@@ -135,9 +135,24 @@ impl Target {
             }
         }))
         .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.shown)))?
-        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.shown)))?;
+        .map_err(|e| StoreError::Unavailable(format!("{}: {}", self.shown, chain(&e))))?;
         Ok(PgConn::new(made))
     }
+}
+
+/// An error and what caused it, as one line (a TLS handshake's failure says why).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// The pool's way to make and check PostgreSQL connections.

@@ -491,3 +491,72 @@ async fn first_login(p: &Proc, client: &reqwest::Client) {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn postgres_over_tls_is_verified_against_the_lab_ca() {
+    let (Some(db), Ok(ca)) = (
+        postgres_database(),
+        std::env::var("LABGATE_TEST_POSTGRES_CA"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("labgate.key");
+    let key_s = key.to_str().unwrap().to_string();
+    let tls = format!("{db}?sslmode=verify-full");
+    let migrate = |url: &str, ca: Option<&str>| {
+        let mut cmd = labgate_command();
+        cmd.env("LABGATE_DB", url)
+            .env("LABGATE_KEY_FILE", &key)
+            .arg("migrate");
+        if let Some(ca) = ca {
+            cmd.env("LABGATE_CA_FILE", ca);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // A server whose certificate nothing here vouches for is not spoken to.
+    let (ok, said) = migrate(&tls, None);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("certificate") || said.contains("Certificate"),
+        "{said}"
+    );
+    // A mode that would fall back to plaintext without a word is refused.
+    let (ok, said) = migrate(&format!("{db}?sslmode=prefer"), Some(&ca));
+    assert!(!ok && said.contains("sslmode=prefer"), "{said}");
+    // With the lab's CA, every connection of the server is TLS.
+    let (ok, said) = migrate(&tls, Some(&ca));
+    assert!(ok, "{said}");
+    let p = start(
+        dir.path(),
+        &[
+            ("LABGATE_DB", &tls),
+            ("LABGATE_KEY_FILE", &key_s),
+            ("LABGATE_CA_FILE", &ca),
+        ],
+    );
+    let h = json_of(reqwest::get(p.url("/api/health")).await.unwrap()).await;
+    assert_eq!(h["engine"], "postgres", "{h}");
+    let name = db.rsplit('/').next().unwrap().to_string();
+    let admin = format!("{}/postgres", postgres_base().unwrap());
+    let (all_tls, n): (bool, i64) = std::thread::spawn(move || {
+        let pool = labgate::store::open(std::path::Path::new(&admin)).unwrap();
+        let lease = pool.get().unwrap();
+        lease
+            .db()
+            .query_row(
+                "SELECT COALESCE(bool_and(s.ssl), false), COUNT(*) FROM pg_stat_ssl s
+                   JOIN pg_stat_activity a USING (pid) WHERE a.datname = ?1",
+                labgate::params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    assert!(n >= 2 && all_tls, "{n} connections, all TLS: {all_tls}");
+}
