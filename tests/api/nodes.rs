@@ -38,6 +38,34 @@ impl Pair {
     }
 }
 
+/// Two nodes on a new database, its first admin signed in through A: the pair, the nodes, a
+/// client and the admin's access token.
+async fn two_nodes() -> Option<(Pair, Proc, Proc, reqwest::Client, String)> {
+    let pair = Pair::new()?;
+    let (a, b) = (pair.node("a"), pair.node("b"));
+    let client = reqwest::Client::new();
+    let admin = first_admin(&a, &client).await;
+    let jwt = admin["token"].as_str().unwrap().to_string();
+    Some((pair, a, b, client, jwt))
+}
+
+/// A JSON request with the bearer token `jwt`.
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    jwt: &str,
+    body: Value,
+) -> reqwest::Response {
+    client
+        .request(method, url)
+        .bearer_auth(jwt)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn json_of(res: reqwest::Response) -> Value {
     res.json().await.unwrap()
 }
@@ -98,24 +126,20 @@ async fn two_nodes_issue_one_setup_token_and_name_their_engine_and_node() {
 
 #[tokio::test]
 async fn a_revocation_on_one_node_is_refused_on_the_other_within_a_second() {
-    let Some(pair) = Pair::new() else {
+    let Some((_pair, a, b, client, jwt)) = two_nodes().await else {
         return;
     };
-    let a = pair.node("a");
-    let b = pair.node("b");
-    let client = reqwest::Client::new();
-    let admin = first_admin(&a, &client).await;
-    let jwt = admin["token"].as_str().unwrap().to_string();
 
     // A token made on A, used (and so cached) on B, revoked on A.
     let made = json_of(
-        client
-            .post(a.url("/api/tokens"))
-            .bearer_auth(&jwt)
-            .json(&json!({"name": "ci", "expires_in": "30d"}))
-            .send()
-            .await
-            .unwrap(),
+        send(
+            &client,
+            reqwest::Method::POST,
+            a.url("/api/tokens"),
+            &jwt,
+            json!({"name": "ci", "expires_in": "30d"}),
+        )
+        .await,
     )
     .await;
     let secret = made["token"].as_str().unwrap().to_string();
@@ -145,13 +169,7 @@ async fn a_revocation_on_one_node_is_refused_on_the_other_within_a_second() {
     assert!(lag < Duration::from_secs(1), "{lag:?}");
 
     // A user disabled through B is refused on A, their session there included.
-    let res = client
-        .post(b.url("/api/admin/users"))
-        .bearer_auth(&jwt)
-        .json(&json!({"email": "dev@lab.example", "name": "Dev", "password": PASSWORD, "roles": ["viewer"]}))
-        .send()
-        .await
-        .unwrap();
+    let res = send(&client, reqwest::Method::POST, b.url("/api/admin/users"), &jwt, json!({"email": "dev@lab.example", "name": "Dev", "password": PASSWORD, "roles": ["viewer"]})).await;
     assert_eq!(res.status(), 201);
     let dev = json_of(res).await;
     let login = json_of(
@@ -171,13 +189,14 @@ async fn a_revocation_on_one_node_is_refused_on_the_other_within_a_second() {
             .send()
     };
     assert_eq!(me(&a).await.unwrap().status(), 200);
-    let res = client
-        .patch(b.url(&format!("/api/admin/users/{}", dev["id"].as_str().unwrap())))
-        .bearer_auth(&jwt)
-        .json(&json!({"status": "disabled"}))
-        .send()
-        .await
-        .unwrap();
+    let res = send(
+        &client,
+        reqwest::Method::PATCH,
+        b.url(&format!("/api/admin/users/{}", dev["id"].as_str().unwrap())),
+        &jwt,
+        json!({"status": "disabled"}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let lag = within(async || me(&a).await.unwrap().status() == 401).await;
     println!("user disabled on B, refused on A after {lag:?}");
@@ -200,30 +219,20 @@ fn silent_collector() -> (u16, std::net::TcpListener) {
 
 #[tokio::test]
 async fn the_runs_of_a_node_killed_mid_run_are_failed_by_another_node() {
-    let Some(pair) = Pair::new() else {
+    let Some((pair, mut a, b, client, jwt)) = two_nodes().await else {
         return;
     };
-    let mut a = pair.node("a");
-    let b = pair.node("b");
-    let client = reqwest::Client::new();
-    let admin = first_admin(&a, &client).await;
-    let jwt = admin["token"].as_str().unwrap().to_string();
     let (port, _collector) = silent_collector();
-    let res = client
-        .post(a.url("/api/noise/sinks"))
-        .bearer_auth(&jwt)
-        .json(&json!({"name": "held", "kind": "http", "url": format!("http://127.0.0.1:{port}/ingest"), "batch_size": 10}))
-        .send()
-        .await
-        .unwrap();
+    let res = send(&client, reqwest::Method::POST, a.url("/api/noise/sinks"), &jwt, json!({"name": "held", "kind": "http", "url": format!("http://127.0.0.1:{port}/ingest"), "batch_size": 10})).await;
     assert_eq!(res.status(), 201);
-    let res = client
-        .post(a.url("/api/noise/run"))
-        .bearer_auth(&jwt)
-        .json(&json!({"profile": "dns", "count": 1000, "sink": "held"}))
-        .send()
-        .await
-        .unwrap();
+    let res = send(
+        &client,
+        reqwest::Method::POST,
+        a.url("/api/noise/run"),
+        &jwt,
+        json!({"profile": "dns", "count": 1000, "sink": "held"}),
+    )
+    .await;
     assert_eq!(res.status(), 202);
     let run = json_of(res).await;
     let id = run["id"].as_str().unwrap().to_string();
@@ -313,14 +322,9 @@ async fn a_schedule_fires_once_across_two_nodes_ticking_at_the_same_time() {
 
 #[tokio::test]
 async fn a_subscriber_on_one_node_sees_what_another_node_raised() {
-    let Some(pair) = Pair::new() else {
+    let Some((_pair, a, b, client, jwt)) = two_nodes().await else {
         return;
     };
-    let a = pair.node("a");
-    let b = pair.node("b");
-    let client = reqwest::Client::new();
-    let admin = first_admin(&a, &client).await;
-    let jwt = admin["token"].as_str().unwrap().to_string();
     let mut stream = client
         .get(b.url("/api/platform-status/events"))
         .bearer_auth(&jwt)
@@ -329,13 +333,14 @@ async fn a_subscriber_on_one_node_sees_what_another_node_raised() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    let res = client
-        .post(a.url("/api/sessions/start"))
-        .bearer_auth(&jwt)
-        .json(&json!({"name": "red team day"}))
-        .send()
-        .await
-        .unwrap();
+    let res = send(
+        &client,
+        reqwest::Method::POST,
+        a.url("/api/sessions/start"),
+        &jwt,
+        json!({"name": "red team day"}),
+    )
+    .await;
     assert_eq!(res.status(), 201);
     let t0 = Instant::now();
     let mut seen = String::new();
@@ -356,14 +361,9 @@ async fn a_subscriber_on_one_node_sees_what_another_node_raised() {
 
 #[tokio::test]
 async fn concurrent_writes_through_two_nodes_make_one_chain_that_verifies() {
-    let Some(pair) = Pair::new() else {
+    let Some((pair, a, b, client, jwt)) = two_nodes().await else {
         return;
     };
-    let a = pair.node("a");
-    let b = pair.node("b");
-    let client = reqwest::Client::new();
-    let admin = first_admin(&a, &client).await;
-    let jwt = admin["token"].as_str().unwrap().to_string();
     let writes = (0..60).map(|i| {
         let (client, jwt) = (client.clone(), jwt.clone());
         let url = if i % 2 == 0 {
@@ -372,14 +372,15 @@ async fn concurrent_writes_through_two_nodes_make_one_chain_that_verifies() {
             b.url("/api/tokens")
         };
         async move {
-            client
-                .post(url)
-                .bearer_auth(jwt)
-                .json(&json!({"name": format!("t{i}"), "expires_in": "30d"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
+            send(
+                &client,
+                reqwest::Method::POST,
+                url,
+                &jwt,
+                json!({"name": format!("t{i}"), "expires_in": "30d"}),
+            )
+            .await
+            .status()
         }
     });
     let answers = futures_util::future::join_all(writes).await;
@@ -421,13 +422,14 @@ async fn db_copy_takes_an_appliance_from_sqlite_to_postgres_and_back() {
         let p = start(dir.path(), &[]);
         let admin = first_admin(&p, &client).await;
         let made = json_of(
-            client
-                .post(p.url("/api/tokens"))
-                .bearer_auth(admin["token"].as_str().unwrap())
-                .json(&json!({"name": "ci", "expires_in": "30d"}))
-                .send()
-                .await
-                .unwrap(),
+            send(
+                &client,
+                reqwest::Method::POST,
+                p.url("/api/tokens"),
+                admin["token"].as_str().unwrap(),
+                json!({"name": "ci", "expires_in": "30d"}),
+            )
+            .await,
         )
         .await;
         made["token"].as_str().unwrap().to_string()
