@@ -39,7 +39,13 @@ pub fn copy_database(from: &Path, key_file: &Path, to: &Path) -> Result<Copied, 
     }
     let to_pg = to.to_str().is_some_and(store::pg::is_url);
     let new = if to_pg {
-        store::schema_version_of(to).map_err(|e| format!("--to: {e}"))? == 0
+        // New: no schema yet, or a schema without keys (what a copy that failed leaves).
+        store::schema_version_of(to).map_err(|e| format!("--to: {e}"))? == 0 || {
+            let pool = store::open(to).map_err(|e| format!("--to: {e}"))?;
+            store::run_blocking(&pool, |db| copy::count(db, "appliance_keys"))
+                .map_err(|e| format!("--to: {e}"))?
+                == 0
+        }
     } else {
         std::fs::metadata(to).map(|m| m.len() == 0).unwrap_or(true)
     };
@@ -57,6 +63,9 @@ pub fn copy_database(from: &Path, key_file: &Path, to: &Path) -> Result<Copied, 
         let tables = copy::tables().map_err(|e| e.to_string())?;
         let lease = source.get().map_err(|e| e.to_string())?;
         let src = lease.db();
+        // Every table read in one snapshot of the source.
+        src.execute_batch(src.pick("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+            .map_err(|e| e.to_string())?;
         let rows = store::write_blocking(&target, |tx| {
             // The new schema's own first rows (its default tenant) give way to the source's.
             for t in tables.iter().rev() {
@@ -69,7 +78,9 @@ pub fn copy_database(from: &Path, key_file: &Path, to: &Path) -> Result<Copied, 
             copy::continue_sequences(tx)?;
             Ok(rows)
         })
-        .map_err(|e| format!("cannot copy: {e}"))?;
+        .map_err(|e| format!("cannot copy: {e}"));
+        let _ = src.execute_batch("COMMIT");
+        let rows = rows?;
         let lease_to = target.get().map_err(|e| e.to_string())?;
         let dst = lease_to.db();
         for t in &tables {

@@ -39,6 +39,8 @@ pub fn open(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), String> {
 /// dispatch tenant must exist, SPEC §1), and marks runs a previous process left queued or
 /// running as failed (they cannot resume).
 pub fn open_for_server(config: &Config) -> Result<(Pool, Unsealed), String> {
+    // PostgreSQL's TLS trusts what every outgoing connection trusts (SPEC §12.2).
+    store::pg::set_trust(config.trust.clone());
     let (pool, unsealed) = open(&config.db, &config.key_file)?;
     let cannot = |e: store::StoreError| format!("cannot open database: {e}");
     if config.noise_dispatch_token.is_some() {
@@ -120,6 +122,31 @@ pub struct Checked {
 /// (the first start creates it, and the key file with it).
 pub fn check_database(db: &Path, key_file: &Path) -> Checked {
     let mut c = Checked::default();
+    if db.to_str().is_some_and(store::pg::is_url) {
+        match store::schema_version_of(db) {
+            Ok(v) => c.ok.push(format!(
+                "database {} answers (schema version {v}{})",
+                store::shown(db),
+                if v == 0 {
+                    ": the first start sets it up"
+                } else {
+                    ""
+                }
+            )),
+            Err(e) => c.problems.push(format!("LABGATE_DB: {e}")),
+        }
+        if key_file.as_os_str().is_empty() {
+            c.problems.push(
+                "LABGATE_KEY_FILE: on PostgreSQL the key file has no default path; name it".into(),
+            );
+        } else if !key_file.exists() {
+            c.ok.push(format!(
+                "the key file {} does not exist: the first node to start makes it (copy it to the others)",
+                key_file.display()
+            ));
+        }
+        return c;
+    }
     let shown = std::path::absolute(db).unwrap_or_else(|_| db.to_path_buf());
     let key_file = &std::path::absolute(key_file).unwrap_or_else(|_| key_file.to_path_buf());
     if !db.exists() {

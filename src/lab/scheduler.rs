@@ -167,14 +167,12 @@ const LEASE_S: i64 = 20;
 
 /// Several nodes on PostgreSQL: renews this node's runs' leases, and fails the runs of nodes
 /// that stopped renewing theirs (announced like any failed run).
-pub fn leases(app: &App, now: DateTime<Utc>) -> StoreResult<()> {
+pub fn leases(app: &App) -> StoreResult<()> {
     let node = app.config.node.clone();
-    let at = time::fmt(now);
-    let before = time::fmt(now - chrono::Duration::seconds(LEASE_S));
     let emitted = store::write_blocking(&app.pool, |tx| {
-        noise::heartbeat(tx, &node, &at)?;
+        noise::heartbeat(tx, &node)?;
         let mut emitted = vec![];
-        for (tenant, run, dead, sent) in noise::fail_abandoned(tx, &node, &before, &at)? {
+        for (tenant, run, dead, sent) in noise::fail_abandoned(tx, &node, LEASE_S)? {
             log::warn!("noise run {run} failed: its node {dead} stopped answering");
             let error = format!("the node running it ({dead}) stopped answering");
             emitted.push(events::emit(
@@ -216,6 +214,7 @@ pub async fn run(app: App, runner: Arc<Runner>) {
         Ok(Err(e)) => log::error!("scheduler catch-up failed: {e}"),
         Err(e) => log::error!("scheduler catch-up failed: {e}"),
     }
+    let mut renewed = std::time::Instant::now();
     loop {
         let ms = 1000 - (time::now().timestamp_subsec_millis() as u64 % 1000);
         tokio::time::sleep(Duration::from_millis(ms.max(1))).await;
@@ -223,10 +222,11 @@ pub async fn run(app: App, runner: Arc<Runner>) {
             break;
         }
         if app.pool.engine() == store::Engine::Postgres
-            && time::now().timestamp() % LEASE_EVERY_S == 0
+            && renewed.elapsed() >= Duration::from_secs(LEASE_EVERY_S as u64)
         {
+            renewed = std::time::Instant::now();
             let a = app.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || leases(&a, time::now())).await {
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || leases(&a)).await {
                 log::warn!("the runs' leases were not renewed: {e}");
             }
         }

@@ -110,7 +110,8 @@ pub fn table(from: &Db, to: &Db, t: &Table) -> StoreResult<u64> {
     let mut n = 0u64;
     let mut failed: Option<StoreError> = None;
     from.for_each_row(
-        &format!("SELECT {list} FROM {}", t.name),
+        // In the source's insertion order (which same-second rows keep on both engines).
+        &format!("SELECT {list} FROM {} ORDER BY rowid", t.name),
         crate::params![],
         |r| {
             let mut cells = Vec::with_capacity(cols.len());

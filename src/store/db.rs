@@ -702,8 +702,11 @@ pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
     let class = &code.code()[..2];
     // 08 connection, 53 resources, 57 operator intervention (shutdown), 58 system, 40 a
     // transaction rolled back (serialization, deadlock), 25 read-only, 28 authorization.
+    // 55P03: a lock not had within lock_timeout; 57014: a statement cancelled by
+    // statement_timeout (class 57).
     if matches!(class, "08" | "53" | "57" | "58" | "40" | "25" | "28")
         || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+        || *code == SqlState::LOCK_NOT_AVAILABLE
     {
         return StoreError::Unavailable(text);
     }

@@ -1072,12 +1072,7 @@ pub fn probe(conn: &Db) -> StoreResult<()> {
 pub fn shown(db: &Path) -> String {
     match db.to_str().filter(|d| pg::is_url(d)) {
         Some(url) => match url::Url::parse(url) {
-            Ok(mut u) => {
-                if u.password().is_some() {
-                    let _ = u.set_password(Some("***"));
-                }
-                u.to_string()
-            }
+            Ok(u) => pg::redacted(&u),
             Err(_) => "the PostgreSQL database of LABGATE_DB".into(),
         },
         None => db.display().to_string(),

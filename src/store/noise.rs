@@ -177,8 +177,12 @@ pub struct NewRun<'a> {
 pub fn create_run(conn: &Db, n: NewRun) -> StoreResult<Run> {
     let id = new_id();
     conn.execute(
-        "INSERT INTO noise_runs (id, tenant_id, profile, count, seed, sink_id, sink_name, status, trigger, schedule_id, created_by, created_at, node, heartbeat_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?12, ?11)",
+        &format!(
+            "INSERT INTO noise_runs (id, tenant_id, profile, count, seed, sink_id, sink_name, status, trigger, schedule_id, created_by, created_at, node, heartbeat_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?12, {})",
+            // The lease starts by the database's clock on PostgreSQL (`heartbeat`).
+            conn.pick("?11", super::pg::NOW_TEXT)
+        ),
         params![id, n.tenant_id, n.profile, n.count, n.seed, n.sink.id, n.sink.name, n.trigger, n.schedule_id, n.created_by, time::fmt(time::now()), n.node],
     )?;
     run(conn, n.tenant_id, &id)?.ok_or(StoreError::NotFound)
@@ -265,29 +269,36 @@ pub fn fail_unfinished(conn: &Db, node: &str, reason: &str) -> StoreResult<usize
     )
 }
 
-/// `node` is alive: its unfinished runs' lease runs on from `now`.
-pub fn heartbeat(conn: &Db, node: &str, now: &str) -> StoreResult<usize> {
+/// (PostgreSQL) `node` is alive: its unfinished runs' lease runs on from the database's now.
+pub fn heartbeat(conn: &Db, node: &str) -> StoreResult<usize> {
     conn.execute(
-        "UPDATE noise_runs SET heartbeat_at = ?2 WHERE node = ?1 AND status IN ('queued', 'running')",
-        params![node, now],
+        &format!(
+            "UPDATE noise_runs SET heartbeat_at = {} WHERE node = ?1 AND status IN ('queued', 'running')",
+            super::pg::NOW_TEXT
+        ),
+        params![node],
     )
 }
 
-/// Fails the unfinished runs of other nodes whose last heartbeat is older than `before` (their
-/// node died): the failed runs, as (tenant, run, node, events sent).
+/// (PostgreSQL) Fails the unfinished runs of other nodes whose last heartbeat is older than
+/// `lease_s` seconds by the database's clock (their node died): the failed runs, as (tenant,
+/// run, node, events sent).
 pub fn fail_abandoned(
     conn: &Db,
     node: &str,
-    before: &str,
-    now: &str,
+    lease_s: i64,
 ) -> StoreResult<Vec<(String, String, String, i64)>> {
     conn.query_map(
-        "UPDATE noise_runs SET status = 'failed', finished_at = ?3,
-                error = 'the node running it (' || node || ') stopped answering'
-          WHERE status IN ('queued', 'running') AND node IS NOT NULL AND node <> ?1
-            AND heartbeat_at < ?2
-          RETURNING tenant_id, id, node, events_sent",
-        params![node, before, now],
+        &format!(
+            "UPDATE noise_runs SET status = 'failed', finished_at = {now},
+                    error = 'the node running it (' || node || ') stopped answering'
+              WHERE status IN ('queued', 'running') AND node IS NOT NULL AND node <> ?1
+                AND heartbeat_at < to_char((now() - make_interval(secs => ?2)) AT TIME ZONE 'UTC',
+                                           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+              RETURNING tenant_id, id, node, events_sent",
+            now = super::pg::NOW_TEXT
+        ),
+        params![node, lease_s as f64],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )
 }

@@ -8,6 +8,31 @@ use std::sync::Arc;
 use super::db::PgConn;
 use super::{StoreError, StoreResult};
 
+/// A URL as messages show it: its password (`user:password@`, `?password=`) masked.
+pub fn redacted(url: &url::Url) -> String {
+    let mut u = url.clone();
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query_pairs()
+        .any(|(k, _)| k == "password" || k == "passfile")
+    {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" || k == "passfile" {
+                    "***".into()
+                } else {
+                    v.to_string()
+                };
+                (k.to_string(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
 /// Whether `LABGATE_DB` names a PostgreSQL database rather than a SQLite file.
 pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
@@ -58,10 +83,7 @@ impl Target {
     pub fn parse(url: &str) -> Result<Target, String> {
         let bad = |why: String| format!("LABGATE_DB: {why}");
         let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL: {e}")))?;
-        let mut shown = parsed.clone();
-        if shown.password().is_some() {
-            let _ = shown.set_password(Some("***"));
-        }
+        let shown = redacted(&parsed);
         let mut mode = None;
         let mut rest = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in parsed.query_pairs() {
@@ -98,11 +120,20 @@ impl Target {
             // TLS from the first byte of every connection, never a plaintext start.
             config.ssl_mode(tokio_postgres::config::SslMode::Require);
         }
-        Ok(Target {
-            config,
-            tls,
-            shown: shown.to_string(),
-        })
+        // A connection whose server stops answering is given up (and a lost one noticed)
+        // instead of holding a request or a lock for as long as TCP would wait; a statement or a
+        // lock wait past its bound fails (503) instead of hanging.
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(10));
+        config.tcp_user_timeout(std::time::Duration::from_secs(20));
+        let given = config
+            .get_options()
+            .map(|o| format!("{o} "))
+            .unwrap_or_default();
+        config.options(format!(
+            "{given}-c statement_timeout=30000 -c lock_timeout=10000 -c idle_in_transaction_session_timeout=60000"
+        ));
+        Ok(Target { config, tls, shown })
     }
 
     /// A new connection, its socket driven by the PostgreSQL runtime until it closes.
@@ -244,6 +275,10 @@ pub fn lock_setup(tx: &super::Db) -> StoreResult<()> {
     Ok(())
 }
 
+/// The database server's time as labgate writes times (RFC 3339, whole seconds, UTC): what
+/// the nodes' leases are written and compared in, whatever each node's own clock says.
+pub const NOW_TEXT: &str = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
 /// The lock the scheduler's ticks take, so that they run one at a time across the nodes.
 pub const SCHEDULER_LOCK: i64 = 0x6c61_6267_6174_6503;
 
@@ -310,7 +345,18 @@ pub fn listen(target: Target, on: Arc<dyn Fn(Notice) -> bool + Send + Sync>) {
                         break;
                     }
                     first = false;
+                    let mut quiet = 0u32;
                     loop {
+                        // A connection can die without closing (a failover, a dropped route):
+                        // every few quiet seconds it must still answer, or it is made again.
+                        if quiet >= 5 {
+                            quiet = 0;
+                            let alive =
+                                tokio::time::timeout(tick * 5, client.simple_query("SELECT 1"));
+                            if !matches!(alive.await, Ok(Ok(_))) {
+                                break;
+                            }
+                        }
                         match tokio::time::timeout(tick, notices.recv()).await {
                             Ok(Some((channel, payload))) => {
                                 let notice = if channel == EVENTS_CHANNEL {
@@ -324,6 +370,7 @@ pub fn listen(target: Target, on: Arc<dyn Fn(Notice) -> bool + Send + Sync>) {
                             }
                             Ok(None) => break,
                             Err(_) => {
+                                quiet += 1;
                                 if !on(Notice::Tick) {
                                     break 'connect;
                                 }
@@ -335,7 +382,12 @@ pub fn listen(target: Target, on: Arc<dyn Fn(Notice) -> bool + Send + Sync>) {
                         "the connection for other nodes' changes was lost; connecting again"
                     );
                 }
-                Err(e) => log::warn!("cannot listen for other nodes' changes: {e}"),
+                Err(e) => {
+                    // What other nodes change until a connection listens is not heard: the
+                    // first one that does reports the loss.
+                    first = false;
+                    log::warn!("cannot listen for other nodes' changes: {}", chain(&e));
+                }
             }
             tokio::time::sleep(tick).await;
             if !on(Notice::Tick) {
@@ -498,6 +550,19 @@ mod tests {
         let t = Target::parse("postgres://u:secret@127.0.0.1:5432/db").unwrap();
         assert!(t.tls.is_none());
         assert!(!format!("{t:?}").contains("secret"));
+        let t =
+            Target::parse("postgres://u@127.0.0.1/db?password=hunter2&application_name=x").unwrap();
+        let shown = format!("{t:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("application_name=x"),
+            "{shown}"
+        );
+        assert!(
+            !crate::store::shown(std::path::Path::new(
+                "postgresql://u:p4ss@h/db?passfile=/etc/pgpass"
+            ))
+            .contains("p4ss")
+        );
         assert!(Target::parse("postgres://u@127.0.0.1/db?sslmode=prefer").is_err());
         let t = Target::parse("postgres://u@127.0.0.1/db?sslmode=verify-full").unwrap();
         assert!(t.tls.is_some());
