@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::process::{Proc, first_admin, start};
+use crate::process::{Proc, first_admin, set_up, sign_in, start};
 
 /// A new database and key file for two nodes: their `LABGATE_*` settings, named `a` and `b`.
 struct Pair {
@@ -104,19 +104,13 @@ async fn two_nodes_issue_one_setup_token_and_name_their_engine_and_node() {
     }
     // The token works through the other node too, once.
     let token = a.setup_token().unwrap();
-    let res = client
-        .post(b.url("/api/setup"))
-        .json(&json!({"setup_token": token, "email": "ops@lab.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let again = client
-        .post(a.url("/api/setup"))
-        .json(&json!({"setup_token": token, "email": "x@lab.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(
+        set_up(&b, &client, &token, "ops@lab.example")
+            .await
+            .status(),
+        201
+    );
+    let again = set_up(&a, &client, &token, "x@lab.example").await;
     assert!(again.status().is_client_error(), "{}", again.status());
     // A node restarted under its own name never prints a token once someone is set up.
     drop(a);
@@ -459,7 +453,7 @@ async fn db_copy_takes_an_appliance_from_sqlite_to_postgres_and_back() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    first_login(&p, &client).await;
+    sign_in(&p, &client).await;
     drop(p);
     // A copy never goes over a database.
     let (code, _, err) = copy(sqlite.to_str().unwrap(), &pg);
@@ -481,17 +475,6 @@ async fn db_copy_takes_an_appliance_from_sqlite_to_postgres_and_back() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("its end anchored"));
-}
-
-/// The first admin of `first_admin` signs in again.
-async fn first_login(p: &Proc, client: &reqwest::Client) {
-    let res = client
-        .post(p.url("/api/auth/login"))
-        .json(&json!({"email": "ops@lab.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
 }
 
 #[tokio::test]

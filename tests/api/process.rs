@@ -123,15 +123,32 @@ impl Proc {
     }
 }
 
-pub async fn first_admin(p: &Proc, client: &reqwest::Client) -> Value {
-    let token = p.setup_token().expect("setup token printed");
-    let res = client
+/// `POST /api/setup` on `p` with the setup token and `email`: the answer.
+pub async fn set_up(
+    p: &Proc,
+    client: &reqwest::Client,
+    token: &str,
+    email: &str,
+) -> reqwest::Response {
+    client
         .post(p.url("/api/setup"))
-        .json(&json!({"setup_token": token, "email": "ops@lab.example", "password": PASSWORD}))
+        .json(&json!({"setup_token": token, "email": email, "password": PASSWORD}))
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+        .unwrap()
+}
+
+pub async fn first_admin(p: &Proc, client: &reqwest::Client) -> Value {
+    let token = p.setup_token().expect("setup token printed");
+    assert_eq!(
+        set_up(p, client, &token, "ops@lab.example").await.status(),
+        201
+    );
+    sign_in(p, client).await
+}
+
+/// The first admin of `first_admin` signs in (again): the login answer.
+pub async fn sign_in(p: &Proc, client: &reqwest::Client) -> Value {
     let res = client
         .post(p.url("/api/auth/login"))
         .json(&json!({"email": "ops@lab.example", "password": PASSWORD}))
