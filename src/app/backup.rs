@@ -37,7 +37,7 @@ pub fn copy_database(from: &Path, key_file: &Path, to: &Path) -> Result<Copied, 
     if store::shown(from) == store::shown(to) {
         return Err("--to is the database copied".into());
     }
-    let to_pg = to.to_str().is_some_and(store::pg::is_url);
+    let to_pg = store::pg::is_postgres(to);
     let new = if to_pg {
         // New: no schema yet, or a schema without keys (what a copy that failed leaves).
         store::schema_version_of(to).map_err(|e| format!("--to: {e}"))? == 0 || {

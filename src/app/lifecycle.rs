@@ -122,7 +122,7 @@ pub struct Checked {
 /// (the first start creates it, and the key file with it).
 pub fn check_database(db: &Path, key_file: &Path) -> Checked {
     let mut c = Checked::default();
-    if db.to_str().is_some_and(store::pg::is_url) {
+    if store::pg::is_postgres(db) {
         match store::schema_version_of(db) {
             Ok(v) => c.ok.push(format!(
                 "database {} answers (schema version {v}{})",

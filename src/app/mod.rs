@@ -511,7 +511,7 @@ impl App {
     /// node's own notices are already applied.
     pub fn changed_elsewhere(&self, payload: &str) {
         match serde_json::from_str::<NodeChanges>(payload) {
-            Ok(c) if c.origin == origin() => {}
+            Ok(c) if c.origin == crate::store::pg::origin() => {}
             Ok(c) => {
                 for i in &c.changes {
                     self.cache.invalidate(i);
@@ -531,10 +531,6 @@ struct NodeChanges {
     changes: Vec<Invalidation>,
 }
 
-fn origin() -> &'static str {
-    crate::store::pg::origin()
-}
-
 /// Past what a notice carries, the list is sent as `Everything`.
 const NOTICE_MAX: usize = crate::store::pg::NOTICE_MAX;
 
@@ -545,7 +541,7 @@ fn tell_nodes(tx: &crate::store::Db, changes: &Changes) -> Result<(), WriteError
         return Ok(());
     }
     let mut notice = NodeChanges {
-        origin: origin().to_string(),
+        origin: crate::store::pg::origin().to_string(),
         changes: changes.invalidations.clone(),
     };
     let mut text = serde_json::to_string(&notice).map_err(|e| StoreError::Other(e.to_string()))?;

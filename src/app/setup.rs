@@ -81,10 +81,8 @@ pub async fn first_admin(app: &App, origin: &Origin, new: FirstAdmin) -> AppResu
 pub fn issue_setup_token(app: &App) -> AppResult<Option<String>> {
     let node = app.config.node.clone();
     app.write_blocking(|tx, _| {
-        if tx.engine() == crate::store::Engine::Postgres {
-            // Nodes starting together take turns here.
-            crate::store::pg::lock_setup(tx)?;
-        }
+        // Nodes starting together take turns here.
+        crate::store::pg::lock_setup(tx)?;
         if users::count(tx)? > 0 {
             return Ok(None);
         }

@@ -36,7 +36,7 @@ fn open(t: &Target) -> Result<(Pool, crate::store::keys::Unsealed), String> {
 }
 
 fn absolute(p: &Path) -> PathBuf {
-    if p.to_str().is_some_and(crate::store::pg::is_url) {
+    if crate::store::pg::is_postgres(p) {
         // Not a path: shown as given, without its password.
         return PathBuf::from(crate::store::shown(p));
     }
@@ -46,7 +46,7 @@ fn absolute(p: &Path) -> PathBuf {
 /// Refuses a command that works on existing data when the database is not there: a wrong
 /// directory or `--db` is named, never answered with an empty database (SPEC §1.1).
 pub(crate) fn existing(t: &Target) -> Result<(), String> {
-    if t.db.to_str().is_some_and(crate::store::pg::is_url) {
+    if crate::store::pg::is_postgres(&t.db) {
         // A PostgreSQL database exists for labgate once it holds labgate's schema.
         return match crate::app::lifecycle::schema_version_of(&t.db) {
             Ok(v) if v > 0 => Ok(()),
@@ -84,7 +84,7 @@ pub fn copy(from: &Target, to: &Path) -> Result<(), String> {
 /// The use cases' context for a command: no cache of its own (the epoch tells a running
 /// server), hashing on this thread's pool. A database it creates is named, with its key file.
 pub(crate) fn app(t: &Target) -> Result<App, String> {
-    let created = if t.db.to_str().is_some_and(crate::store::pg::is_url) {
+    let created = if crate::store::pg::is_postgres(&t.db) {
         crate::app::lifecycle::schema_version_of(&t.db)? == 0
     } else {
         !t.db.exists()

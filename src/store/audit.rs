@@ -144,14 +144,9 @@ pub fn chain_hash(prev: &str, r: &AuditRecord) -> String {
 /// Appends a record. Call inside a write transaction.
 pub fn append(conn: &Db, ev: &AuditEvent) -> StoreResult<AuditRecord> {
     let pg = conn.engine() == super::Engine::Postgres;
-    if pg {
-        // Every node appends to one chain: one append at a time, until the transaction ends,
-        // so the chain's order is the order of the commits.
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(?1)",
-            params![super::pg::AUDIT_LOCK],
-        )?;
-    }
+    // Every node appends to one chain: one append at a time, until the transaction ends, so
+    // the chain's order is the order of the commits.
+    super::pg::lock(conn, super::pg::AUDIT_LOCK)?;
     let (last, prev): (i64, String) = optional(conn.query_row(
         "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
         params![],

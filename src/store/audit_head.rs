@@ -22,7 +22,7 @@ pub fn beside(file: &Path) -> PathBuf {
 /// PostgreSQL at `LABGATE_AUDIT_HEAD` (a path on each node), or nowhere when that is unset
 /// (audit forwarding is then the outside anchor).
 pub fn default_path(db: &Path) -> Option<PathBuf> {
-    if db.to_str().is_some_and(super::pg::is_url) {
+    if super::pg::is_postgres(db) {
         return std::env::var_os("LABGATE_AUDIT_HEAD")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);

@@ -28,7 +28,7 @@ pub fn default_path(db: &Path, configured: Option<&Path>) -> PathBuf {
             return p;
         }
     }
-    if db.to_str().is_some_and(super::pg::is_url) {
+    if super::pg::is_postgres(db) {
         // No default beside a database that is not a file: `open_database` asks for one.
         return PathBuf::new();
     }

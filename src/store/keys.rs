@@ -306,13 +306,8 @@ pub fn unseal(pool: &Pool, db: &Path, key_file: &Path, new_db: bool) -> Result<U
             None => Ok(()),
         };
         secure(true)?;
-        if tx.engine() == super::Engine::Postgres {
-            // Nodes starting together on one new database make one set of keys.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(?1)",
-                params![super::pg::SETUP_LOCK],
-            )?;
-        }
+        // Nodes starting together on one new database make one set of keys.
+        super::pg::lock_setup(tx)?;
         let out = (|| -> StoreResult<(Unsealed, usize)> {
             let converted = seal_plaintext(tx, &root)?;
             ensure_signing(tx, &root)?;
@@ -354,7 +349,7 @@ pub fn open_database(db: &Path, key_file: &Path) -> Result<(Pool, Unsealed), Str
     // that was here is gone: starting a new chain over it would erase its trail and overwrite
     // its head. Only an operator who restores it, or removes the head file, decides.
     let head = super::audit_head::default_path(db);
-    let on_pg = db.to_str().is_some_and(super::pg::is_url);
+    let on_pg = super::pg::is_postgres(db);
     if on_pg && key_file.as_os_str().is_empty() {
         return Err(
             "LABGATE_KEY_FILE: on PostgreSQL the key file has no default path; name it (the same key file on every node)"

@@ -1111,7 +1111,7 @@ pub fn epoch(conn: &Db) -> StoreResult<i64> {
 /// On PostgreSQL several servers share one database by design (SPEC §15): no lock (`None`).
 pub fn lock_for_server(db: &Path) -> Result<Option<std::fs::File>, String> {
     use std::os::unix::fs::OpenOptionsExt;
-    if db.to_str().is_some_and(pg::is_url) {
+    if pg::is_postgres(db) {
         return Ok(None);
     }
     let mut p = db.as_os_str().to_os_string();

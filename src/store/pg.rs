@@ -33,6 +33,11 @@ pub fn redacted(url: &url::Url) -> String {
     u.to_string()
 }
 
+/// Whether the database `LABGATE_DB` names (a path or a URL) is a PostgreSQL one.
+pub fn is_postgres(db: &std::path::Path) -> bool {
+    db.to_str().is_some_and(is_url)
+}
+
 /// Whether `LABGATE_DB` names a PostgreSQL database rather than a SQLite file.
 pub fn is_url(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
@@ -138,37 +143,64 @@ impl Target {
 
     /// A new connection, its socket driven by the PostgreSQL runtime until it closes.
     pub fn connect(&self) -> StoreResult<PgConn> {
-        let config = self.config.clone();
-        let tls = self.tls.clone();
+        let target = self.clone();
         let made = super::db::wait(super::db::pg_runtime().spawn(async move {
-            fn drive<S>(conn: tokio_postgres::Connection<tokio_postgres::Socket, S>)
-            where
-                S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-            {
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        log::warn!("a PostgreSQL connection ended: {e}");
-                    }
-                });
-            }
-            match tls {
-                Some(tls) => config.connect(tls).await.map(|(client, conn)| {
-                    drive(conn);
-                    client
-                }),
-                None => config
-                    .connect(tokio_postgres::NoTls)
-                    .await
-                    .map(|(client, conn)| {
-                        drive(conn);
-                        client
-                    }),
-            }
+            // No LISTEN on it: no notice ever arrives on the receiver dropped here.
+            opened(&target).await.map(|(client, _)| client)
         }))
         .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.shown)))?
         .map_err(|e| StoreError::Unavailable(format!("{}: {}", self.shown, chain(&e))))?;
         Ok(PgConn::new(made))
     }
+}
+
+/// A connection made (on the PostgreSQL runtime), its socket driven by a task there until it
+/// closes, with the notices it receives as (channel, payload).
+async fn opened(
+    target: &Target,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    ),
+    tokio_postgres::Error,
+> {
+    fn drive<S>(
+        mut conn: tokio_postgres::Connection<tokio_postgres::Socket, S>,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<(String, String)>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        use futures_util::StreamExt;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(m) = messages.next().await {
+                match m {
+                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                        // Nobody listening (an ordinary connection): the notice is dropped.
+                        let _ = tx.send((n.channel().to_string(), n.payload().to_string()));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        log::warn!("a PostgreSQL connection ended: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+        rx
+    }
+    Ok(match &target.tls {
+        Some(tls) => {
+            let (c, conn) = target.config.connect(tls.clone()).await?;
+            (c, drive(conn))
+        }
+        None => {
+            let (c, conn) = target.config.connect(tokio_postgres::NoTls).await?;
+            (c, drive(conn))
+        }
+    })
 }
 
 /// An error and what caused it, as one line (a TLS handshake's failure says why).
@@ -266,13 +298,19 @@ pub const SETUP_LOCK: i64 = 0x6c61_6267_6174_6501;
 /// the chain's order is the order of its commits.
 pub const AUDIT_LOCK: i64 = 0x6c61_6267_6174_6502;
 
+/// On PostgreSQL, takes the advisory lock `key` until the transaction ends, so that what
+/// follows runs one node at a time; nothing on SQLite, where one server writes and its writes
+/// already take turns.
+pub fn lock(tx: &super::Db, key: i64) -> StoreResult<()> {
+    if tx.engine() == super::Engine::Postgres {
+        tx.execute("SELECT pg_advisory_xact_lock(?1)", crate::params![key])?;
+    }
+    Ok(())
+}
+
 /// Takes the setup lock until the transaction ends.
 pub fn lock_setup(tx: &super::Db) -> StoreResult<()> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(?1)",
-        crate::params![SETUP_LOCK],
-    )?;
-    Ok(())
+    lock(tx, SETUP_LOCK)
 }
 
 /// The database server's time as labgate writes times (RFC 3339, whole seconds, UTC): what
@@ -285,13 +323,7 @@ pub const SCHEDULER_LOCK: i64 = 0x6c61_6267_6174_6503;
 /// On PostgreSQL, takes the scheduler's lock until the transaction ends (nothing on SQLite,
 /// where one server ticks).
 pub fn lock_scheduler(tx: &super::Db) -> StoreResult<()> {
-    if tx.engine() == super::Engine::Postgres {
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(?1)",
-            crate::params![SCHEDULER_LOCK],
-        )?;
-    }
-    Ok(())
+    lock(tx, SCHEDULER_LOCK)
 }
 
 /// Where nodes tell each other what a commit changed (`NOTIFY`, delivered at commit).
@@ -397,7 +429,7 @@ pub fn listen(target: Target, on: Arc<dyn Fn(Notice) -> bool + Send + Sync>) {
     });
 }
 
-/// A connection that has run `LISTEN`, and the payloads it receives.
+/// A connection that has run `LISTEN`, and the notices it receives.
 async fn listening(
     target: &Target,
 ) -> Result<
@@ -407,38 +439,7 @@ async fn listening(
     ),
     tokio_postgres::Error,
 > {
-    fn drive<S>(
-        mut conn: tokio_postgres::Connection<tokio_postgres::Socket, S>,
-    ) -> tokio::sync::mpsc::UnboundedReceiver<(String, String)>
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        use futures_util::StreamExt;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
-            while let Some(Ok(m)) = messages.next().await {
-                if let tokio_postgres::AsyncMessage::Notification(n) = m
-                    && tx
-                        .send((n.channel().to_string(), n.payload().to_string()))
-                        .is_err()
-                {
-                    break;
-                }
-            }
-        });
-        rx
-    }
-    let (client, rx) = match &target.tls {
-        Some(tls) => {
-            let (c, conn) = target.config.connect(tls.clone()).await?;
-            (c, drive(conn))
-        }
-        None => {
-            let (c, conn) = target.config.connect(tokio_postgres::NoTls).await?;
-            (c, drive(conn))
-        }
-    };
+    let (client, rx) = opened(target).await?;
     client
         .batch_execute(&format!(
             "LISTEN {CHANGES_CHANNEL}; LISTEN {EVENTS_CHANNEL}"
@@ -455,11 +456,7 @@ pub fn migrate(conn: &PgConn, sqlite_schema: &str, version: i64) -> Result<bool,
     conn.batch("BEGIN").map_err(fail)?;
     let out = (|| -> Result<bool, String> {
         let db = super::Db::postgres(conn, None);
-        db.execute(
-            "SELECT pg_advisory_xact_lock(?1)",
-            crate::params![SETUP_LOCK],
-        )
-        .map_err(fail)?;
+        lock_setup(&db).map_err(fail)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS labgate_schema (id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)",
         )
